@@ -1,0 +1,194 @@
+//! The C ABI of cannonade: a handful of coarse calls, JSON in and out.
+//!
+//! Every export is written out in full so cbindgen sees it, returns a [`CnStatus`]
+//! (or nothing, for the free functions), and runs inside a panic guard. Pointer
+//! conversions live in `handle.rs`. The header is `python/cannonade/cannonade.h`.
+#![deny(missing_docs)]
+
+mod handle;
+mod status;
+
+use std::ffi::c_char;
+use std::time::Duration;
+
+use cannonade_core::{Plan, PlanError, Run, StartError};
+
+pub use handle::{CnBuf, CnRun};
+pub use status::CnStatus;
+
+use handle::{
+    buf_free, buf_from_vec, bytes_out, out_arg, run_free, run_into_raw, run_ref, str_arg,
+};
+use status::{copy_last_error, guard, Failure};
+
+/// The ABI version of this library; the Python package checks it at import.
+pub const CN_ABI_VERSION: u32 = 1;
+
+// The plan format and the C ABI are versioned together.
+const _: () = assert!(CN_ABI_VERSION == cannonade_core::ABI_VERSION);
+
+static VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), "\0");
+
+/// The ABI version of this library (`CN_ABI_VERSION`).
+#[no_mangle]
+pub extern "C" fn cn_abi_version() -> u32 {
+    CN_ABI_VERSION
+}
+
+/// The library's version as a static NUL-terminated string. Never free it.
+#[no_mangle]
+pub extern "C" fn cn_version() -> *const c_char {
+    VERSION.as_ptr().cast()
+}
+
+fn plan_failure(e: PlanError) -> Failure {
+    let status = match e {
+        PlanError::AbiMismatch { .. } => CnStatus::CN_ABI_MISMATCH,
+        _ => CnStatus::CN_INVALID_PLAN,
+    };
+    (status, e.to_string())
+}
+
+fn start_failure(e: StartError) -> Failure {
+    let status = match e {
+        StartError::Connect { .. } => CnStatus::CN_CONNECT_FAILED,
+        StartError::Spawn(_) => CnStatus::CN_RUNTIME_ERROR,
+    };
+    (status, e.to_string())
+}
+
+/// Validates a plan (JSON text), checks the target accepts a connection, and starts
+/// the run. On success `*out_run` owns a handle to free with `cn_run_free`.
+///
+/// # Safety
+/// `plan_json` is a NUL-terminated string; `out_run` is valid for one write.
+#[no_mangle]
+pub unsafe extern "C" fn cn_run_start(
+    plan_json: *const c_char,
+    out_run: *mut *mut CnRun,
+) -> CnStatus {
+    guard(|| {
+        let out = out_arg(out_run, "out_run")?;
+        *out = std::ptr::null_mut();
+        let text = str_arg(plan_json, "plan_json")?;
+        let plan = Plan::from_json(text).map_err(plan_failure)?;
+        let run = Run::start(plan).map_err(start_failure)?;
+        *out = run_into_raw(run);
+        Ok(CnStatus::CN_OK)
+    })
+}
+
+/// Waits at most `timeout_ms` for the run to finish: `CN_OK` once it has,
+/// `CN_TIMEOUT` while it goes on.
+///
+/// # Safety
+/// `run` is a live handle from `cn_run_start`.
+#[no_mangle]
+pub unsafe extern "C" fn cn_run_wait(run: *const CnRun, timeout_ms: u64) -> CnStatus {
+    guard(|| {
+        let run = run_ref(run)?;
+        Ok(if run.run.wait(Some(Duration::from_millis(timeout_ms))) {
+            CnStatus::CN_OK
+        } else {
+            CnStatus::CN_TIMEOUT
+        })
+    })
+}
+
+/// Asks the run to stop and returns at once; wait for it to finish. Harmless twice.
+///
+/// # Safety
+/// `run` is a live handle from `cn_run_start`.
+#[no_mangle]
+pub unsafe extern "C" fn cn_run_stop(run: *const CnRun) -> CnStatus {
+    guard(|| {
+        run_ref(run)?.run.stop();
+        Ok(CnStatus::CN_OK)
+    })
+}
+
+fn finished_bytes(
+    run: &CnRun,
+    extract: impl FnOnce(&cannonade_core::Finished) -> Vec<u8>,
+) -> Result<Vec<u8>, Failure> {
+    match run.run.outcome() {
+        None => Err((
+            CnStatus::CN_NOT_FINISHED,
+            "the run is still going; wait for it (cn_run_wait) or stop it first".into(),
+        )),
+        Some(Err(e)) => Err((CnStatus::CN_RUNTIME_ERROR, e.message)),
+        Some(Ok(finished)) => Ok(extract(&finished)),
+    }
+}
+
+/// The summary of a finished run as JSON text (not NUL-terminated) in `*out`, to free
+/// with `cn_buf_free`. `CN_NOT_FINISHED` while the run goes on.
+///
+/// # Safety
+/// `run` is a live handle; `out` is valid for one write.
+#[no_mangle]
+pub unsafe extern "C" fn cn_run_result_json(run: *const CnRun, out: *mut CnBuf) -> CnStatus {
+    guard(|| {
+        let out = out_arg(out, "out")?;
+        let bytes = finished_bytes(run_ref(run)?, |f| f.summary.to_json().into_bytes())?;
+        *out = buf_from_vec(bytes);
+        Ok(CnStatus::CN_OK)
+    })
+}
+
+/// The merged latency histogram (nanoseconds) of a finished run, in HdrHistogram V2
+/// deflate form, in `*out`, to free with `cn_buf_free`.
+///
+/// # Safety
+/// `run` is a live handle; `out` is valid for one write.
+#[no_mangle]
+pub unsafe extern "C" fn cn_run_histogram(run: *const CnRun, out: *mut CnBuf) -> CnStatus {
+    guard(|| {
+        let out = out_arg(out, "out")?;
+        let bytes = finished_bytes(run_ref(run)?, |f| f.histogram_v2_deflate())?;
+        *out = buf_from_vec(bytes);
+        Ok(CnStatus::CN_OK)
+    })
+}
+
+/// Stops the run if it goes on, waits for its threads, and frees the handle.
+/// NULL is a no-op.
+///
+/// # Safety
+/// `run` is NULL or a live handle; it is invalid afterwards.
+#[no_mangle]
+pub unsafe extern "C" fn cn_run_free(run: *mut CnRun) {
+    let _ = guard(move || {
+        run_free(run);
+        Ok(CnStatus::CN_OK)
+    });
+}
+
+/// Frees bytes returned by this library. `{NULL, 0}` is a no-op.
+///
+/// # Safety
+/// `buf` came from this library and was not freed yet.
+#[no_mangle]
+pub unsafe extern "C" fn cn_buf_free(buf: CnBuf) {
+    let _ = guard(move || {
+        buf_free(buf);
+        Ok(CnStatus::CN_OK)
+    });
+}
+
+/// Copies the calling thread's last error message into `buf` (NUL-terminated,
+/// truncated to `buf_len - 1` bytes) and returns its full length in bytes without the
+/// NUL; 0 when there is none. `(NULL, 0)` asks for the length only.
+///
+/// # Safety
+/// `buf` is NULL or valid for writes of `buf_len` bytes.
+#[no_mangle]
+pub unsafe extern "C" fn cn_last_error(buf: *mut c_char, buf_len: usize) -> usize {
+    let out = bytes_out(buf, buf_len);
+    let mut len = 0;
+    let _ = guard(|| {
+        len = copy_last_error(out);
+        Ok(CnStatus::CN_OK)
+    });
+    len
+}

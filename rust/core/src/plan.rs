@@ -1,0 +1,440 @@
+//! The plan: what to load, how hard and for how long, parsed from JSON and validated
+//! before any socket is opened.
+
+use std::fmt;
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+/// The plan format this engine speaks; a plan carrying another number is refused.
+pub const ABI_VERSION: u32 = 1;
+
+/// Largest request payload a plan may ask for.
+pub const MAX_PAYLOAD_BYTES: usize = 16 * 1024 * 1024;
+/// Largest number of connections a plan may ask for.
+pub const MAX_CONNECTIONS: u32 = 1_000_000;
+/// Largest number of worker threads a plan may ask for.
+pub const MAX_THREADS: u32 = 1024;
+
+/// Why a plan cannot run. Every variant names what to change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PlanError {
+    /// The JSON text is malformed, or a field is unknown, missing or of the wrong type.
+    Json {
+        /// Dotted path of the offending field (`.` for the top level).
+        path: String,
+        /// What serde found wrong there.
+        message: String,
+    },
+    /// The plan was written for another version of the plan format.
+    AbiMismatch {
+        /// The version this engine speaks.
+        expected: u32,
+        /// The version the plan carries.
+        found: u32,
+    },
+    /// A field has a value the engine cannot run with.
+    Invalid {
+        /// Name of the field.
+        field: &'static str,
+        /// What is wrong and what to do about it.
+        message: String,
+    },
+}
+
+impl fmt::Display for PlanError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PlanError::Json { path, message } if path == "." => {
+                write!(f, "plan JSON: {message}")
+            }
+            PlanError::Json { path, message } => write!(f, "plan field `{path}`: {message}"),
+            PlanError::AbiMismatch { expected, found } => write!(
+                f,
+                "plan field `abi_version`: the plan is for ABI {found} but this engine speaks \
+                 ABI {expected}; reinstall cannonade so the package and its native library match"
+            ),
+            PlanError::Invalid { field, message } => write!(f, "plan field `{field}`: {message}"),
+        }
+    }
+}
+
+impl std::error::Error for PlanError {}
+
+/// How the server's reply to one request is delimited.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Reply {
+    /// The reply is as long as the request payload (an echo server).
+    Echo,
+    /// The reply has a fixed length in bytes.
+    Fixed {
+        /// Length of every reply.
+        bytes: usize,
+    },
+}
+
+/// The wire protocol and its parameters.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Protocol {
+    /// Raw TCP: a fixed payload per request, a reply framed by `reply`.
+    Tcp {
+        /// The request payload, hex encoded.
+        payload_hex: String,
+        /// How the reply is framed.
+        reply: Reply,
+    },
+}
+
+/// The plan as it arrives in JSON, before validation.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPlan {
+    abi_version: u32,
+    target: String,
+    connections: u32,
+    threads: Option<u32>,
+    duration_ms: Option<u64>,
+    requests: Option<u64>,
+    #[serde(default = "default_connect_timeout_ms")]
+    connect_timeout_ms: u64,
+    #[serde(default = "default_request_timeout_ms")]
+    request_timeout_ms: Option<u64>,
+    #[serde(default = "default_true")]
+    reconnect: bool,
+    protocol: Protocol,
+}
+
+fn default_connect_timeout_ms() -> u64 {
+    2_000
+}
+
+fn default_request_timeout_ms() -> Option<u64> {
+    Some(10_000)
+}
+
+fn default_true() -> bool {
+    true
+}
+
+/// The TCP protocol, decoded and checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TcpSpec {
+    /// Bytes sent as one request.
+    pub payload: Vec<u8>,
+    /// Bytes that make one complete reply.
+    pub reply_bytes: usize,
+}
+
+/// A validated plan: every field within bounds, the target resolved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Plan {
+    /// The target as the user wrote it (for reports).
+    pub target: String,
+    /// The resolved target address.
+    pub addr: SocketAddr,
+    /// Number of concurrent connections, spread over the workers.
+    pub connections: u32,
+    /// Number of worker threads, each with its own event loop.
+    pub threads: u32,
+    /// Stop after this long, if set.
+    pub duration: Option<Duration>,
+    /// Stop after this many completed requests in all, if set.
+    pub requests: Option<u64>,
+    /// Give up a connection attempt after this long.
+    pub connect_timeout: Duration,
+    /// Give up waiting for a reply after this long, if set.
+    pub request_timeout: Option<Duration>,
+    /// Reopen a connection that failed, instead of retiring it.
+    pub reconnect: bool,
+    /// What to send and how replies are framed.
+    pub tcp: TcpSpec,
+}
+
+fn invalid(field: &'static str, message: impl Into<String>) -> PlanError {
+    PlanError::Invalid {
+        field,
+        message: message.into(),
+    }
+}
+
+impl Plan {
+    /// Parses and validates a plan from its JSON text.
+    pub fn from_json(text: &str) -> Result<Plan, PlanError> {
+        let de = &mut serde_json::Deserializer::from_str(text);
+        let raw: RawPlan = serde_path_to_error::deserialize(de).map_err(|e| PlanError::Json {
+            path: e.path().to_string(),
+            message: e.inner().to_string(),
+        })?;
+        Plan::validate(raw)
+    }
+
+    fn validate(raw: RawPlan) -> Result<Plan, PlanError> {
+        if raw.abi_version != ABI_VERSION {
+            return Err(PlanError::AbiMismatch {
+                expected: ABI_VERSION,
+                found: raw.abi_version,
+            });
+        }
+        if raw.connections == 0 || raw.connections > MAX_CONNECTIONS {
+            return Err(invalid(
+                "connections",
+                format!(
+                    "must be between 1 and {MAX_CONNECTIONS}, got {}",
+                    raw.connections
+                ),
+            ));
+        }
+        let threads = match raw.threads {
+            None => default_threads().min(raw.connections),
+            Some(t) if t == 0 || t > MAX_THREADS => {
+                return Err(invalid(
+                    "threads",
+                    format!("must be between 1 and {MAX_THREADS}, got {t}"),
+                ))
+            }
+            Some(t) if t > raw.connections => {
+                return Err(invalid(
+                    "threads",
+                    format!(
+                        "{t} threads for {} connections would leave threads idle; \
+                         use at most as many threads as connections",
+                        raw.connections
+                    ),
+                ))
+            }
+            Some(t) => t,
+        };
+        if raw.duration_ms.is_none() && raw.requests.is_none() {
+            return Err(invalid(
+                "duration_ms",
+                "the plan has no stop condition; give duration_ms or requests (or both)",
+            ));
+        }
+        if raw.duration_ms == Some(0) {
+            return Err(invalid("duration_ms", "must be positive, got 0"));
+        }
+        if raw.requests == Some(0) {
+            return Err(invalid("requests", "must be positive, got 0"));
+        }
+        if raw.connect_timeout_ms == 0 {
+            return Err(invalid("connect_timeout_ms", "must be positive, got 0"));
+        }
+        if raw.request_timeout_ms == Some(0) {
+            return Err(invalid(
+                "request_timeout_ms",
+                "must be positive, got 0 (use null for no timeout)",
+            ));
+        }
+        let addr = resolve(&raw.target)?;
+        let tcp = match raw.protocol {
+            Protocol::Tcp { payload_hex, reply } => tcp_spec(&payload_hex, reply)?,
+        };
+        Ok(Plan {
+            target: raw.target,
+            addr,
+            connections: raw.connections,
+            threads,
+            duration: raw.duration_ms.map(Duration::from_millis),
+            requests: raw.requests,
+            connect_timeout: Duration::from_millis(raw.connect_timeout_ms),
+            request_timeout: raw.request_timeout_ms.map(Duration::from_millis),
+            reconnect: raw.reconnect,
+            tcp,
+        })
+    }
+}
+
+fn default_threads() -> u32 {
+    std::thread::available_parallelism()
+        .map(|n| n.get() as u32)
+        .unwrap_or(1)
+}
+
+fn resolve(target: &str) -> Result<SocketAddr, PlanError> {
+    let mut addrs = target.to_socket_addrs().map_err(|e| {
+        invalid(
+            "target",
+            format!("cannot resolve {target:?} ({e}); write it as host:port, e.g. 127.0.0.1:8080"),
+        )
+    })?;
+    addrs
+        .next()
+        .ok_or_else(|| invalid("target", format!("{target:?} resolves to no address")))
+}
+
+fn tcp_spec(payload_hex: &str, reply: Reply) -> Result<TcpSpec, PlanError> {
+    if payload_hex.len() / 2 > MAX_PAYLOAD_BYTES {
+        return Err(invalid(
+            "protocol.payload_hex",
+            format!(
+                "the payload is {} bytes; the maximum is {MAX_PAYLOAD_BYTES} (16 MiB)",
+                payload_hex.len() / 2
+            ),
+        ));
+    }
+    let payload = decode_hex(payload_hex).map_err(|m| invalid("protocol.payload_hex", m))?;
+    if payload.is_empty() {
+        return Err(invalid(
+            "protocol.payload_hex",
+            "the payload is empty; a request needs at least one byte",
+        ));
+    }
+    let reply_bytes = match reply {
+        Reply::Echo => payload.len(),
+        Reply::Fixed { bytes } if bytes == 0 || bytes > MAX_PAYLOAD_BYTES => {
+            return Err(invalid(
+                "protocol.reply.bytes",
+                format!("must be between 1 and {MAX_PAYLOAD_BYTES}, got {bytes}"),
+            ))
+        }
+        Reply::Fixed { bytes } => bytes,
+    };
+    Ok(TcpSpec {
+        payload,
+        reply_bytes,
+    })
+}
+
+fn decode_hex(text: &str) -> Result<Vec<u8>, String> {
+    if text.len() % 2 != 0 {
+        return Err(format!(
+            "hex text has an odd length ({}); two digits make a byte",
+            text.len()
+        ));
+    }
+    text.as_bytes()
+        .chunks(2)
+        .enumerate()
+        .map(|(i, pair)| {
+            let digits = std::str::from_utf8(pair).unwrap_or("??");
+            u8::from_str_radix(digits, 16)
+                .map_err(|_| format!("{digits:?} at offset {} is not a hex byte", 2 * i))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan_json(extra: &str) -> String {
+        format!(
+            r#"{{"abi_version":1,"target":"127.0.0.1:9","connections":4,"requests":10,
+               "protocol":{{"kind":"tcp","payload_hex":"68690a","reply":{{"kind":"echo"}}}}{extra}}}"#
+        )
+    }
+
+    #[test]
+    fn minimal_plan_gets_defaults() {
+        let plan = Plan::from_json(&plan_json("")).unwrap();
+        assert_eq!(plan.tcp.payload, b"hi\n");
+        assert_eq!(plan.tcp.reply_bytes, 3);
+        assert_eq!(plan.connect_timeout, Duration::from_secs(2));
+        assert_eq!(plan.request_timeout, Some(Duration::from_secs(10)));
+        assert!(plan.reconnect);
+        assert!(plan.threads >= 1 && plan.threads <= 4);
+        assert_eq!(plan.duration, None);
+    }
+
+    #[test]
+    fn unknown_field_is_named() {
+        let err = Plan::from_json(&plan_json(r#","conections":3"#)).unwrap_err();
+        assert!(err.to_string().contains("conections"), "{err}");
+    }
+
+    #[test]
+    fn mistyped_field_is_named_with_its_path() {
+        let text = plan_json("").replace(r#""connections":4"#, r#""connections":"4""#);
+        let err = Plan::from_json(&text).unwrap_err().to_string();
+        assert!(err.contains("`connections`"), "{err}");
+        let text = plan_json("").replace(r#""kind":"echo""#, r#""kind":"bounce""#);
+        let err = Plan::from_json(&text).unwrap_err().to_string();
+        // Tagged enums are buffered by serde, so the path stops at the protocol; the
+        // message still names the bad value and the accepted ones.
+        assert!(err.contains("`protocol`") && err.contains("bounce"), "{err}");
+        assert!(err.contains("echo") && err.contains("fixed"), "{err}");
+    }
+
+    #[test]
+    fn negative_duration_is_refused_by_name() {
+        let err = Plan::from_json(&plan_json(r#","duration_ms":-5"#))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("`duration_ms`"), "{err}");
+    }
+
+    #[test]
+    fn bounds_are_checked() {
+        for (extra, field) in [
+            (r#","threads":0"#, "threads"),
+            (r#","threads":5"#, "threads"),
+            (r#","duration_ms":0"#, "duration_ms"),
+            (r#","connect_timeout_ms":0"#, "connect_timeout_ms"),
+            (r#","request_timeout_ms":0"#, "request_timeout_ms"),
+        ] {
+            let err = Plan::from_json(&plan_json(extra)).unwrap_err();
+            match err {
+                PlanError::Invalid { field: f, .. } => assert_eq!(f, field, "{extra}"),
+                other => panic!("{extra}: {other:?}"),
+            }
+        }
+        let zero = plan_json("").replace(r#""connections":4"#, r#""connections":0"#);
+        assert!(Plan::from_json(&zero)
+            .unwrap_err()
+            .to_string()
+            .contains("`connections`"));
+    }
+
+    #[test]
+    fn no_stop_condition_is_refused() {
+        let text = plan_json("").replace(r#""requests":10,"#, "");
+        let err = Plan::from_json(&text).unwrap_err().to_string();
+        assert!(err.contains("no stop condition"), "{err}");
+    }
+
+    #[test]
+    fn abi_mismatch_is_its_own_error() {
+        let text = plan_json("").replace(r#""abi_version":1"#, r#""abi_version":999"#);
+        assert_eq!(
+            Plan::from_json(&text).unwrap_err(),
+            PlanError::AbiMismatch {
+                expected: 1,
+                found: 999
+            }
+        );
+    }
+
+    #[test]
+    fn payload_limits() {
+        let huge = "00".repeat(MAX_PAYLOAD_BYTES + 1);
+        let text = plan_json("").replace("68690a", &huge);
+        let err = Plan::from_json(&text).unwrap_err().to_string();
+        assert!(err.contains("16 MiB"), "{err}");
+        let text = plan_json("").replace("68690a", "");
+        assert!(Plan::from_json(&text)
+            .unwrap_err()
+            .to_string()
+            .contains("empty"));
+        let text = plan_json("").replace("68690a", "6g");
+        assert!(Plan::from_json(&text)
+            .unwrap_err()
+            .to_string()
+            .contains("not a hex byte"));
+    }
+
+    #[test]
+    fn fixed_reply_length() {
+        let text = plan_json("").replace(r#"{"kind":"echo"}"#, r#"{"kind":"fixed","bytes":612}"#);
+        assert_eq!(Plan::from_json(&text).unwrap().tcp.reply_bytes, 612);
+    }
+
+    #[test]
+    fn bad_target_is_named() {
+        let text = plan_json("").replace("127.0.0.1:9", "no-port-here");
+        let err = Plan::from_json(&text).unwrap_err().to_string();
+        assert!(err.contains("`target`"), "{err}");
+    }
+}

@@ -1,0 +1,223 @@
+//! Per-worker measurements: one latency histogram and plain counters, owned by one
+//! worker thread and merged only when the run ends (never percentiles of percentiles).
+
+use std::io;
+use std::time::Duration;
+
+use hdrhistogram::Histogram;
+use serde::Serialize;
+
+/// Highest latency the histogram tells apart; slower replies are recorded as this.
+pub const MAX_LATENCY_NS: u64 = 3_600 * 1_000_000_000;
+/// Significant decimal digits kept by every histogram.
+pub const SIGNIFICANT_DIGITS: u8 = 3;
+
+/// A fresh latency histogram in nanoseconds.
+pub fn latency_histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, MAX_LATENCY_NS, SIGNIFICANT_DIGITS)
+        .expect("constant histogram bounds are valid")
+}
+
+/// Failures counted by kind. A failure never stops a run.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Errors {
+    /// The server refused the connection.
+    pub connect_refused: u64,
+    /// A connection attempt took longer than the plan's connect timeout.
+    pub connect_timeout: u64,
+    /// A connection attempt failed otherwise.
+    pub connect_other: u64,
+    /// The connection was reset by the peer (or the pipe broke) mid-exchange.
+    pub reset: u64,
+    /// The peer closed the connection before a reply was complete.
+    pub closed: u64,
+    /// A reply did not arrive within the plan's request timeout.
+    pub timeout: u64,
+    /// The reply broke the protocol (e.g. more bytes than one reply holds).
+    pub protocol: u64,
+    /// Any other I/O error.
+    pub io_other: u64,
+}
+
+impl Errors {
+    /// Adds another set of counters into this one.
+    pub fn add(&mut self, other: &Errors) {
+        self.connect_refused += other.connect_refused;
+        self.connect_timeout += other.connect_timeout;
+        self.connect_other += other.connect_other;
+        self.reset += other.reset;
+        self.closed += other.closed;
+        self.timeout += other.timeout;
+        self.protocol += other.protocol;
+        self.io_other += other.io_other;
+    }
+
+    /// All failures of every kind.
+    pub fn total(&self) -> u64 {
+        self.connect_refused
+            + self.connect_timeout
+            + self.connect_other
+            + self.reset
+            + self.closed
+            + self.timeout
+            + self.protocol
+            + self.io_other
+    }
+}
+
+/// What went wrong with one connection or one exchange.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failure {
+    /// See [`Errors::connect_refused`].
+    ConnectRefused,
+    /// See [`Errors::connect_timeout`].
+    ConnectTimeout,
+    /// See [`Errors::connect_other`].
+    ConnectOther,
+    /// See [`Errors::reset`].
+    Reset,
+    /// See [`Errors::closed`].
+    Closed,
+    /// See [`Errors::timeout`].
+    Timeout,
+    /// See [`Errors::protocol`].
+    Protocol,
+    /// See [`Errors::io_other`].
+    IoOther,
+}
+
+impl Failure {
+    /// Classifies an error from a connection attempt.
+    pub fn of_connect(err: &io::Error) -> Failure {
+        match err.kind() {
+            io::ErrorKind::ConnectionRefused => Failure::ConnectRefused,
+            io::ErrorKind::TimedOut => Failure::ConnectTimeout,
+            _ => Failure::ConnectOther,
+        }
+    }
+
+    /// Classifies an error from reading or writing an open connection.
+    pub fn of_io(err: &io::Error) -> Failure {
+        match err.kind() {
+            io::ErrorKind::ConnectionReset
+            | io::ErrorKind::ConnectionAborted
+            | io::ErrorKind::BrokenPipe => Failure::Reset,
+            io::ErrorKind::UnexpectedEof => Failure::Closed,
+            io::ErrorKind::TimedOut => Failure::Timeout,
+            _ => Failure::IoOther,
+        }
+    }
+}
+
+/// One worker's measurements.
+#[derive(Debug, Clone)]
+pub struct Recorder {
+    /// Latency of every completed exchange, in nanoseconds.
+    pub latency_ns: Histogram<u64>,
+    /// Bytes written to sockets.
+    pub bytes_sent: u64,
+    /// Bytes read from sockets.
+    pub bytes_received: u64,
+    /// Connections successfully opened.
+    pub connections_opened: u64,
+    /// Failures by kind.
+    pub errors: Errors,
+}
+
+impl Default for Recorder {
+    fn default() -> Self {
+        Recorder {
+            latency_ns: latency_histogram(),
+            bytes_sent: 0,
+            bytes_received: 0,
+            connections_opened: 0,
+            errors: Errors::default(),
+        }
+    }
+}
+
+impl Recorder {
+    /// Records one completed exchange.
+    pub fn exchange(&mut self, latency: Duration, sent: usize, received: usize) {
+        let ns = u64::try_from(latency.as_nanos()).unwrap_or(u64::MAX).max(1);
+        self.latency_ns.saturating_record(ns);
+        self.bytes_sent += sent as u64;
+        self.bytes_received += received as u64;
+    }
+
+    /// Counts one failure.
+    pub fn failure(&mut self, failure: Failure) {
+        let e = &mut self.errors;
+        let counter = match failure {
+            Failure::ConnectRefused => &mut e.connect_refused,
+            Failure::ConnectTimeout => &mut e.connect_timeout,
+            Failure::ConnectOther => &mut e.connect_other,
+            Failure::Reset => &mut e.reset,
+            Failure::Closed => &mut e.closed,
+            Failure::Timeout => &mut e.timeout,
+            Failure::Protocol => &mut e.protocol,
+            Failure::IoOther => &mut e.io_other,
+        };
+        *counter += 1;
+    }
+
+    /// Adds another worker's measurements into this one.
+    pub fn merge(&mut self, other: &Recorder) {
+        self.latency_ns
+            .add(&other.latency_ns)
+            .expect("histograms share bounds");
+        self.bytes_sent += other.bytes_sent;
+        self.bytes_received += other.bytes_received;
+        self.connections_opened += other.connections_opened;
+        self.errors.add(&other.errors);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn merge_adds_histograms_not_percentiles() {
+        let mut a = Recorder::default();
+        let mut b = Recorder::default();
+        for _ in 0..99 {
+            a.exchange(Duration::from_micros(100), 10, 10);
+        }
+        b.exchange(Duration::from_millis(50), 10, 10);
+        b.failure(Failure::Reset);
+        a.merge(&b);
+        assert_eq!(a.latency_ns.len(), 100);
+        assert_eq!(a.bytes_sent, 1000);
+        assert_eq!(a.errors.reset, 1);
+        assert_eq!(a.errors.total(), 1);
+        // The one slow reply is the top 1%: p99 stays fast, the max is the slow one.
+        assert!(a.latency_ns.value_at_quantile(0.99) < 101_000);
+        assert!(a.latency_ns.max() >= 50_000_000);
+    }
+
+    #[test]
+    fn io_errors_are_classified() {
+        let e = |k| io::Error::from(k);
+        assert_eq!(
+            Failure::of_io(&e(io::ErrorKind::BrokenPipe)),
+            Failure::Reset
+        );
+        assert_eq!(
+            Failure::of_io(&e(io::ErrorKind::UnexpectedEof)),
+            Failure::Closed
+        );
+        assert_eq!(
+            Failure::of_connect(&e(io::ErrorKind::ConnectionRefused)),
+            Failure::ConnectRefused
+        );
+    }
+
+    #[test]
+    fn absurd_latency_saturates() {
+        let mut r = Recorder::default();
+        r.exchange(Duration::from_secs(10 * 3600), 1, 1);
+        assert_eq!(r.latency_ns.len(), 1);
+        assert!(r.latency_ns.max() >= MAX_LATENCY_NS);
+    }
+}

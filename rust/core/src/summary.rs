@@ -1,0 +1,196 @@
+//! The result of a finished run, as it is serialized to JSON (`schema_version` 1).
+
+use std::time::Duration;
+
+use hdrhistogram::serialization::{Serializer, V2DeflateSerializer};
+use hdrhistogram::Histogram;
+use serde::Serialize;
+
+use crate::plan::Plan;
+use crate::recorder::{Errors, Recorder};
+
+/// Version of the result JSON format.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// Percentiles every summary reports.
+pub const PERCENTILES: [f64; 5] = [50.0, 90.0, 99.0, 99.9, 99.99];
+
+/// Why a run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StoppedBy {
+    /// The plan's duration elapsed.
+    Duration,
+    /// The plan's request count was reached.
+    Requests,
+    /// Someone asked the run to stop.
+    Stop,
+    /// Every connection failed and the plan does not reconnect.
+    ConnectionsLost,
+}
+
+/// Latency statistics of a merged histogram.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Latency {
+    /// Number of recorded exchanges.
+    pub count: u64,
+    /// Smallest latency.
+    pub min: u64,
+    /// Mean latency.
+    pub mean: f64,
+    /// Standard deviation.
+    pub stdev: f64,
+    /// Largest latency.
+    pub max: u64,
+    /// `(percentile, value)` pairs for [`PERCENTILES`].
+    pub percentiles: Vec<(f64, u64)>,
+}
+
+impl Latency {
+    /// Summarises a latency histogram.
+    pub fn of(hist: &Histogram<u64>) -> Latency {
+        let count = hist.len();
+        let empty = count == 0;
+        Latency {
+            count,
+            min: if empty { 0 } else { hist.min() },
+            mean: if empty { 0.0 } else { hist.mean() },
+            stdev: if empty { 0.0 } else { hist.stdev() },
+            max: if empty { 0 } else { hist.max() },
+            percentiles: PERCENTILES
+                .iter()
+                .map(|&p| {
+                    (
+                        p,
+                        if empty {
+                            0
+                        } else {
+                            hist.value_at_percentile(p)
+                        },
+                    )
+                })
+                .collect(),
+        }
+    }
+}
+
+/// A finished run.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Summary {
+    /// Format version of this JSON.
+    pub schema_version: u32,
+    /// The target as given in the plan.
+    pub target: String,
+    /// Always `"tcp"` for now.
+    pub protocol: &'static str,
+    /// Connections the plan asked for.
+    pub connections: u32,
+    /// Worker threads used.
+    pub threads: u32,
+    /// Why the run ended.
+    pub stopped_by: StoppedBy,
+    /// From the start of the load until the last worker stopped.
+    pub duration_ns: u64,
+    /// Completed exchanges.
+    pub requests: u64,
+    /// Completed exchanges per second of `duration_ns`.
+    pub requests_per_s: f64,
+    /// Bytes written to sockets.
+    pub bytes_sent: u64,
+    /// Bytes read from sockets.
+    pub bytes_received: u64,
+    /// Connections successfully opened (reconnections included).
+    pub connections_opened: u64,
+    /// Failures by kind.
+    pub errors: Errors,
+    /// Latency of completed exchanges, in nanoseconds.
+    pub latency_ns: Latency,
+}
+
+impl Summary {
+    /// Builds the summary of a run from its merged recorder.
+    pub fn new(plan: &Plan, stopped_by: StoppedBy, elapsed: Duration, rec: &Recorder) -> Summary {
+        let requests = rec.latency_ns.len();
+        let secs = elapsed.as_secs_f64();
+        Summary {
+            schema_version: SCHEMA_VERSION,
+            target: plan.target.clone(),
+            protocol: "tcp",
+            connections: plan.connections,
+            threads: plan.threads,
+            stopped_by,
+            duration_ns: u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX),
+            requests,
+            requests_per_s: if secs > 0.0 {
+                requests as f64 / secs
+            } else {
+                0.0
+            },
+            bytes_sent: rec.bytes_sent,
+            bytes_received: rec.bytes_received,
+            connections_opened: rec.connections_opened,
+            errors: rec.errors,
+            latency_ns: Latency::of(&rec.latency_ns),
+        }
+    }
+
+    /// The summary as JSON text.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).expect("a summary always serializes")
+    }
+}
+
+/// Encodes a histogram in the HdrHistogram V2 compressed (deflate) format that other
+/// HdrHistogram implementations read.
+pub fn histogram_v2_deflate(hist: &Histogram<u64>) -> Vec<u8> {
+    let mut out = Vec::new();
+    V2DeflateSerializer::new()
+        .serialize(hist, &mut out)
+        .expect("serializing into memory cannot fail");
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hdrhistogram::serialization::Deserializer;
+
+    #[test]
+    fn empty_histogram_gives_zeros() {
+        let l = Latency::of(&crate::recorder::latency_histogram());
+        assert_eq!(l.count, 0);
+        assert_eq!(l.max, 0);
+        assert!(l.percentiles.iter().all(|&(_, v)| v == 0));
+    }
+
+    #[test]
+    fn percentiles_are_ordered() {
+        let mut h = crate::recorder::latency_histogram();
+        for v in 1..=10_000u64 {
+            h.record(v * 1000).unwrap();
+        }
+        let l = Latency::of(&h);
+        let values: Vec<u64> = l.percentiles.iter().map(|&(_, v)| v).collect();
+        assert!(values.windows(2).all(|w| w[0] <= w[1]), "{values:?}");
+        assert!(l.min <= values[0] && values[4] <= l.max);
+        // p50 of 1..=10000 µs is 5 ms, within the histogram's 0.1% precision.
+        assert!(
+            (4_995_000..=5_006_000).contains(&values[0]),
+            "{}",
+            values[0]
+        );
+    }
+
+    #[test]
+    fn v2_deflate_round_trips() {
+        let mut h = crate::recorder::latency_histogram();
+        h.record(123_456).unwrap();
+        h.record(7).unwrap();
+        let bytes = histogram_v2_deflate(&h);
+        // V2 compressed cookie, big endian.
+        assert_eq!(&bytes[..4], &[0x1c, 0x84, 0x93, 0x14]);
+        let back: Histogram<u64> = Deserializer::new().deserialize(&mut &bytes[..]).unwrap();
+        assert_eq!(back.len(), 2);
+        assert_eq!(back.max(), h.max());
+    }
+}
