@@ -354,7 +354,10 @@ mod tests {
         let err = Plan::from_json(&text).unwrap_err().to_string();
         // Tagged enums are buffered by serde, so the path stops at the protocol; the
         // message still names the bad value and the accepted ones.
-        assert!(err.contains("`protocol`") && err.contains("bounce"), "{err}");
+        assert!(
+            err.contains("`protocol`") && err.contains("bounce"),
+            "{err}"
+        );
         assert!(err.contains("echo") && err.contains("fixed"), "{err}");
     }
 
