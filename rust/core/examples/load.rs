@@ -1,6 +1,5 @@
-//! Runs one plan straight from the engine and prints its summary as JSON, with the
-//! process CPU time the run cost. Used by bench/ to measure the engine alone, without
-//! an interpreter around it:
+//! Runs one plan straight from the engine and prints its summary as JSON. Used by
+//! bench/ to measure the engine alone, without an interpreter around it:
 //!
 //!     cargo run --release -p cannonade-core --example load -- plan.json
 
