@@ -63,8 +63,7 @@ impl fmt::Display for PlanError {
 impl std::error::Error for PlanError {}
 
 /// How the server's reply to one request is delimited.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Reply {
     /// The reply is as long as the request payload (an echo server).
     Echo,
@@ -75,17 +74,21 @@ pub enum Reply {
     },
 }
 
-/// The wire protocol and its parameters.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
-pub enum Protocol {
-    /// Raw TCP: a fixed payload per request, a reply framed by `reply`.
-    Tcp {
-        /// The request payload, hex encoded.
-        payload_hex: String,
-        /// How the reply is framed.
-        reply: Reply,
-    },
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FixedReply {
+    #[allow(dead_code)]
+    kind: String,
+    bytes: usize,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTcp {
+    #[allow(dead_code)]
+    kind: String,
+    payload_hex: String,
+    reply: serde_json::Value,
 }
 
 /// The plan as it arrives in JSON, before validation.
@@ -104,7 +107,9 @@ struct RawPlan {
     request_timeout_ms: Option<u64>,
     #[serde(default = "default_true")]
     reconnect: bool,
-    protocol: Protocol,
+    // Kept as JSON and decoded by its `kind`, so errors inside keep their full path
+    // (serde loses the path inside internally tagged enums).
+    protocol: serde_json::Value,
 }
 
 fn default_connect_timeout_ms() -> u64 {
@@ -163,12 +168,15 @@ fn invalid(field: &'static str, message: impl Into<String>) -> PlanError {
 impl Plan {
     /// Parses and validates a plan from its JSON text.
     pub fn from_json(text: &str) -> Result<Plan, PlanError> {
-        let de = &mut serde_json::Deserializer::from_str(text);
-        let raw: RawPlan = serde_path_to_error::deserialize(de).map_err(|e| PlanError::Json {
-            path: e.path().to_string(),
-            message: e.inner().to_string(),
-        })?;
-        Plan::validate(raw)
+        let value: serde_json::Value =
+            serde_json::from_str(text).map_err(|e| json_error("", e.to_string()))?;
+        if !value.is_object() {
+            return Err(json_error(
+                "",
+                "a plan is a JSON object ({\"abi_version\": ..., \"target\": ...})".into(),
+            ));
+        }
+        Plan::validate(from_value(value, "")?)
     }
 
     fn validate(raw: RawPlan) -> Result<Plan, PlanError> {
@@ -229,9 +237,18 @@ impl Plan {
             ));
         }
         let addr = resolve(&raw.target)?;
-        let tcp = match raw.protocol {
-            Protocol::Tcp { payload_hex, reply } => tcp_spec(&payload_hex, reply)?,
+        kind_of(&raw.protocol, "protocol", &["tcp"])?;
+        let tcp: RawTcp = from_value(raw.protocol, "protocol.")?;
+        let reply = match kind_of(&tcp.reply, "protocol.reply", &["echo", "fixed"])? {
+            "echo" => {
+                from_value::<KindOnly>(tcp.reply, "protocol.reply.")?;
+                Reply::Echo
+            }
+            _ => Reply::Fixed {
+                bytes: from_value::<FixedReply>(tcp.reply, "protocol.reply.")?.bytes,
+            },
         };
+        let tcp = tcp_spec(&tcp.payload_hex, reply)?;
         Ok(Plan {
             target: raw.target,
             addr,
@@ -244,6 +261,66 @@ impl Plan {
             reconnect: raw.reconnect,
             tcp,
         })
+    }
+}
+
+fn json_error(path: &str, message: String) -> PlanError {
+    PlanError::Json {
+        path: if path.is_empty() {
+            ".".into()
+        } else {
+            path.into()
+        },
+        message,
+    }
+}
+
+/// Decodes a JSON value, naming any bad field by its full path (`prefix` + its own).
+fn from_value<T: serde::de::DeserializeOwned>(
+    value: serde_json::Value,
+    prefix: &str,
+) -> Result<T, PlanError> {
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let inner = e.path().to_string();
+        let path = if inner == "." {
+            prefix.trim_end_matches('.').to_string()
+        } else {
+            format!("{prefix}{inner}")
+        };
+        json_error(&path, e.into_inner().to_string())
+    })
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct KindOnly {
+    #[allow(dead_code)]
+    kind: String,
+}
+
+/// The `kind` of a tagged object, checked against the kinds the engine knows.
+fn kind_of<'v>(
+    value: &'v serde_json::Value,
+    path: &'static str,
+    known: &[&str],
+) -> Result<&'v str, PlanError> {
+    let expected = known.join(", ");
+    let Some(object) = value.as_object() else {
+        return Err(json_error(
+            path,
+            format!("expected an object with a \"kind\" (one of: {expected})"),
+        ));
+    };
+    match object.get("kind").and_then(|k| k.as_str()) {
+        Some(kind) if known.contains(&kind) => Ok(kind),
+        Some(kind) => Err(json_error(
+            path,
+            format!("unknown kind {kind:?}; expected one of: {expected}"),
+        )),
+        None => Err(json_error(
+            path,
+            format!("missing \"kind\" (one of: {expected})"),
+        )),
     }
 }
 
@@ -352,13 +429,30 @@ mod tests {
         assert!(err.contains("`connections`"), "{err}");
         let text = plan_json("").replace(r#""kind":"echo""#, r#""kind":"bounce""#);
         let err = Plan::from_json(&text).unwrap_err().to_string();
-        // Tagged enums are buffered by serde, so the path stops at the protocol; the
-        // message still names the bad value and the accepted ones.
         assert!(
-            err.contains("`protocol`") && err.contains("bounce"),
+            err.contains("`protocol.reply`") && err.contains("bounce"),
             "{err}"
         );
         assert!(err.contains("echo") && err.contains("fixed"), "{err}");
+        let text =
+            plan_json("").replace(r#"{"kind":"echo"}"#, r#"{"kind":"fixed","bytes":"many"}"#);
+        let err = Plan::from_json(&text).unwrap_err().to_string();
+        assert!(err.contains("`protocol.reply.bytes`"), "{err}");
+        let text = plan_json("").replace(r#""payload_hex""#, r#""payload_hexx""#);
+        let err = Plan::from_json(&text).unwrap_err().to_string();
+        assert!(err.contains("payload_hexx"), "{err}");
+        let text = plan_json("").replace(r#""kind":"tcp""#, r#""kind":"udp""#);
+        let err = Plan::from_json(&text).unwrap_err().to_string();
+        assert!(err.contains("`protocol`") && err.contains("udp"), "{err}");
+    }
+
+    #[test]
+    fn plan_must_be_an_object() {
+        let err = Plan::from_json("[]").unwrap_err().to_string();
+        assert!(err.contains("a plan is a JSON object"), "{err}");
+        assert!(!err.contains("RawPlan"), "{err}");
+        let err = Plan::from_json("{").unwrap_err().to_string();
+        assert!(err.starts_with("plan JSON:"), "{err}");
     }
 
     #[test]

@@ -103,10 +103,11 @@ fn main() -> ExitCode {
 async fn serve(opts: Options) -> std::io::Result<()> {
     let listener = TcpListener::bind((opts.host.as_str(), opts.port)).await?;
     let addr: SocketAddr = listener.local_addr()?;
-    // Tests wait for this exact line before they connect.
-    println!("listening on {addr}");
+    // Handlers first: a signal sent as soon as the line below is read must find them.
     let mut interrupt = signal(SignalKind::interrupt())?;
     let mut terminate = signal(SignalKind::terminate())?;
+    // Tests wait for this exact line before they connect.
+    println!("listening on {addr}");
     loop {
         tokio::select! {
             accepted = listener.accept() => {
