@@ -1,0 +1,51 @@
+"""cannonade: heavy networking artillery for benchmarking servers that run on a JIT.
+
+A Rust engine generates socket load and times every request; this package
+describes runs as frozen :class:`Plan` objects and returns frozen
+:class:`Result` objects::
+
+    import cannonade
+
+    plan = cannonade.Plan("127.0.0.1:9000", cannonade.Tcp(payload_bytes=64),
+                          connections=32, duration_s=5)
+    print(cannonade.run(plan).format())
+
+Importing the package loads the native library and fails with
+:class:`AbiMismatchError` if it does not match this package.
+"""
+
+from ._errors import (
+    AbiMismatchError,
+    CannonadeError,
+    ConnectError,
+    InternalError,
+    PlanError,
+    RunError,
+)
+from ._native import library_version
+from ._plan import MAX_PAYLOAD_BYTES, Plan, Tcp
+from ._result import Errors, Latency, Result
+from ._run import Run, run, start, start_json
+from ._version import ABI_VERSION, __version__
+
+__all__ = [
+    "ABI_VERSION",
+    "MAX_PAYLOAD_BYTES",
+    "AbiMismatchError",
+    "CannonadeError",
+    "ConnectError",
+    "Errors",
+    "InternalError",
+    "Latency",
+    "Plan",
+    "PlanError",
+    "Result",
+    "Run",
+    "RunError",
+    "Tcp",
+    "__version__",
+    "library_version",
+    "run",
+    "start",
+    "start_json",
+]

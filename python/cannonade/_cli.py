@@ -1,0 +1,146 @@
+"""Command line: ``python -m cannonade tcp HOST:PORT -c 32 -t 2 -d 5``.
+
+Prints the wrk-like summary. Any error (bad arguments, unreachable target, bad
+plan) prints one line to stderr and exits with status 2; Ctrl-C stops the run
+and exits with status 130.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from typing import NoReturn, Optional
+
+from ._errors import CannonadeError
+from ._plan import Plan, Tcp
+from ._run import run
+from ._version import __version__
+
+_PROG = "cannonade"
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*(ms|s|m|h)?\s*$")
+_UNIT_S = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+class _Parser(argparse.ArgumentParser):
+    # argparse prints the whole usage before the error; one line is easier to read
+    # in a log and keeps every failure of this CLI the same shape.
+    def error(self, message: str) -> NoReturn:
+        _fail(message)
+
+
+def _fail(message: str) -> NoReturn:
+    print(f"{_PROG}: error: {' '.join(message.split())}", file=sys.stderr)
+    raise SystemExit(2)
+
+
+def _duration(text: str) -> float:
+    match = _DURATION.match(text)
+    if not match:
+        raise argparse.ArgumentTypeError(f"invalid duration {text!r}; use e.g. 5, 5s, 500ms, 2m")
+    return float(match.group(1)) * _UNIT_S[match.group(2) or "s"]
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog=_PROG, description="Socket load generator for servers on a JIT.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    commands.required = True
+    tcp = commands.add_parser("tcp", help="TCP request/reply load (echo or fixed-length reply)")
+    tcp.add_argument("target", metavar="HOST:PORT", help="the server, e.g. 127.0.0.1:8080")
+    tcp.add_argument(
+        "-c", "--connections", metavar="N", type=int, default=10, help="open connections (10)"
+    )
+    tcp.add_argument(
+        "-t", "--threads", metavar="N", type=int, help="worker threads (min(cores, connections))"
+    )
+    tcp.add_argument(
+        "-d",
+        "--duration",
+        metavar="TIME",
+        type=_duration,
+        help="run time: 5, 5s, 500ms, 2m (10s when -n is not given)",
+    )
+    tcp.add_argument(
+        "-n",
+        "--requests",
+        metavar="N",
+        type=int,
+        help="stop after N requests (with -d: whichever comes first)",
+    )
+    payload = tcp.add_mutually_exclusive_group()
+    payload.add_argument(
+        "--payload-bytes",
+        metavar="N",
+        type=int,
+        default=64,
+        help="send N bytes of a fixed pattern (64)",
+    )
+    payload.add_argument("--payload-text", metavar="TEXT", help="send TEXT (UTF-8) instead")
+    tcp.add_argument(
+        "--reply-bytes",
+        metavar="N",
+        type=int,
+        help="the server replies N bytes (default: it echoes the payload)",
+    )
+    tcp.add_argument(
+        "--timeout", metavar="TIME", type=_duration, default=10.0, help="request timeout (10s)"
+    )
+    tcp.add_argument(
+        "--connect-timeout",
+        metavar="TIME",
+        type=_duration,
+        default=2.0,
+        help="connect timeout (2s)",
+    )
+    tcp.add_argument(
+        "--no-reconnect", action="store_true", help="do not reopen connections the server closes"
+    )
+    tcp.add_argument("--json", metavar="FILE", help="also write the result as JSON to FILE")
+    return parser
+
+
+def _plan(args: argparse.Namespace) -> Plan:
+    if args.payload_text is not None:
+        protocol = Tcp(payload=args.payload_text.encode("utf-8"), reply_bytes=args.reply_bytes)
+    else:
+        protocol = Tcp(payload_bytes=args.payload_bytes, reply_bytes=args.reply_bytes)
+    duration_s = args.duration
+    if duration_s is None and args.requests is None:
+        duration_s = 10.0
+    return Plan(
+        target=args.target,
+        protocol=protocol,
+        connections=args.connections,
+        threads=args.threads,
+        duration_s=duration_s,
+        requests=args.requests,
+        connect_timeout_s=args.connect_timeout,
+        request_timeout_s=args.timeout,
+        reconnect=not args.no_reconnect,
+    )
+
+
+def _print(text: str) -> None:
+    try:
+        print(text)
+    except UnicodeEncodeError:  # a terminal that cannot show "µ"
+        print(text.replace("µ", "u"))
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        result = run(_plan(args))
+        if args.json:
+            with open(args.json, "w", encoding="utf-8") as out:
+                out.write(result.to_json() + "\n")
+    except CannonadeError as error:
+        _fail(str(error))
+    except OSError as error:  # --json file
+        _fail(f"cannot write {args.json}: {error.strerror or error}")
+    except KeyboardInterrupt:
+        print(f"{_PROG}: interrupted", file=sys.stderr)
+        return 130
+    _print(result.format())
+    return 0

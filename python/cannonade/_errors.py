@@ -1,0 +1,46 @@
+"""Exceptions raised by cannonade.
+
+Every error cannonade raises derives from :class:`CannonadeError`, and also from
+the standard exception a caller would naturally catch (``ValueError`` for a bad
+plan, ``ConnectionError`` for an unreachable target, ``ImportError`` for a
+mismatched native library), so both styles of ``except`` work.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "AbiMismatchError",
+    "CannonadeError",
+    "ConnectError",
+    "InternalError",
+    "PlanError",
+    "RunError",
+]
+
+
+class CannonadeError(Exception):
+    """Base class of every error raised by cannonade."""
+
+
+class PlanError(CannonadeError, ValueError):
+    """The plan cannot run as written; the message names the field to change."""
+
+
+class ConnectError(CannonadeError, ConnectionError):
+    """The target could not be reached before the run started.
+
+    Constructed with the message as the only argument, so ``str(error)`` is the
+    message (``OSError`` would otherwise format ``errno`` and ``strerror``).
+    """
+
+
+class RunError(CannonadeError, RuntimeError):
+    """The run could not be carried out or queried (for example, not finished yet)."""
+
+
+class InternalError(CannonadeError):
+    """A bug in cannonade (a caught panic in the native library); please report it."""
+
+
+class AbiMismatchError(CannonadeError, ImportError):
+    """The native library and the Python package were built from different versions."""

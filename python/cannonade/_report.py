@@ -1,0 +1,60 @@
+"""The wrk-like text summary of a result."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ._result import Result
+
+__all__ = ["format_bytes", "format_ns", "format_result"]
+
+
+def format_ns(ns: float) -> str:
+    """A duration in the largest unit that keeps it >= 1 (ns, µs, ms, s)."""
+    if ns < 1e3:
+        return f"{ns:.0f}ns"
+    if ns < 1e6:
+        return f"{ns / 1e3:.2f}µs"
+    if ns < 1e9:
+        return f"{ns / 1e6:.2f}ms"
+    return f"{ns / 1e9:.2f}s"
+
+
+def format_bytes(n: float) -> str:
+    """A byte count in binary units, as wrk prints them."""
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024:
+            return f"{n:.2f}{unit}" if unit != "B" else f"{n:.0f}B"
+        n /= 1024
+    return f"{n:.2f}TiB"
+
+
+def format_result(result: Result) -> str:
+    lat = result.latency
+    seconds = result.duration_ns / 1e9
+    lines: list[str] = [
+        f"{seconds:.2f}s {result.protocol} run @ {result.target}",
+        f"  {result.threads} threads and {result.connections} connections, "
+        f"stopped by {result.stopped_by}",
+    ]
+    if lat.count:
+        lines.append(f"  {'Latency':<10}{'Min':>10}{'Avg':>10}{'Stdev':>10}{'Max':>10}")
+        cells = (lat.min_ns, lat.mean_ns, lat.stdev_ns, lat.max_ns)
+        lines.append(" " * 12 + "".join(f"{format_ns(v):>10}" for v in cells))
+        lines.append("  Latency Distribution")
+        for percentile, value_ns in lat.percentiles:
+            lines.append(f"  {percentile:>7g}%  {format_ns(value_ns):>10}")
+    else:
+        lines.append("  no request completed, so no latency")
+    lines.append(
+        f"  {result.requests} requests in {seconds:.2f}s, "
+        f"{format_bytes(result.bytes_sent)} sent, {format_bytes(result.bytes_received)} read"
+    )
+    kinds = [f"{kind} {n}" for kind, n in result.errors.to_dict().items() if n]
+    lines.append(f"  Errors: {', '.join(kinds) if kinds else 'none'}")
+    lines.append(f"  Connections opened: {result.connections_opened}")
+    transfer = result.bytes_received / seconds if seconds > 0 else 0.0
+    lines.append(f"Requests/sec: {result.requests_per_s:>10.2f}")
+    lines.append(f"Transfer/sec: {format_bytes(transfer):>10}")
+    return "\n".join(lines)
