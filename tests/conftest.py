@@ -1,0 +1,56 @@
+"""Fixtures: the reference echo servers (Rust testee and Twisted under PyPy) on loopback."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+from typing import Callable
+
+import pytest
+
+from support import Server, rust_testee_argv, start_server, stop_process, twisted_testee_argv
+
+TESTEES = {"rust": rust_testee_argv, "twisted": twisted_testee_argv}
+
+
+@pytest.fixture
+def server_factory() -> Iterator[Callable[..., Server]]:
+    """Start testees with extra arguments; all are stopped at teardown."""
+    started: list[Server] = []
+
+    def start(kind: str, *extra: str) -> Server:
+        server = start_server(kind, [*TESTEES[kind](), *extra])
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        stop_process(server.process)
+
+
+@pytest.fixture(scope="session")
+def rust_echo() -> Iterator[Server]:
+    server = start_server("rust", rust_testee_argv())
+    yield server
+    stop_process(server.process)
+
+
+@pytest.fixture(scope="session")
+def twisted_echo() -> Iterator[Server]:
+    server = start_server("twisted", twisted_testee_argv())
+    yield server
+    stop_process(server.process)
+
+
+@pytest.fixture(params=["rust", "twisted"])
+def echo_server(request: pytest.FixtureRequest) -> Server:
+    """Each reference echo server in turn (session-scoped, shared)."""
+    return request.getfixturevalue(f"{request.param}_echo")
+
+
+@pytest.fixture
+def unused_port() -> int:
+    """A loopback port with no listener (bound, then released)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]

@@ -1,0 +1,88 @@
+"""python -m cannonade: prints a summary; bad input is one line on stderr and exit 2."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from cannonade import Result
+
+from support import Server
+
+
+def cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "cannonade", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd="/",  # the installed package, not the source tree
+    )
+
+
+def test_tcp_prints_a_summary(rust_echo: Server, tmp_path: Path) -> None:
+    out = tmp_path / "result.json"
+    proc = cli("tcp", rust_echo.address, "-c", "4", "-t", "2", "-n", "500", "--json", str(out))
+    assert proc.returncode == 0, proc.stderr
+    assert rust_echo.address in proc.stdout
+    assert "2 threads and 4 connections" in proc.stdout
+    assert "500 requests in" in proc.stdout
+    assert "Latency Distribution" in proc.stdout
+    result = Result.from_json(out.read_text())
+    assert result.requests == 500 and result.histogram
+
+
+def test_tcp_duration_and_payload_text(twisted_echo: Server) -> None:
+    proc = cli("tcp", twisted_echo.address, "-c", "2", "-d", "300ms", "--payload-text", "ping")
+    assert proc.returncode == 0, proc.stderr
+    assert "stopped by duration" in proc.stdout
+
+
+def one_line_error(proc: subprocess.CompletedProcess, *words: str) -> None:
+    assert proc.returncode == 2, (proc.stdout, proc.stderr)
+    lines: list[str] = proc.stderr.splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert lines[0].startswith("cannonade: error: ")
+    assert "Traceback" not in proc.stderr
+    for word in words:
+        assert word in lines[0]
+
+
+@pytest.mark.parametrize(
+    "args, words",
+    [
+        (["tcp", "127.0.0.1:9", "-c", "0", "-n", "1"], ["connections"]),
+        (["tcp", "127.0.0.1:9", "-c", "2", "-t", "4", "-n", "1"], ["threads"]),
+        (["tcp", "127.0.0.1:9", "-d", "-1"], ["duration"]),
+        (["tcp", "127.0.0.1:9", "-d", "soon"], ["duration", "soon"]),
+        (["tcp", "127.0.0.1:9", "--payload-bytes", "16777217"], ["16 MiB"]),
+        (["tcp", "localhost", "-n", "1"], ["target"]),
+        (["tcp"], ["HOST:PORT"]),
+        ([], ["COMMAND"]),
+        (["udp", "127.0.0.1:9"], ["udp"]),
+        (["tcp", "127.0.0.1:9", "-c", "many"], ["many"]),
+    ],
+)
+def test_bad_input(args: list[str], words: list[str]) -> None:
+    one_line_error(cli(*args), *words)
+
+
+def test_unreachable_target(unused_port: int) -> None:
+    address = f"127.0.0.1:{unused_port}"
+    one_line_error(cli("tcp", address, "-n", "1"), address)
+
+
+def test_version() -> None:
+    proc = cli("--version")
+    assert proc.returncode == 0 and "0.1.0" in proc.stdout
+
+
+def test_json_output_is_the_result_json(rust_echo: Server, tmp_path: Path) -> None:
+    out = tmp_path / "r.json"
+    assert cli("tcp", rust_echo.address, "-c", "1", "-n", "10", "--json", str(out)).returncode == 0
+    data = json.loads(out.read_text())
+    assert data["schema_version"] == 1 and data["requests"] == 10

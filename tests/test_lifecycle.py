@@ -1,0 +1,145 @@
+"""Run lifetimes: stop, close, context managers, Ctrl-C."""
+
+from __future__ import annotations
+
+import signal
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+import cannonade
+from cannonade import Plan, RunError
+
+from support import Server
+
+LONG_S = 3600.0  # long enough that finishing on its own would mean stop() failed
+BOUND_S = 60.0
+
+
+def long_plan(server: Server) -> Plan:
+    return Plan(server.address, connections=2, duration_s=LONG_S)
+
+
+def test_stop_ends_a_long_run(rust_echo: Server) -> None:
+    with cannonade.start(long_plan(rust_echo)) as run:
+        assert run.wait(0.3) is None
+        assert not run.finished
+        with pytest.raises(RunError, match="not finished"):
+            run.result()
+        run.stop()
+        run.stop()  # idempotent
+        result = run.wait(BOUND_S)
+        assert result is not None, "stop() did not end the run"
+        assert result.stopped_by == "stop"
+        assert result.requests > 0
+        assert run.result() is result
+        assert run.finished
+
+
+def test_stop_from_another_thread(rust_echo: Server) -> None:
+    with cannonade.start(long_plan(rust_echo)) as run:
+        timer = threading.Timer(0.3, run.stop)
+        timer.start()
+        try:
+            result = run.wait(BOUND_S)
+        finally:
+            timer.cancel()
+        assert result is not None and result.stopped_by == "stop"
+
+
+def test_close_twice_is_harmless(rust_echo: Server) -> None:
+    run = cannonade.start(Plan(rust_echo.address, connections=1, requests=10))
+    result = run.wait(BOUND_S)
+    assert not run.closed
+    run.close()
+    run.close()
+    assert run.closed
+    run.stop()  # harmless after close
+    assert run.result() is result  # kept from before close
+    assert run.wait() is result
+
+
+def test_close_without_wait_stops_the_run(rust_echo: Server) -> None:
+    run = cannonade.start(long_plan(rust_echo))
+    _bounded(run.close)
+    assert run.closed
+    with pytest.raises(RunError, match="closed"):
+        run.result()
+    with pytest.raises(RunError, match="closed"):
+        run.wait(0)
+
+
+def _bounded(fn: Any) -> None:
+    """Call fn in a thread; fail (instead of hanging the session) if it does not return."""
+    errors: list[BaseException] = []
+
+    def target() -> None:
+        try:
+            fn()
+        except BaseException as error:  # noqa: BLE001 - re-raised in the test thread
+            errors.append(error)
+
+    thread = threading.Thread(target=target, daemon=True)
+    thread.start()
+    thread.join(BOUND_S)
+    assert not thread.is_alive(), f"{fn} did not return within {BOUND_S}s"
+    if errors:
+        raise errors[0]
+
+
+def test_exception_inside_with_stops_the_run(rust_echo: Server) -> None:
+    runs: list[cannonade.Run] = []
+
+    def body() -> None:
+        with cannonade.start(long_plan(rust_echo)) as run:
+            runs.append(run)
+            raise ZeroDivisionError("boom")
+
+    # If __exit__ did not stop the run, freeing it would wait out the hour.
+    with pytest.raises(ZeroDivisionError):
+        _bounded(body)
+    assert runs[0].closed
+
+
+@pytest.fixture
+def alarm() -> Iterator[None]:
+    def interrupt(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGALRM, interrupt)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def test_ctrl_c_during_run_stops_it(rust_echo: Server, alarm: None) -> None:
+    # A 20 s run: if the interrupt were only seen when the run ends, run()
+    # would return a result instead of raising, and the test would fail.
+    plan = Plan(rust_echo.address, connections=2, duration_s=20)
+    signal.setitimer(signal.ITIMER_REAL, 0.3)
+    with pytest.raises(KeyboardInterrupt):
+        cannonade.run(plan)
+
+
+def test_ctrl_c_during_wait_closes_the_run(rust_echo: Server, alarm: None) -> None:
+    run = cannonade.start(Plan(rust_echo.address, connections=2, duration_s=20))
+    signal.setitimer(signal.ITIMER_REAL, 0.3)
+    with pytest.raises(KeyboardInterrupt):
+        run.wait()
+    assert run.closed
+
+
+def test_the_server_still_works_after_stopped_runs(rust_echo: Server) -> None:
+    result = cannonade.run(Plan(rust_echo.address, connections=1, requests=5))
+    assert result.requests == 5 and result.errors.total == 0
+
+
+def test_repr_is_short(rust_echo: Server) -> None:
+    with cannonade.start(Plan(rust_echo.address, connections=1, requests=5)) as run:
+        run.wait(BOUND_S)
+        assert rust_echo.address in repr(run)
+        assert "histogram" not in repr(run.result())
