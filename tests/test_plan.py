@@ -87,6 +87,8 @@ def test_plan_json_follows_the_contract() -> None:
         connect_timeout_s=0.25,
         request_timeout_s=None,
         reconnect=False,
+        rate_per_s=1500,
+        interval_s=0.5,
     )
     assert json.loads(plan.to_json()) == {
         "abi_version": 1,
@@ -98,6 +100,8 @@ def test_plan_json_follows_the_contract() -> None:
         "connect_timeout_ms": 250,
         "request_timeout_ms": None,
         "reconnect": False,
+        "rate_per_s": 1500.0,
+        "interval_ms": 500,
         "protocol": {
             "kind": "tcp",
             "payload_hex": "68656c6c6f",

@@ -9,7 +9,7 @@ import pytest
 from cannonade import InternalError, Result
 from cannonade._report import format_bytes, format_ns
 
-# The example of the contract, verbatim.
+# The result JSON as the engine writes it (schema_version 1).
 RESULT_JSON = """{
   "schema_version": 1,
   "target": "127.0.0.1:9000", "protocol": "tcp", "connections": 32, "threads": 2,
@@ -23,7 +23,13 @@ RESULT_JSON = """{
              "reset": 1, "closed": 3, "timeout": 0, "protocol": 0, "io_other": 0},
   "latency_ns": {"count": 123456, "min": 51000, "mean": 81234.5, "stdev": 2345.6, "max": 3100000,
                  "percentiles": [[50.0, 80000], [90.0, 90000], [99.0, 120000], [99.9, 300000],
-                                 [99.99, 900000]]}
+                                 [99.99, 900000]]},
+  "rate_per_s": null,
+  "uncorrected_latency_ns": {"count": 123456, "min": 51000, "mean": 81234.5, "stdev": 2345.6,
+                 "max": 3100000, "percentiles": [[50.0, 80000], [90.0, 90000], [99.0, 120000],
+                                 [99.9, 300000], [99.99, 900000]]},
+  "send_lag_ns": null,
+  "intervals": 6
 }"""
 
 

@@ -24,7 +24,7 @@ from ._errors import (
 )
 from ._native import library_version
 from ._plan import MAX_PAYLOAD_BYTES, Plan, Tcp
-from ._result import Errors, Latency, Result
+from ._result import Errors, Interval, Latency, Result
 from ._run import Run, run, start, start_json
 from ._version import ABI_VERSION, __version__
 
@@ -36,6 +36,7 @@ __all__ = [
     "ConnectError",
     "Errors",
     "InternalError",
+    "Interval",
     "Latency",
     "Plan",
     "PlanError",

@@ -68,6 +68,21 @@ def _parser() -> argparse.ArgumentParser:
         type=int,
         help="stop after N requests (with -d: whichever comes first)",
     )
+    tcp.add_argument(
+        "-R",
+        "--rate",
+        metavar="N",
+        type=float,
+        help="open loop at N requests/s in all, latency corrected for coordinated omission "
+        "(default: closed loop)",
+    )
+    tcp.add_argument(
+        "--interval",
+        metavar="TIME",
+        type=_duration,
+        default=1.0,
+        help="snapshot interval (1s)",
+    )
     payload = tcp.add_mutually_exclusive_group()
     payload.add_argument(
         "--payload-bytes",
@@ -118,6 +133,8 @@ def _plan(args: argparse.Namespace) -> Plan:
         connect_timeout_s=args.connect_timeout,
         request_timeout_s=args.timeout,
         reconnect=not args.no_reconnect,
+        rate_per_s=args.rate,
+        interval_s=args.interval,
     )
 
 

@@ -17,6 +17,8 @@ MAX_PAYLOAD_BYTES = 16 * 1024 * 1024
 _MAX_CONNECTIONS = 1_000_000
 _MAX_THREADS = 1024
 _MAX_U64 = 2**64 - 1
+_MAX_RATE_PER_S = 100_000_000.0
+_MIN_INTERVAL_MS = 10
 # Printable so a payload is recognisable in a packet capture.
 _PATTERN = b"abcdefghijklmnopqrstuvwxyz0123456789"
 
@@ -119,7 +121,10 @@ class Plan:
     """One load run against one target.
 
     The run stops at ``duration_s`` or after ``requests`` completed exchanges,
-    whichever comes first; give at least one. ``threads`` defaults to
+    whichever comes first; give at least one. Without ``rate_per_s`` each connection
+    runs a closed loop; with it the run is an open loop at that total rate, the wrk2
+    way (latency corrected for coordinated omission). A snapshot of the load is taken
+    every ``interval_s`` (see :meth:`Run.poll`). ``threads`` defaults to
     ``min(cores, connections)`` in the engine. ``request_timeout_s=None`` waits
     for replies forever.
     """
@@ -133,6 +138,8 @@ class Plan:
     connect_timeout_s: float = 2.0
     request_timeout_s: Optional[float] = 10.0
     reconnect: bool = True
+    rate_per_s: Optional[float] = None
+    interval_s: float = 1.0
 
     def __post_init__(self) -> None:
         _check_target(self.target)
@@ -157,6 +164,17 @@ class Plan:
             _seconds_to_ms("request_timeout_s", self.request_timeout_s)
         if not isinstance(self.reconnect, bool):
             raise PlanError(f"reconnect must be True or False, got {_describe(self.reconnect)}")
+        if self.rate_per_s is not None:
+            rate = self.rate_per_s
+            if isinstance(rate, bool) or not isinstance(rate, (int, float)):
+                raise PlanError(f"rate_per_s must be a number of requests/s, got {_describe(rate)}")
+            if not math.isfinite(rate) or not 0 < rate <= _MAX_RATE_PER_S:
+                raise PlanError(
+                    f"rate_per_s must be positive and at most {_MAX_RATE_PER_S:g}, got {rate}; "
+                    f"use rate_per_s=None for a closed loop"
+                )
+        if _seconds_to_ms("interval_s", self.interval_s) < _MIN_INTERVAL_MS:
+            raise PlanError(f"interval_s must be at least 0.01 (10 ms), got {self.interval_s}")
 
     def to_dict(self) -> dict[str, Any]:
         """The plan JSON object of the C ABI contract (seconds become integer ms)."""
@@ -178,6 +196,9 @@ class Plan:
             else _seconds_to_ms("request_timeout_s", self.request_timeout_s)
         )
         plan["reconnect"] = self.reconnect
+        if self.rate_per_s is not None:
+            plan["rate_per_s"] = float(self.rate_per_s)
+        plan["interval_ms"] = _seconds_to_ms("interval_s", self.interval_s)
         plan["protocol"] = self.protocol.to_dict()
         return plan
 

@@ -38,13 +38,32 @@ def format_result(result: Result) -> str:
         f"  {result.threads} threads and {result.connections} connections, "
         f"stopped by {result.stopped_by}",
     ]
+    open_loop = result.rate_per_s is not None
+    if open_loop:
+        lines.append(
+            f"  constant rate {result.rate_per_s:g} requests/s; latency counted from the "
+            f"intended send time (corrected for coordinated omission)"
+        )
     if lat.count:
         lines.append(f"  {'Latency':<10}{'Min':>10}{'Avg':>10}{'Stdev':>10}{'Max':>10}")
         cells = (lat.min_ns, lat.mean_ns, lat.stdev_ns, lat.max_ns)
         lines.append(" " * 12 + "".join(f"{format_ns(v):>10}" for v in cells))
-        lines.append("  Latency Distribution")
-        for percentile, value_ns in lat.percentiles:
-            lines.append(f"  {percentile:>7g}%  {format_ns(value_ns):>10}")
+        unc = result.uncorrected_latency
+        if open_loop and unc is not None:
+            lines.append("  Latency Distribution    corrected  uncorrected")
+            for (percentile, value_ns), (_, raw_ns) in zip(lat.percentiles, unc.percentiles):
+                cells = f"{format_ns(value_ns):>10}   {format_ns(raw_ns):>10}"
+                lines.append(f"  {percentile:>7g}%          {cells}")
+        else:
+            lines.append("  Latency Distribution")
+            for percentile, value_ns in lat.percentiles:
+                lines.append(f"  {percentile:>7g}%  {format_ns(value_ns):>10}")
+        if result.send_lag is not None and result.send_lag.count:
+            lag = result.send_lag
+            lines.append(
+                f"  Send lag (generator behind its schedule): p99 "
+                f"{format_ns(lag.percentile(99.0))}, max {format_ns(lag.max_ns)}"
+            )
     else:
         lines.append("  no request completed, so no latency")
     lines.append(

@@ -11,7 +11,7 @@ from typing import Any, Optional, Union
 from ._errors import InternalError
 from ._report import format_result
 
-__all__ = ["Errors", "Latency", "Result"]
+__all__ = ["Errors", "Interval", "Latency", "Result"]
 
 SCHEMA_VERSION = 1
 
@@ -120,6 +120,17 @@ class Result:
     connections_opened: int
     errors: Errors
     latency: Latency
+    #: The open-loop rate asked for (requests/s), or None for a closed loop.
+    rate_per_s: Optional[float] = None
+    #: Latency from the actual send. In open loop ``latency`` is counted from the
+    #: intended send time (corrected for coordinated omission) and this is not; in
+    #: closed loop the two are the same.
+    uncorrected_latency: Optional[Latency] = None
+    #: Open loop only: how late the generator itself sent requests it could have sent
+    #: on time (a late reply from the server does not count here).
+    send_lag: Optional[Latency] = None
+    #: Interval snapshots taken during the run (the last one may be short).
+    intervals: int = 0
     histogram: bytes = field(default=b"", repr=False)
 
     @property
@@ -143,6 +154,10 @@ class Result:
             "connections_opened": self.connections_opened,
             "errors": self.errors.to_dict(),
             "latency_ns": self.latency.to_dict(),
+            "rate_per_s": self.rate_per_s,
+            "uncorrected_latency_ns": (self.uncorrected_latency or self.latency).to_dict(),
+            "send_lag_ns": self.send_lag.to_dict() if self.send_lag else None,
+            "intervals": self.intervals,
         }
         if self.histogram:
             data["histogram_base64"] = base64.b64encode(self.histogram).decode("ascii")
@@ -181,6 +196,10 @@ class Result:
             connections_opened=int(get("connections_opened")),
             errors=Errors.from_dict(get("errors")),
             latency=Latency.from_dict(get("latency_ns")),
+            rate_per_s=None if data.get("rate_per_s") is None else float(data["rate_per_s"]),
+            uncorrected_latency=Latency.from_dict(get("uncorrected_latency_ns")),
+            send_lag=(Latency.from_dict(data["send_lag_ns"]) if data.get("send_lag_ns") else None),
+            intervals=int(get("intervals")),
             histogram=histogram,
         )
 
@@ -191,3 +210,53 @@ class Result:
     def format(self) -> str:
         """A wrk-like text summary."""
         return format_result(self)
+
+
+@dataclass(frozen=True)
+class Interval:
+    """One interval of a running load, merged over the worker threads.
+
+    Times are from the start of the run. ``histogram`` holds this interval's latency
+    histogram (HdrHistogram V2 deflate bytes), for interval logs and analysis.
+    """
+
+    index: int
+    start_ns: int
+    end_ns: int
+    requests: int
+    requests_per_s: float
+    bytes_sent: int
+    bytes_received: int
+    connections_opened: int
+    errors: Errors
+    latency: Latency
+    uncorrected_latency: Latency
+    histogram: bytes = field(default=b"", repr=False)
+
+    @property
+    def start_s(self) -> float:
+        return self.start_ns / 1e9
+
+    @property
+    def end_s(self) -> float:
+        return self.end_ns / 1e9
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Interval:
+        def get(key: str) -> Any:
+            return _require(data, key, "interval.")
+
+        return cls(
+            index=int(get("index")),
+            start_ns=int(get("start_ns")),
+            end_ns=int(get("end_ns")),
+            requests=int(get("requests")),
+            requests_per_s=float(get("requests_per_s")),
+            bytes_sent=int(get("bytes_sent")),
+            bytes_received=int(get("bytes_received")),
+            connections_opened=int(get("connections_opened")),
+            errors=Errors.from_dict(get("errors")),
+            latency=Latency.from_dict(get("latency_ns")),
+            uncorrected_latency=Latency.from_dict(get("uncorrected_latency_ns")),
+            histogram=base64.b64decode(get("histogram_v2_base64")),
+        )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from types import TracebackType
@@ -10,7 +11,7 @@ from typing import Any, Optional
 from . import _native
 from ._errors import PlanError, RunError
 from ._plan import Plan
-from ._result import Result
+from ._result import Interval, Result
 
 __all__ = ["Run", "run", "start", "start_json"]
 
@@ -95,6 +96,18 @@ class Run:
         histogram = _native.take_buf(buf)
         self._result = Result.from_json(text, histogram)
         return self._result
+
+    def poll(self) -> list[Interval]:
+        """The intervals finished since the last poll, oldest first ([] if none).
+
+        Works while the run goes on and after it has finished. The engine keeps at
+        most an hour of unpolled intervals (at 1 s each); older ones are dropped.
+        """
+        buf = _native.ffi.new("CnBuf *")
+        with self._lock:
+            _native.check(_native.lib.cn_run_poll(self._live_handle(), buf))
+            text = _native.take_buf(buf)
+        return [Interval.from_dict(item) for item in json.loads(text)]
 
     def result(self) -> Result:
         """The Result of a finished run; raises RunError while it is still running."""

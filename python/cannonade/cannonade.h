@@ -106,6 +106,16 @@ enum CnStatus cn_run_wait(const struct CnRun *run, uint64_t timeout_ms);
 enum CnStatus cn_run_stop(const struct CnRun *run);
 
 /*
+ The intervals finished since the last poll, oldest first, as a JSON array (not
+ NUL-terminated) in `*out`, to free with `cn_buf_free`. Works while the run goes on
+ and after it has finished; `[]` when there is nothing new.
+
+ # Safety
+ `run` is a live handle; `out` is valid for one write.
+ */
+enum CnStatus cn_run_poll(const struct CnRun *run, struct CnBuf *out);
+
+/*
  The summary of a finished run as JSON text (not NUL-terminated) in `*out`, to free
  with `cn_buf_free`. `CN_NOT_FINISHED` while the run goes on.
 

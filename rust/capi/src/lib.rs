@@ -121,6 +121,28 @@ fn finished_bytes(
     }
 }
 
+/// The intervals finished since the last poll, oldest first, as a JSON array (not
+/// NUL-terminated) in `*out`, to free with `cn_buf_free`. Works while the run goes on
+/// and after it has finished; `[]` when there is nothing new.
+///
+/// # Safety
+/// `run` is a live handle; `out` is valid for one write.
+#[no_mangle]
+pub unsafe extern "C" fn cn_run_poll(run: *const CnRun, out: *mut CnBuf) -> CnStatus {
+    guard(|| {
+        let out = out_arg(out, "out")?;
+        let intervals = run_ref(run)?.run.poll();
+        let json = serde_json::to_vec(&intervals).map_err(|e| {
+            (
+                CnStatus::CN_RUNTIME_ERROR,
+                format!("cannot encode intervals: {e}"),
+            )
+        })?;
+        *out = buf_from_vec(json);
+        Ok(CnStatus::CN_OK)
+    })
+}
+
 /// The summary of a finished run as JSON text (not NUL-terminated) in `*out`, to free
 /// with `cn_buf_free`. `CN_NOT_FINISHED` while the run goes on.
 ///

@@ -121,6 +121,22 @@ fn run_lifecycle_through_the_abi() {
         cn_buf_free(buf);
         let json = String::from_utf8(json).unwrap();
         assert!(json.contains(r#""stopped_by":"stop""#), "{json}");
+        let mut polled = CnBuf {
+            ptr: null_mut(),
+            len: 0,
+        };
+        assert_eq!(cn_run_poll(run, &mut polled), CnStatus::CN_OK);
+        let intervals = std::slice::from_raw_parts(polled.ptr, polled.len).to_vec();
+        cn_buf_free(polled);
+        let intervals = String::from_utf8(intervals).unwrap();
+        assert!(intervals.starts_with(r#"[{"index":0,"#), "{intervals}");
+        let mut polled = CnBuf {
+            ptr: null_mut(),
+            len: 0,
+        };
+        assert_eq!(cn_run_poll(run, &mut polled), CnStatus::CN_OK);
+        assert_eq!(std::slice::from_raw_parts(polled.ptr, polled.len), b"[]");
+        cn_buf_free(polled);
         let mut hist = CnBuf {
             ptr: null_mut(),
             len: 0,

@@ -107,6 +107,9 @@ struct RawPlan {
     request_timeout_ms: Option<u64>,
     #[serde(default = "default_true")]
     reconnect: bool,
+    rate_per_s: Option<f64>,
+    #[serde(default = "default_interval_ms")]
+    interval_ms: u64,
     // Kept as JSON and decoded by its `kind`, so errors inside keep their full path
     // (serde loses the path inside internally tagged enums).
     protocol: serde_json::Value,
@@ -124,6 +127,15 @@ fn default_true() -> bool {
     true
 }
 
+fn default_interval_ms() -> u64 {
+    1_000
+}
+
+/// Highest total request rate a plan may ask for.
+pub const MAX_RATE_PER_S: f64 = 100_000_000.0;
+/// Shortest interval between snapshots.
+pub const MIN_INTERVAL_MS: u64 = 10;
+
 /// The TCP protocol, decoded and checked.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TcpSpec {
@@ -134,7 +146,7 @@ pub struct TcpSpec {
 }
 
 /// A validated plan: every field within bounds, the target resolved.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Plan {
     /// The target as the user wrote it (for reports).
     pub target: String,
@@ -154,6 +166,10 @@ pub struct Plan {
     pub request_timeout: Option<Duration>,
     /// Reopen a connection that failed, instead of retiring it.
     pub reconnect: bool,
+    /// Open loop at this total rate (requests per second), or closed loop if `None`.
+    pub rate_per_s: Option<f64>,
+    /// Length of the interval between snapshots.
+    pub interval: Duration,
     /// What to send and how replies are framed.
     pub tcp: TcpSpec,
 }
@@ -236,6 +252,25 @@ impl Plan {
                 "must be positive, got 0 (use null for no timeout)",
             ));
         }
+        if let Some(rate) = raw.rate_per_s {
+            if !(rate.is_finite() && rate > 0.0 && rate <= MAX_RATE_PER_S) {
+                return Err(invalid(
+                    "rate_per_s",
+                    format!(
+                        "must be a positive rate up to {MAX_RATE_PER_S} requests/s, got {rate}"
+                    ),
+                ));
+            }
+        }
+        if raw.interval_ms < MIN_INTERVAL_MS {
+            return Err(invalid(
+                "interval_ms",
+                format!(
+                    "must be at least {MIN_INTERVAL_MS}, got {}",
+                    raw.interval_ms
+                ),
+            ));
+        }
         let addr = resolve(&raw.target)?;
         kind_of(&raw.protocol, "protocol", &["tcp"])?;
         let tcp: RawTcp = from_value(raw.protocol, "protocol.")?;
@@ -259,6 +294,8 @@ impl Plan {
             connect_timeout: Duration::from_millis(raw.connect_timeout_ms),
             request_timeout: raw.request_timeout_ms.map(Duration::from_millis),
             reconnect: raw.reconnect,
+            rate_per_s: raw.rate_per_s,
+            interval: Duration::from_millis(raw.interval_ms),
             tcp,
         })
     }
@@ -412,6 +449,8 @@ mod tests {
         assert_eq!(plan.connect_timeout, Duration::from_secs(2));
         assert_eq!(plan.request_timeout, Some(Duration::from_secs(10)));
         assert!(plan.reconnect);
+        assert_eq!(plan.rate_per_s, None);
+        assert_eq!(plan.interval, Duration::from_secs(1));
         assert!(plan.threads >= 1 && plan.threads <= 4);
         assert_eq!(plan.duration, None);
     }
@@ -471,6 +510,9 @@ mod tests {
             (r#","duration_ms":0"#, "duration_ms"),
             (r#","connect_timeout_ms":0"#, "connect_timeout_ms"),
             (r#","request_timeout_ms":0"#, "request_timeout_ms"),
+            (r#","rate_per_s":0"#, "rate_per_s"),
+            (r#","rate_per_s":-3.5"#, "rate_per_s"),
+            (r#","interval_ms":5"#, "interval_ms"),
         ] {
             let err = Plan::from_json(&plan_json(extra)).unwrap_err();
             match err {

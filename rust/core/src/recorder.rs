@@ -109,11 +109,16 @@ impl Failure {
     }
 }
 
-/// One worker's measurements.
+/// One worker's measurements, for one interval or a whole run.
 #[derive(Debug, Clone)]
 pub struct Recorder {
-    /// Latency of every completed exchange, in nanoseconds.
+    /// Latency of every completed exchange, in nanoseconds. In open loop it is counted
+    /// from the intended send time (corrected for coordinated omission).
     pub latency_ns: Histogram<u64>,
+    /// Open loop only: latency counted from the actual send (uncorrected).
+    pub uncorrected_ns: Option<Histogram<u64>>,
+    /// Open loop only: how late the generator sent requests it could have sent on time.
+    pub send_lag_ns: Option<Histogram<u64>>,
     /// Bytes written to sockets.
     pub bytes_sent: u64,
     /// Bytes read from sockets.
@@ -126,23 +131,61 @@ pub struct Recorder {
 
 impl Default for Recorder {
     fn default() -> Self {
+        Recorder::new(false)
+    }
+}
+
+fn record(hist: &mut Histogram<u64>, d: Duration) {
+    let ns = u64::try_from(d.as_nanos()).unwrap_or(u64::MAX).max(1);
+    hist.saturating_record(ns);
+}
+
+fn add(into: &mut Histogram<u64>, from: &Histogram<u64>) {
+    into.add(from).expect("histograms share bounds");
+}
+
+impl Recorder {
+    /// An empty recorder; `open_loop` keeps the uncorrected and send-lag histograms too.
+    pub fn new(open_loop: bool) -> Recorder {
         Recorder {
             latency_ns: latency_histogram(),
+            uncorrected_ns: open_loop.then(latency_histogram),
+            send_lag_ns: open_loop.then(latency_histogram),
             bytes_sent: 0,
             bytes_received: 0,
             connections_opened: 0,
             errors: Errors::default(),
         }
     }
-}
 
-impl Recorder {
-    /// Records one completed exchange.
-    pub fn exchange(&mut self, latency: Duration, sent: usize, received: usize) {
-        let ns = u64::try_from(latency.as_nanos()).unwrap_or(u64::MAX).max(1);
-        self.latency_ns.saturating_record(ns);
+    /// An empty recorder of the same kind (closed or open loop).
+    pub fn fresh(&self) -> Recorder {
+        Recorder::new(self.uncorrected_ns.is_some())
+    }
+
+    /// Records one completed exchange. `uncorrected` is the latency from the actual
+    /// send, when it differs from `latency` (open loop).
+    pub fn exchange(
+        &mut self,
+        latency: Duration,
+        uncorrected: Option<Duration>,
+        sent: usize,
+        received: usize,
+    ) {
+        record(&mut self.latency_ns, latency);
+        if let (Some(hist), Some(d)) = (self.uncorrected_ns.as_mut(), uncorrected) {
+            record(hist, d);
+        }
         self.bytes_sent += sent as u64;
         self.bytes_received += received as u64;
+    }
+
+    /// Records how late a request was sent against its schedule.
+    pub fn send_lag(&mut self, lag: Duration) {
+        if let Some(hist) = self.send_lag_ns.as_mut() {
+            // Zero lag is the common case; the histogram's floor is 1 ns.
+            record(hist, lag);
+        }
     }
 
     /// Counts one failure.
@@ -161,11 +204,15 @@ impl Recorder {
         *counter += 1;
     }
 
-    /// Adds another worker's measurements into this one.
+    /// Adds another recorder's measurements into this one.
     pub fn merge(&mut self, other: &Recorder) {
-        self.latency_ns
-            .add(&other.latency_ns)
-            .expect("histograms share bounds");
+        add(&mut self.latency_ns, &other.latency_ns);
+        if let (Some(a), Some(b)) = (self.uncorrected_ns.as_mut(), other.uncorrected_ns.as_ref()) {
+            add(a, b);
+        }
+        if let (Some(a), Some(b)) = (self.send_lag_ns.as_mut(), other.send_lag_ns.as_ref()) {
+            add(a, b);
+        }
         self.bytes_sent += other.bytes_sent;
         self.bytes_received += other.bytes_received;
         self.connections_opened += other.connections_opened;
@@ -182,9 +229,9 @@ mod tests {
         let mut a = Recorder::default();
         let mut b = Recorder::default();
         for _ in 0..99 {
-            a.exchange(Duration::from_micros(100), 10, 10);
+            a.exchange(Duration::from_micros(100), None, 10, 10);
         }
-        b.exchange(Duration::from_millis(50), 10, 10);
+        b.exchange(Duration::from_millis(50), None, 10, 10);
         b.failure(Failure::Reset);
         a.merge(&b);
         assert_eq!(a.latency_ns.len(), 100);
@@ -194,6 +241,33 @@ mod tests {
         // The one slow reply is the top 1%: p99 stays fast, the max is the slow one.
         assert!(a.latency_ns.value_at_quantile(0.99) < 101_000);
         assert!(a.latency_ns.max() >= 50_000_000);
+    }
+
+    #[test]
+    fn open_loop_keeps_both_latencies_and_lag() {
+        let mut a = Recorder::new(true);
+        a.exchange(
+            Duration::from_millis(30),
+            Some(Duration::from_millis(1)),
+            1,
+            1,
+        );
+        a.send_lag(Duration::ZERO);
+        let mut b = a.fresh();
+        b.exchange(
+            Duration::from_millis(2),
+            Some(Duration::from_millis(2)),
+            1,
+            1,
+        );
+        a.merge(&b);
+        assert_eq!(a.latency_ns.len(), 2);
+        let unc = a.uncorrected_ns.as_ref().unwrap();
+        assert_eq!(unc.len(), 2);
+        assert!(unc.max() < 3_000_000 && a.latency_ns.max() >= 30_000_000);
+        assert_eq!(a.send_lag_ns.as_ref().unwrap().len(), 1);
+        // Closed loop keeps one histogram only.
+        assert!(Recorder::new(false).uncorrected_ns.is_none());
     }
 
     #[test]
@@ -216,7 +290,7 @@ mod tests {
     #[test]
     fn absurd_latency_saturates() {
         let mut r = Recorder::default();
-        r.exchange(Duration::from_secs(10 * 3600), 1, 1);
+        r.exchange(Duration::from_secs(10 * 3600), None, 1, 1);
         assert_eq!(r.latency_ns.len(), 1);
         assert!(r.latency_ns.max() >= MAX_LATENCY_NS);
     }

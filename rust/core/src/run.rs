@@ -1,9 +1,10 @@
 //! A run in progress: worker threads started from a plan, and a collector thread that
 //! merges their recorders into the final summary when they stop.
 
+use std::collections::{BTreeMap, VecDeque};
 use std::fmt;
 use std::net::TcpStream;
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::{mpsc, Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -12,8 +13,12 @@ use tokio::sync::watch;
 
 use crate::plan::Plan;
 use crate::recorder::Recorder;
-use crate::summary::{histogram_v2_deflate, StoppedBy, Summary};
-use crate::worker::{run_worker, WorkerOutcome, WorkerPlan};
+use crate::summary::{histogram_v2_deflate, Interval, StoppedBy, Summary};
+use crate::worker::{run_worker, ConnPlan, Report, WorkerPlan};
+
+/// Finished intervals kept for `poll` at most; older ones are dropped (and counted)
+/// so that a run nobody polls does not grow without bound.
+pub const MAX_PENDING_INTERVALS: usize = 3_600;
 
 /// Why a run could not start.
 #[derive(Debug)]
@@ -76,10 +81,24 @@ impl Finished {
 
 type Outcome = Option<Result<Finished, RunError>>;
 
+/// What the collector shares with the run's owner.
+#[derive(Default)]
+struct Shared {
+    outcome: Mutex<Outcome>,
+    ready: Condvar,
+    intervals: Mutex<PendingIntervals>,
+}
+
+#[derive(Default)]
+struct PendingIntervals {
+    queue: VecDeque<Interval>,
+    dropped: u64,
+}
+
 /// A run in progress. Dropping it stops the run and waits for its threads.
 pub struct Run {
     stop: watch::Sender<bool>,
-    outcome: Arc<(Mutex<Outcome>, Condvar)>,
+    shared: Arc<Shared>,
     collector: Option<JoinHandle<()>>,
 }
 
@@ -94,15 +113,19 @@ impl Run {
         })?;
         let plan = Arc::new(plan);
         let (stop, stop_rx) = watch::channel(false);
+        let (reports, reports_rx) = mpsc::channel();
         let started_at = Instant::now();
         let deadline = plan.duration.map(|d| started_at + d);
         let mut workers = Vec::with_capacity(plan.threads as usize);
-        for (index, budgets) in split_budgets(&plan).into_iter().enumerate() {
+        for (index, conns) in split_connections(&plan).into_iter().enumerate() {
             let work = WorkerPlan {
+                index,
                 plan: Arc::clone(&plan),
-                budgets,
+                conns,
+                started_at,
                 deadline,
                 stop: stop_rx.clone(),
+                reports: reports.clone(),
             };
             let spawned = std::thread::Builder::new()
                 .name(format!("cannonade-w{index}"))
@@ -111,6 +134,7 @@ impl Run {
                 Ok(handle) => workers.push(handle),
                 Err(e) => {
                     let _ = stop.send(true);
+                    drop(reports_rx);
                     for w in workers {
                         let _ = w.join();
                     }
@@ -118,15 +142,16 @@ impl Run {
                 }
             }
         }
-        let outcome: Arc<(Mutex<Outcome>, Condvar)> = Arc::default();
-        let shared = Arc::clone(&outcome);
+        // Only the workers hold senders now: the channel ends when the last one stops.
+        drop(reports);
+        let shared = Arc::new(Shared::default());
+        let for_collector = Arc::clone(&shared);
         let collector = std::thread::Builder::new()
             .name("cannonade-collect".into())
             .spawn(move || {
-                let result = collect(&plan, started_at, workers);
-                let (lock, ready) = &*shared;
-                *lock_ignoring_poison(lock) = Some(result);
-                ready.notify_all();
+                let result = collect(&plan, started_at, workers, reports_rx, &for_collector);
+                *lock_ignoring_poison(&for_collector.outcome) = Some(result);
+                for_collector.ready.notify_all();
             })
             .map_err(|e| {
                 let _ = stop.send(true);
@@ -134,7 +159,7 @@ impl Run {
             })?;
         Ok(Run {
             stop,
-            outcome,
+            shared,
             collector: Some(collector),
         })
     }
@@ -148,8 +173,8 @@ impl Run {
     /// Waits until the run has finished, for at most `timeout` (forever if `None`).
     /// Returns whether it has finished.
     pub fn wait(&self, timeout: Option<Duration>) -> bool {
-        let (lock, ready) = &*self.outcome;
-        let guard = lock_ignoring_poison(lock);
+        let ready = &self.shared.ready;
+        let guard = lock_ignoring_poison(&self.shared.outcome);
         match timeout {
             None => ready
                 .wait_while(guard, |o| o.is_none())
@@ -164,7 +189,21 @@ impl Run {
 
     /// The outcome, once the run has finished: `None` while it runs.
     pub fn outcome(&self) -> Option<Result<Finished, RunError>> {
-        lock_ignoring_poison(&self.outcome.0).clone()
+        lock_ignoring_poison(&self.shared.outcome).clone()
+    }
+
+    /// The intervals finished since the last call, oldest first. Intervals nobody
+    /// polls are kept up to [`MAX_PENDING_INTERVALS`]; see [`Run::intervals_dropped`].
+    pub fn poll(&self) -> Vec<Interval> {
+        lock_ignoring_poison(&self.shared.intervals)
+            .queue
+            .drain(..)
+            .collect()
+    }
+
+    /// How many finished intervals were dropped because nobody polled them.
+    pub fn intervals_dropped(&self) -> u64 {
+        lock_ignoring_poison(&self.shared.intervals).dropped
     }
 }
 
@@ -184,7 +223,7 @@ fn lock_ignoring_poison<T>(lock: &Mutex<T>) -> MutexGuard<'_, T> {
 
 /// Splits the connections over the workers and the request count over the connections,
 /// so no worker shares a counter with another on the hot path.
-fn split_budgets(plan: &Plan) -> Vec<Vec<Option<u64>>> {
+fn split_connections(plan: &Plan) -> Vec<Vec<ConnPlan>> {
     let conns = u64::from(plan.connections);
     let threads = u64::from(plan.threads);
     let mut next_conn = 0u64;
@@ -193,32 +232,119 @@ fn split_budgets(plan: &Plan) -> Vec<Vec<Option<u64>>> {
             let count = conns / threads + u64::from(t < conns % threads);
             (0..count)
                 .map(|_| {
-                    let c = next_conn;
+                    let index = next_conn;
                     next_conn += 1;
-                    plan.requests
-                        .map(|total| total / conns + u64::from(c < total % conns))
+                    let budget = plan
+                        .requests
+                        .map(|total| total / conns + u64::from(index < total % conns));
+                    ConnPlan { index, budget }
                 })
                 .collect()
         })
         .collect()
 }
 
+/// Merges the workers' interval reports into whole-run intervals, in order.
+struct Assembler {
+    started_at: Instant,
+    every: Duration,
+    /// Per worker: the next interval index it will report.
+    next_index: Vec<u64>,
+    finished: Vec<bool>,
+    pending: BTreeMap<u64, Recorder>,
+    next_to_emit: u64,
+    totals: Recorder,
+    reasons: Vec<StoppedBy>,
+    last_finish: Instant,
+}
+
+impl Assembler {
+    fn new(plan: &Plan, started_at: Instant, workers: usize) -> Assembler {
+        Assembler {
+            started_at,
+            every: plan.interval,
+            next_index: vec![0; workers],
+            finished: vec![false; workers],
+            pending: BTreeMap::new(),
+            next_to_emit: 0,
+            totals: Recorder::new(plan.rate_per_s.is_some()),
+            reasons: Vec::with_capacity(workers),
+            last_finish: started_at,
+        }
+    }
+
+    fn add(&mut self, report: Report) {
+        self.totals.merge(&report.recorder);
+        match self.pending.get_mut(&report.index) {
+            Some(merged) => merged.merge(&report.recorder),
+            None => {
+                self.pending.insert(report.index, report.recorder);
+            }
+        }
+        self.next_index[report.worker] = report.index + 1;
+        if let Some(last) = report.last {
+            self.finished[report.worker] = true;
+            self.reasons.push(last.stopped_by);
+            self.last_finish = self.last_finish.max(last.finished_at);
+        }
+    }
+
+    /// Intervals every worker has reported (or stopped before), oldest first.
+    fn complete(&mut self) -> Vec<Interval> {
+        let mut done = Vec::new();
+        loop {
+            let i = self.next_to_emit;
+            let reported = self
+                .next_index
+                .iter()
+                .zip(&self.finished)
+                .all(|(&next, &finished)| finished || next > i);
+            if !reported {
+                break;
+            }
+            let Some(rec) = self.pending.remove(&i) else {
+                break;
+            };
+            let start = self.every * i as u32;
+            let mut end = self.every * (i as u32 + 1);
+            if self.finished.iter().all(|&f| f) {
+                end = end.min(self.last_finish - self.started_at);
+            }
+            done.push(Interval::new(i, start, end, &rec));
+            self.next_to_emit += 1;
+        }
+        done
+    }
+}
+
 fn collect(
     plan: &Plan,
     started_at: Instant,
-    workers: Vec<JoinHandle<std::io::Result<WorkerOutcome>>>,
+    workers: Vec<JoinHandle<std::io::Result<()>>>,
+    reports: mpsc::Receiver<Report>,
+    shared: &Shared,
 ) -> Result<Finished, RunError> {
-    let mut merged = Recorder::default();
-    let mut reasons = Vec::with_capacity(workers.len());
-    let mut last_finish = started_at;
+    let mut assembler = Assembler::new(plan, started_at, workers.len());
+    let publish = |intervals: Vec<Interval>| {
+        if intervals.is_empty() {
+            return;
+        }
+        let mut pending = lock_ignoring_poison(&shared.intervals);
+        pending.queue.extend(intervals);
+        while pending.queue.len() > MAX_PENDING_INTERVALS {
+            pending.queue.pop_front();
+            pending.dropped += 1;
+        }
+    };
+    // Ends when every worker has stopped and dropped its sender.
+    for report in reports {
+        assembler.add(report);
+        publish(assembler.complete());
+    }
     let mut failures = Vec::new();
     for (index, worker) in workers.into_iter().enumerate() {
         match worker.join() {
-            Ok(Ok(outcome)) => {
-                merged.merge(&outcome.recorder);
-                reasons.push(outcome.stopped_by);
-                last_finish = last_finish.max(outcome.finished_at);
-            }
+            Ok(Ok(())) => {}
             Ok(Err(e)) => failures.push(format!(
                 "worker {index} could not start its event loop: {e}"
             )),
@@ -230,11 +356,18 @@ fn collect(
             message: failures.join("; "),
         });
     }
-    let stopped_by = overall_reason(&reasons);
-    let summary = Summary::new(plan, stopped_by, last_finish - started_at, &merged);
+    let stopped_by = overall_reason(&assembler.reasons);
+    let elapsed = assembler.last_finish - started_at;
+    let summary = Summary::new(
+        plan,
+        stopped_by,
+        elapsed,
+        &assembler.totals,
+        assembler.next_to_emit,
+    );
     Ok(Finished {
         summary,
-        latency_ns: merged.latency_ns,
+        latency_ns: assembler.totals.latency_ns,
     })
 }
 
@@ -268,20 +401,20 @@ mod tests {
 
     #[test]
     fn budgets_cover_every_connection_and_request() {
-        let split = split_budgets(&plan(7, 3, Some(100)));
+        let split = split_connections(&plan(7, 3, Some(100)));
         let sizes: Vec<usize> = split.iter().map(Vec::len).collect();
         assert_eq!(sizes, [3, 2, 2]);
-        let total: u64 = split.iter().flatten().map(|b| b.unwrap()).sum();
-        assert_eq!(total, 100);
-        let max = split.iter().flatten().map(|b| b.unwrap()).max().unwrap();
-        let min = split.iter().flatten().map(|b| b.unwrap()).min().unwrap();
-        assert!(max - min <= 1);
+        let budgets = || split.iter().flatten().map(|c| c.budget.unwrap());
+        assert_eq!(budgets().sum::<u64>(), 100);
+        assert!(budgets().max().unwrap() - budgets().min().unwrap() <= 1);
+        let indices: Vec<u64> = split.iter().flatten().map(|c| c.index).collect();
+        assert_eq!(indices, (0..7).collect::<Vec<_>>());
     }
 
     #[test]
     fn no_request_limit_means_unbounded_budgets() {
-        let split = split_budgets(&plan(4, 2, None));
-        assert!(split.iter().flatten().all(Option::is_none));
+        let split = split_connections(&plan(4, 2, None));
+        assert!(split.iter().flatten().all(|c| c.budget.is_none()));
     }
 
     #[test]

@@ -87,6 +87,8 @@ pub struct Summary {
     pub connections: u32,
     /// Worker threads used.
     pub threads: u32,
+    /// The open-loop rate asked for, or `None` for a closed loop.
+    pub rate_per_s: Option<f64>,
     /// Why the run ended.
     pub stopped_by: StoppedBy,
     /// From the start of the load until the last worker stopped.
@@ -103,13 +105,27 @@ pub struct Summary {
     pub connections_opened: u64,
     /// Failures by kind.
     pub errors: Errors,
-    /// Latency of completed exchanges, in nanoseconds.
+    /// Latency of completed exchanges, in nanoseconds; in open loop counted from the
+    /// intended send time (corrected for coordinated omission).
     pub latency_ns: Latency,
+    /// Open loop: latency counted from the actual send (uncorrected); closed loop: the
+    /// same as `latency_ns`.
+    pub uncorrected_latency_ns: Latency,
+    /// Open loop only: how late the generator sent requests it could have sent on time.
+    pub send_lag_ns: Option<Latency>,
+    /// Interval snapshots taken (the last one may be partial).
+    pub intervals: u64,
 }
 
 impl Summary {
     /// Builds the summary of a run from its merged recorder.
-    pub fn new(plan: &Plan, stopped_by: StoppedBy, elapsed: Duration, rec: &Recorder) -> Summary {
+    pub fn new(
+        plan: &Plan,
+        stopped_by: StoppedBy,
+        elapsed: Duration,
+        rec: &Recorder,
+        intervals: u64,
+    ) -> Summary {
         let requests = rec.latency_ns.len();
         let secs = elapsed.as_secs_f64();
         Summary {
@@ -118,6 +134,7 @@ impl Summary {
             protocol: "tcp",
             connections: plan.connections,
             threads: plan.threads,
+            rate_per_s: plan.rate_per_s,
             stopped_by,
             duration_ns: u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX),
             requests,
@@ -131,12 +148,76 @@ impl Summary {
             connections_opened: rec.connections_opened,
             errors: rec.errors,
             latency_ns: Latency::of(&rec.latency_ns),
+            uncorrected_latency_ns: Latency::of(
+                rec.uncorrected_ns.as_ref().unwrap_or(&rec.latency_ns),
+            ),
+            send_lag_ns: rec.send_lag_ns.as_ref().map(Latency::of),
+            intervals,
         }
     }
 
     /// The summary as JSON text.
     pub fn to_json(&self) -> String {
         serde_json::to_string(self).expect("a summary always serializes")
+    }
+}
+
+/// One interval of a run, merged over the workers: what the warm-up driver watches.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Interval {
+    /// 0 for the first interval.
+    pub index: u64,
+    /// Start, from the start of the run.
+    pub start_ns: u64,
+    /// End, from the start of the run (the last interval may be short).
+    pub end_ns: u64,
+    /// Exchanges completed in this interval.
+    pub requests: u64,
+    /// `requests` per second of this interval.
+    pub requests_per_s: f64,
+    /// Bytes written to sockets.
+    pub bytes_sent: u64,
+    /// Bytes read from sockets.
+    pub bytes_received: u64,
+    /// Connections opened.
+    pub connections_opened: u64,
+    /// Failures by kind.
+    pub errors: Errors,
+    /// Latency (corrected in open loop), in nanoseconds.
+    pub latency_ns: Latency,
+    /// Latency from the actual send (the same as `latency_ns` in closed loop).
+    pub uncorrected_latency_ns: Latency,
+    /// This interval's `latency_ns` histogram, HdrHistogram V2 deflate, base64.
+    pub histogram_v2_base64: String,
+}
+
+impl Interval {
+    /// Summarises one interval's merged recorder.
+    pub fn new(index: u64, start: Duration, end: Duration, rec: &Recorder) -> Interval {
+        use base64::Engine as _;
+        let requests = rec.latency_ns.len();
+        let secs = end.saturating_sub(start).as_secs_f64();
+        Interval {
+            index,
+            start_ns: u64::try_from(start.as_nanos()).unwrap_or(u64::MAX),
+            end_ns: u64::try_from(end.as_nanos()).unwrap_or(u64::MAX),
+            requests,
+            requests_per_s: if secs > 0.0 {
+                requests as f64 / secs
+            } else {
+                0.0
+            },
+            bytes_sent: rec.bytes_sent,
+            bytes_received: rec.bytes_received,
+            connections_opened: rec.connections_opened,
+            errors: rec.errors,
+            latency_ns: Latency::of(&rec.latency_ns),
+            uncorrected_latency_ns: Latency::of(
+                rec.uncorrected_ns.as_ref().unwrap_or(&rec.latency_ns),
+            ),
+            histogram_v2_base64: base64::engine::general_purpose::STANDARD
+                .encode(histogram_v2_deflate(&rec.latency_ns)),
+        }
     }
 }
 

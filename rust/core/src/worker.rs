@@ -4,6 +4,7 @@
 use std::cell::RefCell;
 use std::future::pending;
 use std::rc::Rc;
+use std::sync::mpsc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -23,60 +24,138 @@ const FIRST_BACKOFF: Duration = Duration::from_millis(10);
 /// Longest pause between connection attempts.
 const MAX_BACKOFF: Duration = Duration::from_millis(500);
 
-/// What a worker hands back when it stops.
-pub(crate) struct WorkerOutcome {
+/// One interval of one worker, sent to the collector at each interval boundary.
+pub(crate) struct Report {
+    pub worker: usize,
+    pub index: u64,
     pub recorder: Recorder,
+    /// The worker's last report: its final, possibly partial, interval.
+    pub last: Option<LastReport>,
+}
+
+/// What a worker says when it stops.
+pub(crate) struct LastReport {
     pub stopped_by: StoppedBy,
     pub finished_at: Instant,
 }
 
-/// The part of the plan one worker runs.
-pub(crate) struct WorkerPlan {
-    pub plan: Arc<Plan>,
-    /// One entry per connection: how many requests it may complete (`None`: no limit).
-    pub budgets: Vec<Option<u64>>,
-    pub deadline: Option<Instant>,
-    pub stop: watch::Receiver<bool>,
+/// One connection's share of the plan.
+pub(crate) struct ConnPlan {
+    /// Position of the connection among all the run's connections.
+    pub index: u64,
+    /// How many requests it may complete (`None`: no limit).
+    pub budget: Option<u64>,
 }
 
-/// Runs one worker to its end on the calling thread.
-pub(crate) fn run_worker(work: WorkerPlan) -> std::io::Result<WorkerOutcome> {
+/// The part of the plan one worker runs.
+pub(crate) struct WorkerPlan {
+    pub index: usize,
+    pub plan: Arc<Plan>,
+    pub conns: Vec<ConnPlan>,
+    pub started_at: Instant,
+    pub deadline: Option<Instant>,
+    pub stop: watch::Receiver<bool>,
+    pub reports: mpsc::Sender<Report>,
+}
+
+/// Runs one worker to its end on the calling thread. Its measurements leave through
+/// `reports`, one per interval, the last one marked.
+pub(crate) fn run_worker(work: WorkerPlan) -> std::io::Result<()> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_io()
         .enable_time()
         .build()?;
     let local = tokio::task::LocalSet::new();
-    let recorder = Rc::new(RefCell::new(Recorder::default()));
-    let stopped_by = local.block_on(&runtime, drive(work, Rc::clone(&recorder)));
+    let recorder = Rc::new(RefCell::new(Recorder::new(work.plan.rate_per_s.is_some())));
+    let (index, reports) = (work.index, work.reports.clone());
+    let interval_index = Rc::new(RefCell::new(0u64));
+    let stopped_by = local.block_on(
+        &runtime,
+        drive(work, Rc::clone(&recorder), Rc::clone(&interval_index)),
+    );
     let finished_at = Instant::now();
     // Dropping the set cancels the connections still in flight and releases the recorder.
     drop(local);
     let recorder = Rc::try_unwrap(recorder)
         .map(RefCell::into_inner)
         .unwrap_or_else(|shared| shared.borrow().clone());
-    Ok(WorkerOutcome {
+    let index_now = *interval_index.borrow();
+    // The collector is gone only if the run was dropped; nobody is left to tell.
+    let _ = reports.send(Report {
+        worker: index,
+        index: index_now,
         recorder,
-        stopped_by,
-        finished_at,
-    })
+        last: Some(LastReport {
+            stopped_by,
+            finished_at,
+        }),
+    });
+    Ok(())
 }
 
-async fn drive(work: WorkerPlan, recorder: Rc<RefCell<Recorder>>) -> StoppedBy {
+/// Sends this worker's recorder at every interval boundary and starts a fresh one.
+async fn tick_intervals(
+    worker: usize,
+    started_at: Instant,
+    every: Duration,
+    recorder: Rc<RefCell<Recorder>>,
+    interval_index: Rc<RefCell<u64>>,
+    reports: mpsc::Sender<Report>,
+) {
+    loop {
+        let index = *interval_index.borrow();
+        let boundary = started_at + every * (index as u32 + 1);
+        tokio::time::sleep_until(boundary.into()).await;
+        let fresh = recorder.borrow().fresh();
+        let finished = std::mem::replace(&mut *recorder.borrow_mut(), fresh);
+        *interval_index.borrow_mut() += 1;
+        let report = Report {
+            worker,
+            index,
+            recorder: finished,
+            last: None,
+        };
+        if reports.send(report).is_err() {
+            return;
+        }
+    }
+}
+
+async fn drive(
+    work: WorkerPlan,
+    recorder: Rc<RefCell<Recorder>>,
+    interval_index: Rc<RefCell<u64>>,
+) -> StoppedBy {
     let WorkerPlan {
+        index,
         plan,
-        budgets,
+        conns,
+        started_at,
         deadline,
         mut stop,
+        reports,
     } = work;
+    tokio::task::spawn_local(tick_intervals(
+        index,
+        started_at,
+        plan.interval,
+        Rc::clone(&recorder),
+        interval_index,
+        reports,
+    ));
     let codec = Codec::tcp(&plan.tcp);
-    let handles: Vec<_> = budgets
+    let handles: Vec<_> = conns
         .into_iter()
-        .map(|budget| {
+        .map(|conn| {
+            let schedule = plan
+                .rate_per_s
+                .map(|rate| Schedule::new(started_at, rate, conn.index, plan.connections));
             let conn = Connection {
                 plan: Arc::clone(&plan),
                 codec: codec.clone(),
                 recorder: Rc::clone(&recorder),
-                budget,
+                budget: conn.budget,
+                schedule,
             };
             tokio::task::spawn_local(conn.run())
         })
@@ -106,12 +185,44 @@ async fn drive(work: WorkerPlan, recorder: Rc<RefCell<Recorder>>) -> StoppedBy {
     }
 }
 
+/// An open-loop schedule, the wrk2 way: request k of the whole run is due at
+/// `start + k / rate`, and connection c of n sends requests c, c + n, c + 2n, ...
+/// Times come from the run's start, never from "now", so a late reply never moves
+/// the schedule.
+#[derive(Debug, Clone)]
+pub(crate) struct Schedule {
+    start: Instant,
+    first_ns: f64,
+    step_ns: f64,
+    sent: u64,
+}
+
+impl Schedule {
+    pub(crate) fn new(start: Instant, rate_per_s: f64, conn: u64, conns: u32) -> Schedule {
+        let gap_ns = 1e9 / rate_per_s;
+        Schedule {
+            start,
+            first_ns: conn as f64 * gap_ns,
+            step_ns: f64::from(conns) * gap_ns,
+            sent: 0,
+        }
+    }
+
+    /// The intended send time of this connection's next request; moves the schedule on.
+    pub(crate) fn next_due(&mut self) -> Instant {
+        let offset_ns = self.first_ns + self.sent as f64 * self.step_ns;
+        self.sent += 1;
+        self.start + Duration::from_nanos(offset_ns as u64)
+    }
+}
+
 /// One connection's state: the connection loop shared by every load model.
 struct Connection {
     plan: Arc<Plan>,
     codec: Codec,
     recorder: Rc<RefCell<Recorder>>,
     budget: Option<u64>,
+    schedule: Option<Schedule>,
 }
 
 impl Connection {
@@ -165,6 +276,21 @@ impl Connection {
     /// connection fails (Err).
     async fn exchanges(&mut self, stream: &mut TcpStream, buf: &mut [u8]) -> Result<(), Failure> {
         while self.budget != Some(0) {
+            let due = match self.schedule.as_mut() {
+                None => None,
+                Some(schedule) => {
+                    let due = schedule.next_due();
+                    let ready = Instant::now();
+                    if due > ready {
+                        tokio::time::sleep_until(due.into()).await;
+                    }
+                    // Lateness that is the generator's own: the connection was free but
+                    // the request left after its time (a late reply is the server's).
+                    let lag = Instant::now().saturating_duration_since(due.max(ready));
+                    self.recorder.borrow_mut().send_lag(lag);
+                    Some(due)
+                }
+            };
             let started = Instant::now();
             let exchange = exchange(stream, &mut self.codec, buf);
             let (sent, received) = match self.plan.request_timeout {
@@ -173,9 +299,12 @@ impl Connection {
                     .map_err(|_| Failure::Timeout)??,
                 None => exchange.await?,
             };
+            let done = Instant::now();
+            let uncorrected = done - started;
+            let latency = due.map_or(uncorrected, |due| done.saturating_duration_since(due));
             self.recorder
                 .borrow_mut()
-                .exchange(started.elapsed(), sent, received);
+                .exchange(latency, due.map(|_| uncorrected), sent, received);
             if let Some(left) = self.budget.as_mut() {
                 *left -= 1;
             }
@@ -207,5 +336,28 @@ async fn exchange(
             Progress::Complete => return Ok((request.len(), received)),
             Progress::Invalid => return Err(Failure::Protocol),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn schedule_interleaves_connections_at_the_total_rate() {
+        let start = Instant::now();
+        // 1000 requests/s over 4 connections: connection 1 sends requests 1, 5, 9, ...
+        let mut s = Schedule::new(start, 1000.0, 1, 4);
+        let due: Vec<Duration> = (0..3).map(|_| s.next_due() - start).collect();
+        assert_eq!(due, [1, 5, 9].map(|ms| Duration::from_millis(ms)).to_vec());
+    }
+
+    #[test]
+    fn schedule_below_one_request_per_connection_per_second() {
+        // 2 requests/s over 10 connections: each sends every 5 s, staggered by 0.5 s.
+        let start = Instant::now();
+        let mut last = Schedule::new(start, 2.0, 9, 10);
+        assert_eq!(last.next_due() - start, Duration::from_millis(4500));
+        assert_eq!(last.next_due() - start, Duration::from_millis(9500));
     }
 }

@@ -2,18 +2,29 @@
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use cannonade_core::{Plan, Run, StartError, StoppedBy};
 
 /// An echo server on 127.0.0.1; each connection is closed after `close_after` bytes
 /// when given. Its threads end with the test process.
 fn echo_server(close_after: Option<usize>) -> SocketAddr {
+    stalling_echo_server(close_after, None)
+}
+
+/// As [`echo_server`], but every reply waits while the server is stalled: the first
+/// `stall` of every `every`, counted from the server's start.
+fn stalling_echo_server(
+    close_after: Option<usize>,
+    stall: Option<(Duration, Duration)>,
+) -> SocketAddr {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
+    let origin = Instant::now();
     std::thread::spawn(move || {
         for stream in listener.incoming() {
             let Ok(mut stream) = stream else { continue };
+            let _ = stream.set_nodelay(true);
             std::thread::spawn(move || {
                 let mut buf = [0u8; 4096];
                 let mut echoed = 0;
@@ -22,6 +33,12 @@ fn echo_server(close_after: Option<usize>) -> SocketAddr {
                         Ok(0) | Err(_) => return,
                         Ok(n) => n.min(close_after.map_or(usize::MAX, |c| c - echoed)),
                     };
+                    if let Some((stall, every)) = stall {
+                        let into = origin.elapsed().as_nanos() % every.as_nanos();
+                        if into < stall.as_nanos() {
+                            std::thread::sleep(stall - Duration::from_nanos(into as u64));
+                        }
+                    }
                     if stream.write_all(&buf[..n]).is_err() {
                         return;
                     }
@@ -126,5 +143,103 @@ fn refused_target_fails_to_start() {
     assert!(
         text.contains(&addr.to_string()) && text.contains("refused"),
         "{text}"
+    );
+}
+
+#[test]
+fn intervals_add_up_to_the_run() {
+    let addr = echo_server(None);
+    let run = Run::start(plan(addr, r#","duration_ms":1100,"interval_ms":200"#)).unwrap();
+    let f = finish(&run);
+    let intervals = run.poll();
+    assert!(run.poll().is_empty(), "poll drains what it returns");
+    // Five whole 200 ms intervals and a short last one (it may be empty but exists).
+    assert_eq!(intervals.len() as u64, f.summary.intervals);
+    assert!((6..=7).contains(&intervals.len()), "{}", intervals.len());
+    for (i, iv) in intervals.iter().enumerate() {
+        assert_eq!(iv.index, i as u64);
+        assert_eq!(iv.start_ns, i as u64 * 200_000_000);
+        assert!(iv.end_ns > iv.start_ns && iv.end_ns <= iv.start_ns + 200_000_000);
+        assert_eq!(iv.latency_ns.count, iv.requests);
+    }
+    let total: u64 = intervals.iter().map(|iv| iv.requests).sum();
+    assert_eq!(total, f.summary.requests);
+    let bytes: u64 = intervals.iter().map(|iv| iv.bytes_received).sum();
+    assert_eq!(bytes, f.summary.bytes_received);
+    assert!(intervals[1].requests > 0);
+}
+
+#[test]
+fn intervals_can_be_polled_while_running() {
+    let addr = echo_server(None);
+    let run = Run::start(plan(addr, r#","duration_ms":60000,"interval_ms":50"#)).unwrap();
+    let mut seen = Vec::new();
+    while seen.len() < 3 {
+        assert!(!run.wait(Some(Duration::from_millis(20))));
+        seen.extend(run.poll());
+    }
+    run.stop();
+    finish(&run);
+    seen.extend(run.poll());
+    let indices: Vec<u64> = seen.iter().map(|iv| iv.index).collect();
+    assert_eq!(indices, (0..seen.len() as u64).collect::<Vec<_>>());
+}
+
+#[test]
+fn constant_rate_completes_its_requests_with_both_latencies() {
+    let addr = echo_server(None);
+    let run = Run::start(plan(addr, r#","requests":100,"rate_per_s":400"#)).unwrap();
+    let s = finish(&run).summary;
+    assert_eq!(s.requests, 100);
+    assert_eq!(s.rate_per_s, Some(400.0));
+    assert_eq!(s.uncorrected_latency_ns.count, 100);
+    assert_eq!(s.send_lag_ns.as_ref().unwrap().count, 100);
+    // The last of 100 requests at 400/s is due at 247.5 ms: the run cannot be shorter.
+    assert!(s.duration_ns >= 247_000_000, "{}", s.duration_ns);
+}
+
+#[test]
+fn rate_below_the_number_of_connections_still_sends() {
+    // 8 requests/s over 4 connections: every connection sends one request every 0.5 s.
+    let addr = echo_server(None);
+    let run = Run::start(plan(addr, r#","requests":4,"rate_per_s":8"#)).unwrap();
+    let s = finish(&run).summary;
+    assert_eq!(s.requests, 4);
+    assert_eq!(s.errors.total(), 0);
+}
+
+/// Coordinated omission: a server that stalls for S out of every P ms, loaded at a
+/// constant rate. Requests due during a stall wait for its end, so a fraction S/P of
+/// them have corrected latencies spread up to S, and the corrected p99 sits near S.
+/// Only the few requests in flight when a stall starts (at most one per connection)
+/// see it in their uncorrected latency, far fewer than 1%: the uncorrected p99 stays
+/// near the round trip, while its max shows one whole stall.
+#[test]
+fn corrected_latency_shows_stalls_that_uncorrected_hides() {
+    let stall = Duration::from_millis(200);
+    let every = Duration::from_millis(1000);
+    let addr = stalling_echo_server(None, Some((stall, every)));
+    // 2000/s for 2.5 s: 5000 requests, about 1000 due inside stalls; 4 connections put
+    // at most 4 requests per stall (12 in all, 0.24%) in flight when a stall begins.
+    let run = Run::start(plan(addr, r#","duration_ms":2500,"rate_per_s":2000"#)).unwrap();
+    let s = finish(&run).summary;
+    let p99 = |l: &cannonade_core::summary::Latency| l.percentiles[2].1;
+    let stall_ns = stall.as_nanos() as u64;
+    assert!(s.requests > 2000, "{}", s.requests);
+    assert!(
+        p99(&s.latency_ns) >= stall_ns / 2,
+        "corrected p99 {} ns should be near the {stall_ns} ns stall",
+        p99(&s.latency_ns)
+    );
+    assert!(
+        p99(&s.uncorrected_latency_ns) < stall_ns / 4,
+        "uncorrected p99 {} ns should not show the stall",
+        p99(&s.uncorrected_latency_ns)
+    );
+    assert!(s.uncorrected_latency_ns.max >= stall_ns / 2);
+    assert!(
+        s.latency_ns.max <= 2 * stall_ns + 100_000_000,
+        "{}",
+        s.latency_ns.max
     );
 }

@@ -1,74 +1,105 @@
 //! cannonade-testee: a fast native reference server for cannonade's tests and benchmarks.
 //!
-//! `cannonade-testee echo [--host H] [--port P] [--close-after-bytes N]`
+//! `cannonade-testee MODE [--host H] [--port P] [--stall-ms S --stall-every-ms P] [mode flags]`
 //!
 //! Prints `listening on HOST:PORT` once bound (port 0 picks a free one), then serves
 //! until SIGINT or SIGTERM.
 
+mod echo;
+mod stall;
+
 use std::net::SocketAddr;
 use std::process::ExitCode;
+use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 use tokio::signal::unix::{signal, SignalKind};
 
-const USAGE: &str =
-    "usage: cannonade-testee echo [--host HOST] [--port PORT] [--close-after-bytes N]
+use stall::Stall;
 
+const USAGE: &str = "usage: cannonade-testee MODE [OPTIONS]
+
+Modes:
   echo   TCP echo: every byte received is sent back.
+           --close-after-bytes N   close each connection once N bytes were echoed on it
 
+Options for every mode:
   --host HOST              address to bind (default 127.0.0.1)
   --port PORT              port to bind; 0 picks a free one (default 0)
-  --close-after-bytes N    close each connection once N bytes were echoed on it
+  --stall-ms S             hold every reply while stalled: S ms out of every ...
+  --stall-every-ms P       ... P ms, counted from the start (both or neither)
 ";
+
+/// One server mode and its own options.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Mode {
+    Echo(echo::Echo),
+}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Options {
+    mode: Mode,
     host: String,
     port: u16,
-    close_after_bytes: Option<u64>,
+    /// `(stall, every)`
+    stall: Option<(Duration, Duration)>,
+}
+
+fn parse_ms(flag: &str, value: &str) -> Result<Duration, String> {
+    match value.parse::<u64>() {
+        Ok(ms) if ms > 0 => Ok(Duration::from_millis(ms)),
+        _ => Err(format!(
+            "{flag}: {value:?} is not a positive number of milliseconds"
+        )),
+    }
 }
 
 fn parse_args(args: &[String]) -> Result<Options, String> {
     let mut iter = args.iter();
-    match iter.next().map(String::as_str) {
-        Some("echo") => {}
+    let mode = match iter.next().map(String::as_str) {
+        Some(m @ "echo") => m,
         Some(other) => return Err(format!("unknown mode {other:?}; the modes are: echo")),
         None => return Err("missing mode; the modes are: echo".into()),
-    }
-    let mut opts = Options {
-        host: "127.0.0.1".into(),
-        port: 0,
-        close_after_bytes: None,
     };
+    let (mut host, mut port) = ("127.0.0.1".to_string(), 0u16);
+    let (mut stall_ms, mut every_ms) = (None, None);
+    let mut mode_flags = Vec::new();
     while let Some(flag) = iter.next() {
-        let mut value = || {
-            iter.next()
-                .ok_or_else(|| format!("{flag} needs a value"))
-                .cloned()
-        };
+        if !flag.starts_with("--") {
+            return Err(format!("unexpected argument {flag:?}"));
+        }
+        let value = iter
+            .next()
+            .ok_or_else(|| format!("{flag} needs a value"))?
+            .clone();
         match flag.as_str() {
-            "--host" => opts.host = value()?,
+            "--host" => host = value,
             "--port" => {
-                let v = value()?;
-                opts.port = v
+                port = value
                     .parse()
-                    .map_err(|_| format!("--port: {v:?} is not a port number (0-65535)"))?;
+                    .map_err(|_| format!("--port: {value:?} is not a port number (0-65535)"))?
             }
-            "--close-after-bytes" => {
-                let v = value()?;
-                let n: u64 = v
-                    .parse()
-                    .map_err(|_| format!("--close-after-bytes: {v:?} is not a count"))?;
-                if n == 0 {
-                    return Err("--close-after-bytes must be at least 1".into());
-                }
-                opts.close_after_bytes = Some(n);
-            }
-            other => return Err(format!("unknown option {other:?}")),
+            "--stall-ms" => stall_ms = Some(parse_ms(flag, &value)?),
+            "--stall-every-ms" => every_ms = Some(parse_ms(flag, &value)?),
+            _ => mode_flags.push((flag.clone(), value)),
         }
     }
-    Ok(opts)
+    let stall = match (stall_ms, every_ms) {
+        (None, None) => None,
+        (Some(s), Some(p)) if s < p => Some((s, p)),
+        (Some(_), Some(_)) => return Err("--stall-ms must be shorter than --stall-every-ms".into()),
+        _ => return Err("give both --stall-ms and --stall-every-ms, or neither".into()),
+    };
+    let mode = match mode {
+        "echo" => Mode::Echo(echo::Echo::from_flags(&mode_flags)?),
+        _ => unreachable!("modes are checked above"),
+    };
+    Ok(Options {
+        mode,
+        host,
+        port,
+        stall,
+    })
 }
 
 fn main() -> ExitCode {
@@ -106,6 +137,7 @@ async fn serve(opts: Options) -> std::io::Result<()> {
     // Handlers first: a signal sent as soon as the line below is read must find them.
     let mut interrupt = signal(SignalKind::interrupt())?;
     let mut terminate = signal(SignalKind::terminate())?;
+    let stall = opts.stall.map(|(s, p)| Stall::new(s, p));
     // Tests wait for this exact line before they connect.
     println!("listening on {addr}");
     loop {
@@ -116,33 +148,12 @@ async fn serve(opts: Options) -> std::io::Result<()> {
                     // Out of descriptors or a reset before accept: keep serving the others.
                     Err(_) => continue,
                 };
-                tokio::spawn(echo(stream, opts.close_after_bytes));
+                match &opts.mode {
+                    Mode::Echo(echo) => tokio::spawn(echo.serve(stream, stall)),
+                };
             }
             _ = interrupt.recv() => return Ok(()),
             _ = terminate.recv() => return Ok(()),
-        }
-    }
-}
-
-async fn echo(mut stream: TcpStream, close_after_bytes: Option<u64>) {
-    let _ = stream.set_nodelay(true);
-    let mut buf = vec![0u8; 64 * 1024];
-    let mut echoed = 0u64;
-    loop {
-        let n = match stream.read(&mut buf).await {
-            Ok(0) | Err(_) => return,
-            Ok(n) => n,
-        };
-        let n = match close_after_bytes {
-            Some(limit) => n.min((limit - echoed) as usize),
-            None => n,
-        };
-        if stream.write_all(&buf[..n]).await.is_err() {
-            return;
-        }
-        echoed += n as u64;
-        if close_after_bytes.is_some_and(|limit| echoed >= limit) {
-            return;
         }
     }
 }
@@ -159,21 +170,28 @@ mod tests {
     fn parses_options() {
         let o = parse_args(&args("echo --port 9000 --close-after-bytes 64")).unwrap();
         assert_eq!(o.port, 9000);
-        assert_eq!(o.close_after_bytes, Some(64));
+        assert_eq!(
+            o.mode,
+            Mode::Echo(echo::Echo {
+                close_after_bytes: Some(64)
+            })
+        );
         assert_eq!(o.host, "127.0.0.1");
+        let o = parse_args(&args("echo --stall-ms 100 --stall-every-ms 1000")).unwrap();
+        assert_eq!(
+            o.stall,
+            Some((Duration::from_millis(100), Duration::from_millis(1000)))
+        );
     }
 
     #[test]
     fn rejects_bad_input_by_name() {
-        assert!(parse_args(&args("echo --port x"))
-            .unwrap_err()
-            .contains("--port"));
-        assert!(parse_args(&args("http")).unwrap_err().contains("http"));
-        assert!(parse_args(&args("echo --close-after-bytes 0"))
-            .unwrap_err()
-            .contains("at least 1"));
-        assert!(parse_args(&args("echo --bogus"))
-            .unwrap_err()
-            .contains("--bogus"));
+        let err = |s| parse_args(&args(s)).unwrap_err();
+        assert!(err("echo --port x").contains("--port"));
+        assert!(err("gopher").contains("gopher"));
+        assert!(err("echo --close-after-bytes 0").contains("at least 1"));
+        assert!(err("echo --bogus 1").contains("--bogus"));
+        assert!(err("echo --stall-ms 100").contains("both"));
+        assert!(err("echo --stall-ms 100 --stall-every-ms 50").contains("shorter"));
     }
 }

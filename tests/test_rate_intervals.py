@@ -1,0 +1,84 @@
+"""Constant-rate load (coordinated omission) and interval snapshots, from Python."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+import cannonade
+from cannonade import PlanError
+
+from support import Server
+
+
+def _plan(server: Server, **kwargs: object) -> cannonade.Plan:
+    options: dict[str, object] = {"connections": 4, "threads": 2}
+    options.update(kwargs)
+    return cannonade.Plan(server.address, cannonade.Tcp(payload_bytes=32), **options)  # type: ignore[arg-type]
+
+
+def test_intervals_are_polled_while_running_and_add_up(echo_server: Server) -> None:
+    with cannonade.start(_plan(echo_server, duration_s=1.0, interval_s=0.2)) as run:
+        seen: list[cannonade.Interval] = []
+        while run.wait(timeout_s=0.05) is None:
+            seen.extend(run.poll())
+        result = run.result()
+        seen.extend(run.poll())
+    assert [iv.index for iv in seen] == list(range(len(seen)))
+    assert len(seen) == result.intervals
+    assert sum(iv.requests for iv in seen) == result.requests
+    assert all(iv.latency.count == iv.requests for iv in seen)
+    assert seen[0].start_ns == 0 and seen[1].start_s == pytest.approx(0.2)
+    assert all(iv.histogram[:4] == b"\x1c\x84\x93\x14" for iv in seen)
+
+
+def test_constant_rate_result_has_both_latencies(echo_server: Server) -> None:
+    result = cannonade.run(_plan(echo_server, requests=60, rate_per_s=300.0))
+    assert result.requests == 60
+    assert result.rate_per_s == 300.0
+    assert result.uncorrected_latency is not None
+    assert result.uncorrected_latency.count == 60
+    assert result.send_lag is not None and result.send_lag.count == 60
+    text = result.format()
+    assert "corrected for coordinated omission" in text
+    assert "uncorrected" in text
+
+
+def test_coordinated_omission_against_a_stalling_server(
+    server_factory: object,
+) -> None:
+    # The Rust testee stalls every reply for 200 ms out of each 1000 ms. At 2000
+    # requests/s a fifth of the requests are due during a stall, so the corrected p99
+    # is near 200 ms; only the few in flight as a stall begins (one per connection
+    # per stall, about 0.2% here) carry it in their uncorrected latency.
+    server = server_factory("rust", "--stall-ms", "200", "--stall-every-ms", "1000")  # type: ignore[operator]
+    result = cannonade.run(_plan(server, duration_s=2.5, rate_per_s=2000.0))
+    stall_ns = 200_000_000
+    assert result.requests > 2000
+    assert result.latency.percentile(99.0) >= stall_ns // 2
+    assert result.uncorrected_latency is not None
+    assert result.uncorrected_latency.percentile(99.0) < stall_ns // 4
+    assert result.uncorrected_latency.max_ns >= stall_ns // 2
+
+
+def test_rate_and_interval_are_checked() -> None:
+    with pytest.raises(PlanError, match="rate_per_s"):
+        cannonade.Plan("127.0.0.1:9", requests=1, rate_per_s=0)
+    with pytest.raises(PlanError, match="rate_per_s"):
+        cannonade.Plan("127.0.0.1:9", requests=1, rate_per_s=float("nan"))
+    with pytest.raises(PlanError, match="interval_s"):
+        cannonade.Plan("127.0.0.1:9", requests=1, interval_s=0.001)
+
+
+def test_cli_rate(rust_echo: Server) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "cannonade", "tcp", rust_echo.address, "-c", "2", "-n", "20"]
+        + ["-R", "200"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "constant rate 200 requests/s" in proc.stdout
