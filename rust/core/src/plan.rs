@@ -413,7 +413,7 @@ fn tcp_spec(payload_hex: &str, reply: Reply) -> Result<TcpSpec, PlanError> {
 }
 
 fn decode_hex(text: &str) -> Result<Vec<u8>, String> {
-    if text.len() % 2 != 0 {
+    if !text.len().is_multiple_of(2) {
         return Err(format!(
             "hex text has an odd length ({}); two digits make a byte",
             text.len()

@@ -349,7 +349,7 @@ mod tests {
         // 1000 requests/s over 4 connections: connection 1 sends requests 1, 5, 9, ...
         let mut s = Schedule::new(start, 1000.0, 1, 4);
         let due: Vec<Duration> = (0..3).map(|_| s.next_due() - start).collect();
-        assert_eq!(due, [1, 5, 9].map(|ms| Duration::from_millis(ms)).to_vec());
+        assert_eq!(due, [1, 5, 9].map(Duration::from_millis).to_vec());
     }
 
     #[test]

@@ -6,6 +6,7 @@
 //! until SIGINT or SIGTERM.
 
 mod echo;
+mod http;
 mod stall;
 
 use std::net::SocketAddr;
@@ -22,6 +23,13 @@ const USAGE: &str = "usage: cannonade-testee MODE [OPTIONS]
 Modes:
   echo   TCP echo: every byte received is sent back.
            --close-after-bytes N   close each connection once N bytes were echoed on it
+  http   HTTP/1.1 keep-alive server: GET/HEAD get a fixed body, POST/PUT/PATCH echo
+         theirs, /status/NNN answers with status NNN (200-599); pipelining works.
+           --body-bytes N          size of the fixed body (default 13)
+           --transfer length|chunked   how bodies are framed (default length)
+           --close-every N         close after every N-th response on a connection
+           --malformed KIND        answer every request wrongly, then close; KIND is
+                                   status-line, chunk-size, content-length or truncated
 
 Options for every mode:
   --host HOST              address to bind (default 127.0.0.1)
@@ -34,6 +42,7 @@ Options for every mode:
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Mode {
     Echo(echo::Echo),
+    Http(http::Http),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -57,9 +66,9 @@ fn parse_ms(flag: &str, value: &str) -> Result<Duration, String> {
 fn parse_args(args: &[String]) -> Result<Options, String> {
     let mut iter = args.iter();
     let mode = match iter.next().map(String::as_str) {
-        Some(m @ "echo") => m,
-        Some(other) => return Err(format!("unknown mode {other:?}; the modes are: echo")),
-        None => return Err("missing mode; the modes are: echo".into()),
+        Some(m @ ("echo" | "http")) => m,
+        Some(other) => return Err(format!("unknown mode {other:?}; the modes are: echo, http")),
+        None => return Err("missing mode; the modes are: echo, http".into()),
     };
     let (mut host, mut port) = ("127.0.0.1".to_string(), 0u16);
     let (mut stall_ms, mut every_ms) = (None, None);
@@ -92,6 +101,7 @@ fn parse_args(args: &[String]) -> Result<Options, String> {
     };
     let mode = match mode {
         "echo" => Mode::Echo(echo::Echo::from_flags(&mode_flags)?),
+        "http" => Mode::Http(http::Http::from_flags(&mode_flags)?),
         _ => unreachable!("modes are checked above"),
     };
     Ok(Options {
@@ -150,6 +160,7 @@ async fn serve(opts: Options) -> std::io::Result<()> {
                 };
                 match &opts.mode {
                     Mode::Echo(echo) => tokio::spawn(echo.serve(stream, stall)),
+                    Mode::Http(http) => tokio::spawn(http.serve(stream, stall)),
                 };
             }
             _ = interrupt.recv() => return Ok(()),
@@ -189,6 +200,7 @@ mod tests {
         let err = |s| parse_args(&args(s)).unwrap_err();
         assert!(err("echo --port x").contains("--port"));
         assert!(err("gopher").contains("gopher"));
+        assert!(err("http --transfer pigeon").contains("pigeon"));
         assert!(err("echo --close-after-bytes 0").contains("at least 1"));
         assert!(err("echo --bogus 1").contains("--bogus"));
         assert!(err("echo --stall-ms 100").contains("both"));

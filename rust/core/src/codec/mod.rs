@@ -3,6 +3,8 @@
 //! A codec is fed the reply incrementally, chunk by chunk as the socket yields it, so
 //! no reply is ever buffered whole by the connection loop.
 
+pub mod http;
+
 use std::rc::Rc;
 
 use crate::plan::TcpSpec;
