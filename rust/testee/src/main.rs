@@ -8,6 +8,7 @@
 mod echo;
 mod http;
 mod stall;
+mod ws;
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -30,6 +31,11 @@ Modes:
            --close-every N         close after every N-th response on a connection
            --malformed KIND        answer every request wrongly, then close; KIND is
                                    status-line, chunk-size, content-length or truncated
+  ws     WebSocket echo (RFC 6455): text and binary messages come back as one frame;
+         pings are answered and the closing handshake completed.
+           --subprotocol NAME      accept this subprotocol when the client offers it
+           --malformed KIND        break the protocol on purpose; KIND is accept-key,
+                                   masked-frame, oversized or bad-opcode
 
 Options for every mode:
   --host HOST              address to bind (default 127.0.0.1)
@@ -43,6 +49,7 @@ Options for every mode:
 enum Mode {
     Echo(echo::Echo),
     Http(http::Http),
+    Ws(ws::Ws),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -66,9 +73,13 @@ fn parse_ms(flag: &str, value: &str) -> Result<Duration, String> {
 fn parse_args(args: &[String]) -> Result<Options, String> {
     let mut iter = args.iter();
     let mode = match iter.next().map(String::as_str) {
-        Some(m @ ("echo" | "http")) => m,
-        Some(other) => return Err(format!("unknown mode {other:?}; the modes are: echo, http")),
-        None => return Err("missing mode; the modes are: echo, http".into()),
+        Some(m @ ("echo" | "http" | "ws")) => m,
+        Some(other) => {
+            return Err(format!(
+                "unknown mode {other:?}; the modes are: echo, http, ws"
+            ))
+        }
+        None => return Err("missing mode; the modes are: echo, http, ws".into()),
     };
     let (mut host, mut port) = ("127.0.0.1".to_string(), 0u16);
     let (mut stall_ms, mut every_ms) = (None, None);
@@ -102,6 +113,7 @@ fn parse_args(args: &[String]) -> Result<Options, String> {
     let mode = match mode {
         "echo" => Mode::Echo(echo::Echo::from_flags(&mode_flags)?),
         "http" => Mode::Http(http::Http::from_flags(&mode_flags)?),
+        "ws" => Mode::Ws(ws::Ws::from_flags(&mode_flags)?),
         _ => unreachable!("modes are checked above"),
     };
     Ok(Options {
@@ -161,6 +173,7 @@ async fn serve(opts: Options) -> std::io::Result<()> {
                 match &opts.mode {
                     Mode::Echo(echo) => tokio::spawn(echo.serve(stream, stall)),
                     Mode::Http(http) => tokio::spawn(http.serve(stream, stall)),
+                    Mode::Ws(ws) => tokio::spawn(ws.clone().serve(stream, stall)),
                 };
             }
             _ = interrupt.recv() => return Ok(()),
@@ -201,6 +214,7 @@ mod tests {
         assert!(err("echo --port x").contains("--port"));
         assert!(err("gopher").contains("gopher"));
         assert!(err("http --transfer pigeon").contains("pigeon"));
+        assert!(err("ws --malformed politely").contains("politely"));
         assert!(err("echo --close-after-bytes 0").contains("at least 1"));
         assert!(err("echo --bogus 1").contains("--bogus"));
         assert!(err("echo --stall-ms 100").contains("both"));

@@ -4,6 +4,7 @@
 //! no reply is ever buffered whole by the connection loop.
 
 pub mod http;
+pub mod ws;
 
 use std::rc::Rc;
 
