@@ -91,12 +91,51 @@ struct RawTcp {
     reply: serde_json::Value,
 }
 
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawHttp {
+    #[allow(dead_code)]
+    kind: String,
+    url: String,
+    #[serde(default = "default_method")]
+    method: String,
+    #[serde(default)]
+    headers: Vec<(String, String)>,
+    #[serde(default)]
+    body_hex: String,
+    #[serde(default)]
+    close: bool,
+    #[serde(default = "default_pipeline")]
+    pipeline: u32,
+}
+
+fn default_method() -> String {
+    "GET".into()
+}
+
+fn default_pipeline() -> u32 {
+    1
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawWs {
+    #[allow(dead_code)]
+    kind: String,
+    url: String,
+    message_hex: String,
+    #[serde(default)]
+    binary: bool,
+    frame_bytes: Option<usize>,
+    subprotocol: Option<String>,
+}
+
 /// The plan as it arrives in JSON, before validation.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawPlan {
     abi_version: u32,
-    target: String,
+    target: Option<String>,
     connections: u32,
     threads: Option<u32>,
     duration_ms: Option<u64>,
@@ -145,6 +184,196 @@ pub struct TcpSpec {
     pub reply_bytes: usize,
 }
 
+/// HTTP/1.1, decoded and checked: the request is encoded once, at plan time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpSpec {
+    /// The whole request, as sent.
+    pub request: Vec<u8>,
+    /// The request is HEAD: replies carry no body.
+    pub head: bool,
+    /// Every request says `Connection: close`.
+    pub close: bool,
+    /// Requests in flight per connection.
+    pub pipeline: u32,
+}
+
+/// A WebSocket echo exchange, decoded and checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WsSpec {
+    /// `Host` header value (the URL's authority).
+    pub host: String,
+    /// Request target of the opening handshake.
+    pub path: String,
+    /// Subprotocol to ask for.
+    pub subprotocol: Option<String>,
+    /// The message sent, and echoed back, per request.
+    pub message: Vec<u8>,
+    /// Binary (true) or text (false) messages.
+    pub binary: bool,
+    /// Split each message into frames of at most this many bytes.
+    pub frame_bytes: Option<usize>,
+}
+
+/// The protocol of a plan.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProtocolSpec {
+    /// Raw TCP.
+    Tcp(TcpSpec),
+    /// HTTP/1.1.
+    Http(HttpSpec),
+    /// WebSocket.
+    Ws(WsSpec),
+}
+
+impl ProtocolSpec {
+    /// The protocol's name in results.
+    pub fn name(&self) -> &'static str {
+        match self {
+            ProtocolSpec::Tcp(_) => "tcp",
+            ProtocolSpec::Http(_) => "http",
+            ProtocolSpec::Ws(_) => "ws",
+        }
+    }
+
+    /// Requests in flight per connection.
+    pub fn pipeline(&self) -> usize {
+        match self {
+            ProtocolSpec::Http(h) => h.pipeline as usize,
+            _ => 1,
+        }
+    }
+}
+
+/// A URL split into what a client needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Url {
+    /// `host:port` to connect to.
+    address: String,
+    /// The authority as written (the `Host` header).
+    host_header: String,
+    /// Path and query (`/` when empty).
+    path: String,
+}
+
+/// Splits `scheme://host[:port][/path]`; `field` names the plan field in errors.
+fn parse_url(url: &str, scheme: &str, field: &'static str) -> Result<Url, PlanError> {
+    let Some((given, rest)) = url.split_once("://") else {
+        return Err(invalid(
+            field,
+            format!("{url:?} is not a URL; write it as {scheme}://host:port/path"),
+        ));
+    };
+    let given = given.to_ascii_lowercase();
+    if given != scheme {
+        let message = if given == "https" || given == "wss" {
+            format!("{url:?}: TLS ({given}://) is not supported yet; use {scheme}://")
+        } else {
+            format!("{url:?} has scheme {given}://; this protocol needs {scheme}://")
+        };
+        return Err(invalid(field, message));
+    }
+    let (authority, path) = match rest.find(['/', '?']) {
+        Some(i) if rest.as_bytes()[i] == b'/' => (&rest[..i], rest[i..].to_string()),
+        Some(i) => (&rest[..i], format!("/{}", &rest[i..])),
+        None => (rest, "/".to_string()),
+    };
+    let path = path.split('#').next().unwrap_or("/").to_string();
+    if authority.is_empty() || authority.contains('@') {
+        return Err(invalid(
+            field,
+            format!("{url:?} has no host (or has user info, which is not supported)"),
+        ));
+    }
+    // The port follows the last colon, unless that colon is inside an IPv6 [address].
+    let has_port = match authority.rfind(':') {
+        Some(i) => !authority[i..].contains(']'),
+        None => false,
+    };
+    let address = if has_port {
+        authority.to_string()
+    } else {
+        format!("{authority}:80")
+    };
+    Ok(Url {
+        address,
+        host_header: authority.to_string(),
+        path,
+    })
+}
+
+fn http_spec(raw: RawHttp) -> Result<(Url, HttpSpec), PlanError> {
+    let url = parse_url(&raw.url, "http", "protocol.url")?;
+    if raw.pipeline == 0 || raw.pipeline > 1024 {
+        return Err(invalid(
+            "protocol.pipeline",
+            format!("must be between 1 and 1024, got {}", raw.pipeline),
+        ));
+    }
+    let body = decode_hex(&raw.body_hex).map_err(|m| invalid("protocol.body_hex", m))?;
+    if body.len() > MAX_PAYLOAD_BYTES {
+        return Err(invalid(
+            "protocol.body_hex",
+            format!("the body is {} bytes; the maximum is 16 MiB", body.len()),
+        ));
+    }
+    let request = crate::codec::http::encode_request(&crate::codec::http::RequestSpec {
+        method: &raw.method,
+        host: &url.host_header,
+        path: &url.path,
+        headers: &raw.headers,
+        body: &body,
+        close: raw.close,
+    })
+    .map_err(|e| invalid("protocol", e.to_string()))?;
+    let spec = HttpSpec {
+        request,
+        head: raw.method.eq_ignore_ascii_case("HEAD"),
+        close: raw.close,
+        pipeline: raw.pipeline,
+    };
+    Ok((url, spec))
+}
+
+fn ws_spec(raw: RawWs) -> Result<(Url, WsSpec), PlanError> {
+    let url = parse_url(&raw.url, "ws", "protocol.url")?;
+    if raw.message_hex.len() / 2 > MAX_PAYLOAD_BYTES {
+        return Err(invalid(
+            "protocol.message_hex",
+            format!(
+                "the message is {} bytes; the maximum is 16 MiB",
+                raw.message_hex.len() / 2
+            ),
+        ));
+    }
+    let message = decode_hex(&raw.message_hex).map_err(|m| invalid("protocol.message_hex", m))?;
+    if !raw.binary && std::str::from_utf8(&message).is_err() {
+        return Err(invalid(
+            "protocol.message_hex",
+            "a text message must be UTF-8; set binary to true to send other bytes",
+        ));
+    }
+    if raw.frame_bytes == Some(0) {
+        return Err(invalid("protocol.frame_bytes", "must be at least 1, got 0"));
+    }
+    // Checked here so that a bad host, path or subprotocol is a plan error.
+    crate::codec::ws::handshake_request(
+        &url.host_header,
+        &url.path,
+        raw.subprotocol.as_deref(),
+        [0; 16],
+    )
+    .map_err(|e| invalid("protocol", e.to_string()))?;
+    let spec = WsSpec {
+        host: url.host_header.clone(),
+        path: url.path.clone(),
+        subprotocol: raw.subprotocol,
+        message,
+        binary: raw.binary,
+        frame_bytes: raw.frame_bytes,
+    };
+    Ok((url, spec))
+}
+
 /// A validated plan: every field within bounds, the target resolved.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Plan {
@@ -171,7 +400,7 @@ pub struct Plan {
     /// Length of the interval between snapshots.
     pub interval: Duration,
     /// What to send and how replies are framed.
-    pub tcp: TcpSpec,
+    pub protocol: ProtocolSpec,
 }
 
 fn invalid(field: &'static str, message: impl Into<String>) -> PlanError {
@@ -271,21 +500,38 @@ impl Plan {
                 ),
             ));
         }
-        let addr = resolve(&raw.target)?;
-        kind_of(&raw.protocol, "protocol", &["tcp"])?;
-        let tcp: RawTcp = from_value(raw.protocol, "protocol.")?;
-        let reply = match kind_of(&tcp.reply, "protocol.reply", &["echo", "fixed"])? {
-            "echo" => {
-                from_value::<KindOnly>(tcp.reply, "protocol.reply.")?;
-                Reply::Echo
+        let kind = kind_of(&raw.protocol, "protocol", &["tcp", "http", "ws"])?.to_string();
+        let (url, protocol) = match kind.as_str() {
+            "tcp" => (None, ProtocolSpec::Tcp(raw_tcp_spec(raw.protocol)?)),
+            "http" => {
+                let (url, spec) = http_spec(from_value(raw.protocol, "protocol.")?)?;
+                (Some(url), ProtocolSpec::Http(spec))
             }
-            _ => Reply::Fixed {
-                bytes: from_value::<FixedReply>(tcp.reply, "protocol.reply.")?.bytes,
-            },
+            _ => {
+                let (url, spec) = ws_spec(from_value(raw.protocol, "protocol.")?)?;
+                (Some(url), ProtocolSpec::Ws(spec))
+            }
         };
-        let tcp = tcp_spec(&tcp.payload_hex, reply)?;
+        if protocol.pipeline() > 1 && raw.rate_per_s.is_some() {
+            return Err(invalid(
+                "protocol.pipeline",
+                "pipelining and a constant rate do not mix (the schedule needs one request \
+                 in flight per connection); use pipeline 1 with rate_per_s",
+            ));
+        }
+        let target = match (raw.target, url) {
+            (Some(target), _) => target,
+            (None, Some(url)) => url.address,
+            (None, None) => {
+                return Err(invalid(
+                    "target",
+                    "missing; give host:port (a tcp protocol has no URL to take it from)",
+                ))
+            }
+        };
+        let addr = resolve(&target)?;
         Ok(Plan {
-            target: raw.target,
+            target,
             addr,
             connections: raw.connections,
             threads,
@@ -296,7 +542,7 @@ impl Plan {
             reconnect: raw.reconnect,
             rate_per_s: raw.rate_per_s,
             interval: Duration::from_millis(raw.interval_ms),
-            tcp,
+            protocol,
         })
     }
 }
@@ -379,6 +625,20 @@ fn resolve(target: &str) -> Result<SocketAddr, PlanError> {
         .ok_or_else(|| invalid("target", format!("{target:?} resolves to no address")))
 }
 
+fn raw_tcp_spec(protocol: serde_json::Value) -> Result<TcpSpec, PlanError> {
+    let tcp: RawTcp = from_value(protocol, "protocol.")?;
+    let reply = match kind_of(&tcp.reply, "protocol.reply", &["echo", "fixed"])? {
+        "echo" => {
+            from_value::<KindOnly>(tcp.reply, "protocol.reply.")?;
+            Reply::Echo
+        }
+        _ => Reply::Fixed {
+            bytes: from_value::<FixedReply>(tcp.reply, "protocol.reply.")?.bytes,
+        },
+    };
+    tcp_spec(&tcp.payload_hex, reply)
+}
+
 fn tcp_spec(payload_hex: &str, reply: Reply) -> Result<TcpSpec, PlanError> {
     if payload_hex.len() / 2 > MAX_PAYLOAD_BYTES {
         return Err(invalid(
@@ -444,8 +704,11 @@ mod tests {
     #[test]
     fn minimal_plan_gets_defaults() {
         let plan = Plan::from_json(&plan_json("")).unwrap();
-        assert_eq!(plan.tcp.payload, b"hi\n");
-        assert_eq!(plan.tcp.reply_bytes, 3);
+        let ProtocolSpec::Tcp(tcp) = &plan.protocol else {
+            panic!("tcp plan")
+        };
+        assert_eq!(tcp.payload, b"hi\n");
+        assert_eq!(tcp.reply_bytes, 3);
         assert_eq!(plan.connect_timeout, Duration::from_secs(2));
         assert_eq!(plan.request_timeout, Some(Duration::from_secs(10)));
         assert!(plan.reconnect);
@@ -567,7 +830,71 @@ mod tests {
     #[test]
     fn fixed_reply_length() {
         let text = plan_json("").replace(r#"{"kind":"echo"}"#, r#"{"kind":"fixed","bytes":612}"#);
-        assert_eq!(Plan::from_json(&text).unwrap().tcp.reply_bytes, 612);
+        let ProtocolSpec::Tcp(tcp) = Plan::from_json(&text).unwrap().protocol else {
+            panic!("tcp plan")
+        };
+        assert_eq!(tcp.reply_bytes, 612);
+    }
+
+    fn web_plan(protocol: &str) -> Result<Plan, PlanError> {
+        Plan::from_json(&format!(
+            r#"{{"abi_version":1,"connections":2,"requests":10,"protocol":{protocol}}}"#
+        ))
+    }
+
+    #[test]
+    fn http_plan_takes_its_target_from_the_url() {
+        let plan = web_plan(
+            r#"{"kind":"http","url":"http://127.0.0.1:8080/a?b=1","headers":[["X-A","1"]]}"#,
+        )
+        .unwrap();
+        assert_eq!(plan.target, "127.0.0.1:8080");
+        let ProtocolSpec::Http(http) = &plan.protocol else {
+            panic!("http plan")
+        };
+        let text = String::from_utf8(http.request.clone()).unwrap();
+        assert!(
+            text.starts_with("GET /a?b=1 HTTP/1.1\r\nHost: 127.0.0.1:8080\r\n"),
+            "{text}"
+        );
+        assert!(text.contains("X-A: 1\r\n"));
+        let plan = web_plan(r#"{"kind":"http","url":"http://localhost"}"#).unwrap();
+        assert_eq!(plan.target, "localhost:80");
+    }
+
+    #[test]
+    fn http_plan_errors_name_the_field() {
+        let err = |p: &str| web_plan(p).unwrap_err().to_string();
+        assert!(err(r#"{"kind":"http","url":"https://127.0.0.1/"}"#).contains("TLS"));
+        assert!(err(r#"{"kind":"http","url":"127.0.0.1:80/"}"#).contains("`protocol.url`"));
+        let e = err(r#"{"kind":"http","url":"http://127.0.0.1/","headers":[["X","a\r\nB: c"]]}"#);
+        assert!(e.contains("`protocol`") && e.contains('X'), "{e}");
+        let e = err(r#"{"kind":"http","url":"http://127.0.0.1/","pipeline":0}"#);
+        assert!(e.contains("`protocol.pipeline`"), "{e}");
+        let e = Plan::from_json(
+            r#"{"abi_version":1,"connections":2,"requests":10,"rate_per_s":10,
+                "protocol":{"kind":"http","url":"http://127.0.0.1:1/","pipeline":4}}"#,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("pipelining and a constant rate"), "{e}");
+        let e = err(r#"{"kind":"tcp","payload_hex":"00","reply":{"kind":"echo"}}"#);
+        assert!(e.contains("`target`"), "{e}");
+    }
+
+    #[test]
+    fn ws_plan_checks_text_and_frames() {
+        let plan =
+            web_plan(r#"{"kind":"ws","url":"ws://[::1]:9000/echo","message_hex":"6869"}"#).unwrap();
+        assert_eq!(plan.target, "[::1]:9000");
+        let err = |p: &str| web_plan(p).unwrap_err().to_string();
+        let e = err(r#"{"kind":"ws","url":"ws://127.0.0.1:9/","message_hex":"ff"}"#);
+        assert!(e.contains("UTF-8"), "{e}");
+        let e = err(r#"{"kind":"ws","url":"ws://127.0.0.1:9/","message_hex":"","frame_bytes":0}"#);
+        assert!(e.contains("`protocol.frame_bytes`"), "{e}");
+        assert!(
+            err(r#"{"kind":"ws","url":"wss://127.0.0.1:9/","message_hex":""}"#).contains("TLS")
+        );
     }
 
     #[test]

@@ -119,6 +119,12 @@ pub struct Recorder {
     pub uncorrected_ns: Option<Histogram<u64>>,
     /// Open loop only: how late the generator sent requests it could have sent on time.
     pub send_lag_ns: Option<Histogram<u64>>,
+    /// Time to open each connection (TCP connect).
+    pub connect_ns: Histogram<u64>,
+    /// WebSocket only: time of each opening handshake.
+    pub handshake_ns: Option<Histogram<u64>>,
+    /// HTTP only: responses by status code (index = code; empty for other protocols).
+    pub status_codes: Vec<u64>,
     /// Bytes written to sockets.
     pub bytes_sent: u64,
     /// Bytes read from sockets.
@@ -131,9 +137,35 @@ pub struct Recorder {
 
 impl Default for Recorder {
     fn default() -> Self {
-        Recorder::new(false)
+        Recorder::new(Shape::default())
     }
 }
+
+/// Which optional measurements a recorder keeps.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Shape {
+    /// Uncorrected latency and send lag (open loop).
+    pub open_loop: bool,
+    /// Handshake times (WebSocket).
+    pub handshake: bool,
+    /// Status codes (HTTP).
+    pub status_codes: bool,
+}
+
+impl Shape {
+    /// What a run of `plan` measures.
+    pub fn of(plan: &crate::plan::Plan) -> Shape {
+        use crate::plan::ProtocolSpec;
+        Shape {
+            open_loop: plan.rate_per_s.is_some(),
+            handshake: matches!(plan.protocol, ProtocolSpec::Ws(_)),
+            status_codes: matches!(plan.protocol, ProtocolSpec::Http(_)),
+        }
+    }
+}
+
+/// Status codes tallied: 0 to 599 (HTTP has no others).
+pub const STATUS_CODES: usize = 600;
 
 fn record(hist: &mut Histogram<u64>, d: Duration) {
     let ns = u64::try_from(d.as_nanos()).unwrap_or(u64::MAX).max(1);
@@ -145,12 +177,19 @@ fn add(into: &mut Histogram<u64>, from: &Histogram<u64>) {
 }
 
 impl Recorder {
-    /// An empty recorder; `open_loop` keeps the uncorrected and send-lag histograms too.
-    pub fn new(open_loop: bool) -> Recorder {
+    /// An empty recorder keeping the measurements `shape` asks for.
+    pub fn new(shape: Shape) -> Recorder {
         Recorder {
             latency_ns: latency_histogram(),
-            uncorrected_ns: open_loop.then(latency_histogram),
-            send_lag_ns: open_loop.then(latency_histogram),
+            uncorrected_ns: shape.open_loop.then(latency_histogram),
+            send_lag_ns: shape.open_loop.then(latency_histogram),
+            connect_ns: latency_histogram(),
+            handshake_ns: shape.handshake.then(latency_histogram),
+            status_codes: if shape.status_codes {
+                vec![0; STATUS_CODES]
+            } else {
+                Vec::new()
+            },
             bytes_sent: 0,
             bytes_received: 0,
             connections_opened: 0,
@@ -158,26 +197,47 @@ impl Recorder {
         }
     }
 
-    /// An empty recorder of the same kind (closed or open loop).
+    /// What this recorder keeps.
+    pub fn shape(&self) -> Shape {
+        Shape {
+            open_loop: self.uncorrected_ns.is_some(),
+            handshake: self.handshake_ns.is_some(),
+            status_codes: !self.status_codes.is_empty(),
+        }
+    }
+
+    /// An empty recorder of the same shape.
     pub fn fresh(&self) -> Recorder {
-        Recorder::new(self.uncorrected_ns.is_some())
+        Recorder::new(self.shape())
     }
 
     /// Records one completed exchange. `uncorrected` is the latency from the actual
     /// send, when it differs from `latency` (open loop).
-    pub fn exchange(
-        &mut self,
-        latency: Duration,
-        uncorrected: Option<Duration>,
-        sent: usize,
-        received: usize,
-    ) {
+    pub fn exchange(&mut self, latency: Duration, uncorrected: Option<Duration>) {
         record(&mut self.latency_ns, latency);
         if let (Some(hist), Some(d)) = (self.uncorrected_ns.as_mut(), uncorrected) {
             record(hist, d);
         }
-        self.bytes_sent += sent as u64;
-        self.bytes_received += received as u64;
+    }
+
+    /// Counts an HTTP response's status.
+    pub fn status(&mut self, code: u16) {
+        if let Some(count) = self.status_codes.get_mut(usize::from(code)) {
+            *count += 1;
+        }
+    }
+
+    /// Records a connection opened after `connect`.
+    pub fn connected(&mut self, connect: Duration) {
+        record(&mut self.connect_ns, connect);
+        self.connections_opened += 1;
+    }
+
+    /// Records an opening handshake.
+    pub fn handshake(&mut self, took: Duration) {
+        if let Some(hist) = self.handshake_ns.as_mut() {
+            record(hist, took);
+        }
     }
 
     /// Records how late a request was sent against its schedule.
@@ -213,6 +273,13 @@ impl Recorder {
         if let (Some(a), Some(b)) = (self.send_lag_ns.as_mut(), other.send_lag_ns.as_ref()) {
             add(a, b);
         }
+        add(&mut self.connect_ns, &other.connect_ns);
+        if let (Some(a), Some(b)) = (self.handshake_ns.as_mut(), other.handshake_ns.as_ref()) {
+            add(a, b);
+        }
+        for (mine, theirs) in self.status_codes.iter_mut().zip(&other.status_codes) {
+            *mine += theirs;
+        }
         self.bytes_sent += other.bytes_sent;
         self.bytes_received += other.bytes_received;
         self.connections_opened += other.connections_opened;
@@ -229,9 +296,11 @@ mod tests {
         let mut a = Recorder::default();
         let mut b = Recorder::default();
         for _ in 0..99 {
-            a.exchange(Duration::from_micros(100), None, 10, 10);
+            a.exchange(Duration::from_micros(100), None);
+            a.bytes_sent += 10;
         }
-        b.exchange(Duration::from_millis(50), None, 10, 10);
+        b.exchange(Duration::from_millis(50), None);
+        b.bytes_sent += 10;
         b.failure(Failure::Reset);
         a.merge(&b);
         assert_eq!(a.latency_ns.len(), 100);
@@ -245,21 +314,14 @@ mod tests {
 
     #[test]
     fn open_loop_keeps_both_latencies_and_lag() {
-        let mut a = Recorder::new(true);
-        a.exchange(
-            Duration::from_millis(30),
-            Some(Duration::from_millis(1)),
-            1,
-            1,
-        );
+        let mut a = Recorder::new(Shape {
+            open_loop: true,
+            ..Shape::default()
+        });
+        a.exchange(Duration::from_millis(30), Some(Duration::from_millis(1)));
         a.send_lag(Duration::ZERO);
         let mut b = a.fresh();
-        b.exchange(
-            Duration::from_millis(2),
-            Some(Duration::from_millis(2)),
-            1,
-            1,
-        );
+        b.exchange(Duration::from_millis(2), Some(Duration::from_millis(2)));
         a.merge(&b);
         assert_eq!(a.latency_ns.len(), 2);
         let unc = a.uncorrected_ns.as_ref().unwrap();
@@ -267,7 +329,24 @@ mod tests {
         assert!(unc.max() < 3_000_000 && a.latency_ns.max() >= 30_000_000);
         assert_eq!(a.send_lag_ns.as_ref().unwrap().len(), 1);
         // Closed loop keeps one histogram only.
-        assert!(Recorder::new(false).uncorrected_ns.is_none());
+        assert!(Recorder::default().uncorrected_ns.is_none());
+    }
+
+    #[test]
+    fn status_codes_merge() {
+        let http = Shape {
+            status_codes: true,
+            ..Shape::default()
+        };
+        let mut a = Recorder::new(http);
+        a.status(200);
+        a.status(404);
+        let mut b = a.fresh();
+        b.status(404);
+        b.status(999); // not HTTP; ignored rather than a panic
+        a.merge(&b);
+        assert_eq!((a.status_codes[200], a.status_codes[404]), (1, 2));
+        Recorder::default().status(200); // no tally kept, no panic
     }
 
     #[test]
@@ -290,7 +369,7 @@ mod tests {
     #[test]
     fn absurd_latency_saturates() {
         let mut r = Recorder::default();
-        r.exchange(Duration::from_secs(10 * 3600), None, 1, 1);
+        r.exchange(Duration::from_secs(10 * 3600), None);
         assert_eq!(r.latency_ns.len(), 1);
         assert!(r.latency_ns.max() >= MAX_LATENCY_NS);
     }

@@ -12,7 +12,7 @@ use hdrhistogram::Histogram;
 use tokio::sync::watch;
 
 use crate::plan::Plan;
-use crate::recorder::Recorder;
+use crate::recorder::{Recorder, Shape};
 use crate::summary::{histogram_v2_deflate, Interval, StoppedBy, Summary};
 use crate::worker::{run_worker, ConnPlan, Report, WorkerPlan};
 
@@ -267,7 +267,7 @@ impl Assembler {
             finished: vec![false; workers],
             pending: BTreeMap::new(),
             next_to_emit: 0,
-            totals: Recorder::new(plan.rate_per_s.is_some()),
+            totals: Recorder::new(Shape::of(plan)),
             reasons: Vec::with_capacity(workers),
             last_finish: started_at,
         }

@@ -1,5 +1,6 @@
 //! The result of a finished run, as it is serialized to JSON (`schema_version` 1).
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use hdrhistogram::serialization::{Serializer, V2DeflateSerializer};
@@ -81,7 +82,7 @@ pub struct Summary {
     pub schema_version: u32,
     /// The target as given in the plan.
     pub target: String,
-    /// Always `"tcp"` for now.
+    /// `"tcp"`, `"http"` or `"ws"`.
     pub protocol: &'static str,
     /// Connections the plan asked for.
     pub connections: u32,
@@ -115,6 +116,15 @@ pub struct Summary {
     pub send_lag_ns: Option<Latency>,
     /// Interval snapshots taken (the last one may be partial).
     pub intervals: u64,
+    /// HTTP only: responses by status code (empty otherwise).
+    pub status_codes: BTreeMap<String, u64>,
+    /// HTTP responses with a status outside 200-399. They are timed like the others
+    /// and are not transport errors.
+    pub non_2xx_3xx: u64,
+    /// Time to open each connection.
+    pub connect_ns: Latency,
+    /// WebSocket only: time of each opening handshake.
+    pub handshake_ns: Option<Latency>,
 }
 
 impl Summary {
@@ -131,7 +141,7 @@ impl Summary {
         Summary {
             schema_version: SCHEMA_VERSION,
             target: plan.target.clone(),
-            protocol: "tcp",
+            protocol: plan.protocol.name(),
             connections: plan.connections,
             threads: plan.threads,
             rate_per_s: plan.rate_per_s,
@@ -153,6 +163,22 @@ impl Summary {
             ),
             send_lag_ns: rec.send_lag_ns.as_ref().map(Latency::of),
             intervals,
+            status_codes: rec
+                .status_codes
+                .iter()
+                .enumerate()
+                .filter(|&(_, &n)| n > 0)
+                .map(|(code, &n)| (code.to_string(), n))
+                .collect(),
+            non_2xx_3xx: rec
+                .status_codes
+                .iter()
+                .enumerate()
+                .filter(|&(code, _)| !(200..400).contains(&code))
+                .map(|(_, &n)| n)
+                .sum(),
+            connect_ns: Latency::of(&rec.connect_ns),
+            handshake_ns: rec.handshake_ns.as_ref().map(Latency::of),
         }
     }
 

@@ -2,6 +2,7 @@
 //! each running the one connection loop, all recording into this worker's recorder.
 
 use std::cell::RefCell;
+use std::collections::VecDeque;
 use std::future::pending;
 use std::rc::Rc;
 use std::sync::mpsc;
@@ -12,9 +13,9 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
 
-use crate::codec::{Codec, Progress};
+use crate::codec::{Codec, Fed};
 use crate::plan::Plan;
-use crate::recorder::{Failure, Recorder};
+use crate::recorder::{Failure, Recorder, Shape};
 use crate::summary::StoppedBy;
 
 /// Size of each connection's read buffer.
@@ -66,7 +67,7 @@ pub(crate) fn run_worker(work: WorkerPlan) -> std::io::Result<()> {
         .enable_time()
         .build()?;
     let local = tokio::task::LocalSet::new();
-    let recorder = Rc::new(RefCell::new(Recorder::new(work.plan.rate_per_s.is_some())));
+    let recorder = Rc::new(RefCell::new(Recorder::new(Shape::of(&work.plan))));
     let (index, reports) = (work.index, work.reports.clone());
     let interval_index = Rc::new(RefCell::new(0u64));
     let stopped_by = local.block_on(
@@ -143,16 +144,18 @@ async fn drive(
         interval_index,
         reports,
     ));
-    let codec = Codec::tcp(&plan.tcp);
     let handles: Vec<_> = conns
         .into_iter()
         .map(|conn| {
             let schedule = plan
                 .rate_per_s
                 .map(|rate| Schedule::new(started_at, rate, conn.index, plan.connections));
+            // Seeds WebSocket keys and masks: distinct per connection and per run.
+            let seed = (conn.index + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+                ^ started_at.elapsed().as_nanos() as u64;
             let conn = Connection {
+                codec: Codec::new(&plan.protocol, seed),
                 plan: Arc::clone(&plan),
-                codec: codec.clone(),
                 recorder: Rc::clone(&recorder),
                 budget: conn.budget,
                 schedule,
@@ -216,7 +219,8 @@ impl Schedule {
     }
 }
 
-/// One connection's state: the connection loop shared by every load model.
+/// One connection's state: the connection loop shared by every load model and
+/// protocol. Protocols differ only in their codec; pacing only in the schedule.
 struct Connection {
     plan: Arc<Plan>,
     codec: Codec,
@@ -225,17 +229,76 @@ struct Connection {
     schedule: Option<Schedule>,
 }
 
+/// Received bytes not yet used by the codec.
+struct ReadBuf {
+    data: Vec<u8>,
+    start: usize,
+    end: usize,
+}
+
+impl ReadBuf {
+    fn new() -> ReadBuf {
+        ReadBuf {
+            data: vec![0; READ_BUFFER_BYTES],
+            start: 0,
+            end: 0,
+        }
+    }
+
+    fn filled(&self) -> &[u8] {
+        &self.data[self.start..self.end]
+    }
+
+    fn consume(&mut self, n: usize) {
+        self.start += n;
+        if self.start == self.end {
+            self.start = 0;
+            self.end = 0;
+        }
+    }
+
+    fn clear(&mut self) {
+        self.start = 0;
+        self.end = 0;
+    }
+
+    /// Reads more bytes; 0 means the peer closed.
+    async fn fill(&mut self, stream: &mut TcpStream) -> std::io::Result<usize> {
+        if self.end == self.data.len() {
+            if self.start > 0 {
+                self.data.copy_within(self.start..self.end, 0);
+                self.end -= self.start;
+                self.start = 0;
+            } else {
+                // A head the codec cannot use yet (an HTTP header block is bounded by
+                // its decoder, so this stays small).
+                self.data.resize(self.data.len() * 2, 0);
+            }
+        }
+        let n = stream.read(&mut self.data[self.end..]).await?;
+        self.end += n;
+        Ok(n)
+    }
+}
+
+/// One request in flight: when it was due (open loop) and when it left.
+struct InFlight {
+    due: Option<Instant>,
+    sent: Instant,
+}
+
 impl Connection {
     /// Connects, exchanges requests until the budget is spent, and reconnects after a
-    /// failure if the plan says so. Returns whether the budget was spent.
+    /// failure (or a server's close) if the plan says so. Returns whether the budget
+    /// was spent.
     async fn run(mut self) -> bool {
-        let mut buf = vec![0u8; READ_BUFFER_BYTES];
+        let mut buf = ReadBuf::new();
         let mut backoff = FIRST_BACKOFF;
         loop {
             if self.budget == Some(0) {
                 return true;
             }
-            let mut stream = match self.connect().await {
+            let mut stream = match self.open(&mut buf).await {
                 Ok(stream) => {
                     backoff = FIRST_BACKOFF;
                     stream
@@ -259,82 +322,200 @@ impl Connection {
         }
     }
 
-    async fn connect(&self) -> Result<TcpStream, Failure> {
+    /// Opens a connection and runs the protocol's opening handshake, if any.
+    async fn open(&mut self, buf: &mut ReadBuf) -> Result<TcpStream, Failure> {
+        let started = Instant::now();
         let attempt = TcpStream::connect(self.plan.addr);
-        let stream = match tokio::time::timeout(self.plan.connect_timeout, attempt).await {
+        let mut stream = match tokio::time::timeout(self.plan.connect_timeout, attempt).await {
             Ok(Ok(stream)) => stream,
             Ok(Err(e)) => return Err(Failure::of_connect(&e)),
             Err(_) => return Err(Failure::ConnectTimeout),
         };
         // Requests are small and latency-bound; never let Nagle hold one back.
         stream.set_nodelay(true).map_err(|e| Failure::of_io(&e))?;
-        self.recorder.borrow_mut().connections_opened += 1;
+        self.recorder.borrow_mut().connected(started.elapsed());
+        self.codec.reset();
+        buf.clear();
+        if let Some(request) = self.codec.handshake() {
+            let started = Instant::now();
+            let limit = self.plan.connect_timeout;
+            let handshake = self.handshake(&mut stream, buf, &request);
+            match tokio::time::timeout(limit, handshake).await {
+                Ok(result) => result?,
+                Err(_) => return Err(Failure::Timeout),
+            }
+            self.recorder.borrow_mut().handshake(started.elapsed());
+        }
         Ok(stream)
     }
 
-    /// Runs exchanges on one open connection until the budget is spent (Ok) or the
-    /// connection fails (Err).
-    async fn exchanges(&mut self, stream: &mut TcpStream, buf: &mut [u8]) -> Result<(), Failure> {
-        while self.budget != Some(0) {
-            let due = match self.schedule.as_mut() {
-                None => None,
-                Some(schedule) => {
-                    let due = schedule.next_due();
-                    let ready = Instant::now();
-                    if due > ready {
-                        tokio::time::sleep_until(due.into()).await;
-                    }
-                    // Lateness that is the generator's own: the connection was free but
-                    // the request left after its time (a late reply is the server's).
-                    let lag = Instant::now().saturating_duration_since(due.max(ready));
-                    self.recorder.borrow_mut().send_lag(lag);
-                    Some(due)
+    async fn handshake(
+        &mut self,
+        stream: &mut TcpStream,
+        buf: &mut ReadBuf,
+        request: &[u8],
+    ) -> Result<(), Failure> {
+        self.write(stream, request).await?;
+        loop {
+            self.fill(stream, buf).await?;
+            match self.codec.handshake_reply(buf.filled()) {
+                Ok(None) => continue,
+                Ok(Some(consumed)) => {
+                    buf.consume(consumed);
+                    return Ok(());
                 }
-            };
-            let started = Instant::now();
-            let exchange = exchange(stream, &mut self.codec, buf);
-            let (sent, received) = match self.plan.request_timeout {
-                Some(limit) => tokio::time::timeout(limit, exchange)
-                    .await
-                    .map_err(|_| Failure::Timeout)??,
-                None => exchange.await?,
-            };
-            let done = Instant::now();
-            let uncorrected = done - started;
-            let latency = due.map_or(uncorrected, |due| done.saturating_duration_since(due));
-            self.recorder
-                .borrow_mut()
-                .exchange(latency, due.map(|_| uncorrected), sent, received);
-            if let Some(left) = self.budget.as_mut() {
-                *left -= 1;
+                Err(_) => return Err(Failure::Protocol),
             }
         }
+    }
+
+    async fn write(&self, stream: &mut TcpStream, bytes: &[u8]) -> Result<(), Failure> {
+        stream
+            .write_all(bytes)
+            .await
+            .map_err(|e| Failure::of_io(&e))?;
+        self.recorder.borrow_mut().bytes_sent += bytes.len() as u64;
         Ok(())
     }
-}
 
-/// Sends one request and reads its whole reply; returns the bytes sent and received.
-async fn exchange(
-    stream: &mut TcpStream,
-    codec: &mut Codec,
-    buf: &mut [u8],
-) -> Result<(usize, usize), Failure> {
-    let request = codec.request();
-    stream
-        .write_all(&request)
-        .await
-        .map_err(|e| Failure::of_io(&e))?;
-    let mut received = 0;
-    loop {
-        let n = stream.read(buf).await.map_err(|e| Failure::of_io(&e))?;
+    /// Reads more bytes; a close by the peer is `Failure::Closed`.
+    async fn fill(&self, stream: &mut TcpStream, buf: &mut ReadBuf) -> Result<(), Failure> {
+        let n = buf.fill(stream).await.map_err(|e| Failure::of_io(&e))?;
         if n == 0 {
             return Err(Failure::Closed);
         }
-        received += n;
-        match codec.feed(&buf[..n]) {
-            Progress::Incomplete => continue,
-            Progress::Complete => return Ok((request.len(), received)),
-            Progress::Invalid => return Err(Failure::Protocol),
+        self.recorder.borrow_mut().bytes_received += n as u64;
+        Ok(())
+    }
+
+    /// Waits for this connection's next slot in the schedule, if it has one.
+    async fn next_due(&mut self) -> Option<Instant> {
+        let schedule = self.schedule.as_mut()?;
+        let due = schedule.next_due();
+        let ready = Instant::now();
+        if due > ready {
+            tokio::time::sleep_until(due.into()).await;
+        }
+        // Lateness that is the generator's own: the connection was free but the request
+        // left after its time (a late reply is the server's).
+        let lag = Instant::now().saturating_duration_since(due.max(ready));
+        self.recorder.borrow_mut().send_lag(lag);
+        Some(due)
+    }
+
+    /// Runs exchanges on one open connection until the budget is spent or the server
+    /// asks to close (Ok), or the connection fails (Err).
+    async fn exchanges(
+        &mut self,
+        stream: &mut TcpStream,
+        buf: &mut ReadBuf,
+    ) -> Result<(), Failure> {
+        let depth = self.plan.protocol.pipeline();
+        let mut in_flight: VecDeque<InFlight> = VecDeque::with_capacity(depth);
+        let mut out = Vec::new();
+        loop {
+            // Send as many requests as the pipeline and the budget allow.
+            while in_flight.len() < depth
+                && self.budget.is_none_or(|left| left > in_flight.len() as u64)
+            {
+                let due = self.next_due().await;
+                self.codec.request(&mut out);
+                in_flight.push_back(InFlight {
+                    due,
+                    sent: Instant::now(),
+                });
+            }
+            if in_flight.is_empty() {
+                return Ok(());
+            }
+            if !out.is_empty() {
+                self.write(stream, &out).await?;
+                out.clear();
+            }
+            let limit = self.plan.request_timeout;
+            let reply = self.reply(stream, buf);
+            let (status, keep_alive) = match limit {
+                Some(limit) => tokio::time::timeout(limit, reply)
+                    .await
+                    .map_err(|_| Failure::Timeout)??,
+                None => reply.await?,
+            };
+            let done = Instant::now();
+            let request = in_flight.pop_front().expect("a reply answers a request");
+            let uncorrected = done - request.sent;
+            let latency = request
+                .due
+                .map_or(uncorrected, |due| done.saturating_duration_since(due));
+            {
+                let mut rec = self.recorder.borrow_mut();
+                rec.exchange(latency, request.due.map(|_| uncorrected));
+                if let Some(code) = status {
+                    rec.status(code);
+                }
+            }
+            if let Some(left) = self.budget.as_mut() {
+                *left -= 1;
+            }
+            if !keep_alive {
+                // The server closes after this reply: what else is in flight is lost.
+                return match in_flight.len() {
+                    0 => Ok(()),
+                    _ => Err(Failure::Closed),
+                };
+            }
+            if in_flight.is_empty() && !buf.filled().is_empty() {
+                // Bytes nobody asked for: the stream is out of step with the requests.
+                return Err(Failure::Protocol);
+            }
+        }
+    }
+
+    /// Reads until the oldest request's reply is complete; returns its status and
+    /// whether the connection stays open.
+    async fn reply(
+        &mut self,
+        stream: &mut TcpStream,
+        buf: &mut ReadBuf,
+    ) -> Result<(Option<u16>, bool), Failure> {
+        let mut control = Vec::new();
+        loop {
+            if !buf.filled().is_empty() {
+                let fed = self
+                    .codec
+                    .feed(buf.filled(), &mut control)
+                    .map_err(|_| Failure::Protocol)?;
+                if !control.is_empty() {
+                    // A pong or a close reply; our own frames are always whole here.
+                    self.write(stream, &control).await?;
+                    control.clear();
+                }
+                match fed {
+                    Fed::Reply {
+                        consumed,
+                        status,
+                        keep_alive,
+                    } => {
+                        buf.consume(consumed);
+                        return Ok((status, keep_alive));
+                    }
+                    Fed::NeedMore { consumed } => {
+                        buf.consume(consumed);
+                        if consumed > 0 && !buf.filled().is_empty() {
+                            continue;
+                        }
+                    }
+                }
+            }
+            match self.fill(stream, buf).await {
+                Ok(()) => {}
+                Err(Failure::Closed) => {
+                    return match self.codec.eof() {
+                        Some(Fed::Reply { status, .. }) => Ok((status, false)),
+                        _ => Err(Failure::Closed),
+                    }
+                }
+                Err(other) => return Err(other),
+            }
         }
     }
 }

@@ -8,50 +8,103 @@ pub mod ws;
 
 use std::rc::Rc;
 
-use crate::plan::TcpSpec;
+use crate::plan::{HttpSpec, ProtocolSpec, TcpSpec, WsSpec};
 
-/// Where a reply stands after a chunk was fed.
+/// What a codec made of the bytes it was fed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Progress {
-    /// More bytes are needed.
-    Incomplete,
-    /// The reply is complete and used every byte fed.
-    Complete,
-    /// The reply broke the protocol; the connection cannot be trusted any more.
-    Invalid,
+pub enum Fed {
+    /// More bytes are needed; the first `consumed` bytes were used and can go.
+    NeedMore {
+        /// Bytes used.
+        consumed: usize,
+    },
+    /// One reply is complete after `consumed` bytes.
+    Reply {
+        /// Bytes used, up to the end of this reply.
+        consumed: usize,
+        /// The HTTP status, for HTTP.
+        status: Option<u16>,
+        /// The connection can carry another request.
+        keep_alive: bool,
+    },
 }
+
+/// The reply broke the protocol; the connection cannot be trusted any more.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Invalid;
 
 /// A codec for one connection. One variant per protocol: the connection loop is shared.
 #[derive(Debug, Clone)]
 pub enum Codec {
     /// Raw TCP with a fixed payload and a fixed reply length.
     Tcp(TcpCodec),
+    /// HTTP/1.1 with a fixed request.
+    Http(HttpCodec),
+    /// WebSocket echo of a fixed message.
+    Ws(Box<WsCodec>),
 }
 
 impl Codec {
-    /// A codec for the plan's protocol; the payload is shared by the worker's connections.
-    pub fn tcp(spec: &TcpSpec) -> Codec {
-        Codec::Tcp(TcpCodec {
-            payload: Rc::from(spec.payload.as_slice()),
-            reply_bytes: spec.reply_bytes,
-            received: 0,
-        })
-    }
-
-    /// Bytes of the next request; also resets the reply state.
-    pub fn request(&mut self) -> Rc<[u8]> {
-        match self {
-            Codec::Tcp(c) => {
-                c.received = 0;
-                Rc::clone(&c.payload)
-            }
+    /// A codec for the plan's protocol; `seed` makes WebSocket keys and masks differ
+    /// between connections.
+    pub fn new(spec: &ProtocolSpec, seed: u64) -> Codec {
+        match spec {
+            ProtocolSpec::Tcp(t) => Codec::Tcp(TcpCodec::new(t)),
+            ProtocolSpec::Http(h) => Codec::Http(HttpCodec::new(h)),
+            ProtocolSpec::Ws(w) => Codec::Ws(Box::new(WsCodec::new(w, seed))),
         }
     }
 
-    /// Feeds the next chunk of the reply.
-    pub fn feed(&mut self, chunk: &[u8]) -> Progress {
+    /// Forgets the state of the previous connection.
+    pub fn reset(&mut self) {
         match self {
-            Codec::Tcp(c) => c.feed(chunk),
+            Codec::Tcp(c) => c.received = 0,
+            Codec::Http(c) => c.decoder.start(c.head),
+            Codec::Ws(c) => c.reset(),
+        }
+    }
+
+    /// The opening handshake to send on a new connection, if the protocol has one.
+    pub fn handshake(&mut self) -> Option<Vec<u8>> {
+        match self {
+            Codec::Ws(c) => Some(c.handshake()),
+            _ => None,
+        }
+    }
+
+    /// Feeds the handshake reply received so far (all of it, every time): the bytes it
+    /// took once complete, `None` while incomplete.
+    pub fn handshake_reply(&mut self, input: &[u8]) -> Result<Option<usize>, Invalid> {
+        match self {
+            Codec::Ws(c) => c.handshake_reply(input),
+            _ => Ok(Some(0)),
+        }
+    }
+
+    /// Appends the next request to `out`.
+    pub fn request(&mut self, out: &mut Vec<u8>) {
+        match self {
+            Codec::Tcp(c) => out.extend_from_slice(&c.payload),
+            Codec::Http(c) => out.extend_from_slice(&c.request),
+            Codec::Ws(c) => c.request(out),
+        }
+    }
+
+    /// Feeds received bytes. Bytes the codec must send in turn (a WebSocket pong or
+    /// close reply) are appended to `control`.
+    pub fn feed(&mut self, input: &[u8], control: &mut Vec<u8>) -> Result<Fed, Invalid> {
+        match self {
+            Codec::Tcp(c) => Ok(c.feed(input)),
+            Codec::Http(c) => c.feed(input),
+            Codec::Ws(c) => c.feed(input, control),
+        }
+    }
+
+    /// The peer closed the connection: a reply that ends at the close, if any.
+    pub fn eof(&mut self) -> Option<Fed> {
+        match self {
+            Codec::Http(c) => c.eof(),
+            _ => None,
         }
     }
 }
@@ -65,13 +118,144 @@ pub struct TcpCodec {
 }
 
 impl TcpCodec {
-    fn feed(&mut self, chunk: &[u8]) -> Progress {
-        self.received += chunk.len();
-        match self.received.cmp(&self.reply_bytes) {
-            std::cmp::Ordering::Less => Progress::Incomplete,
-            std::cmp::Ordering::Equal => Progress::Complete,
-            // Only one request is in flight, so extra bytes belong to no request.
-            std::cmp::Ordering::Greater => Progress::Invalid,
+    fn new(spec: &TcpSpec) -> TcpCodec {
+        TcpCodec {
+            payload: Rc::from(spec.payload.as_slice()),
+            reply_bytes: spec.reply_bytes,
+            received: 0,
+        }
+    }
+
+    fn feed(&mut self, input: &[u8]) -> Fed {
+        let consumed = input.len().min(self.reply_bytes - self.received);
+        self.received += consumed;
+        if self.received < self.reply_bytes {
+            return Fed::NeedMore { consumed };
+        }
+        self.received = 0;
+        Fed::Reply {
+            consumed,
+            status: None,
+            keep_alive: true,
+        }
+    }
+}
+
+/// HTTP/1.1: a fixed request, responses decoded incrementally.
+#[derive(Debug, Clone)]
+pub struct HttpCodec {
+    request: Rc<[u8]>,
+    head: bool,
+    decoder: http::ResponseDecoder,
+}
+
+impl HttpCodec {
+    fn new(spec: &HttpSpec) -> HttpCodec {
+        let mut decoder = http::ResponseDecoder::new();
+        decoder.start(spec.head);
+        HttpCodec {
+            request: Rc::from(spec.request.as_slice()),
+            head: spec.head,
+            decoder,
+        }
+    }
+
+    fn reply(&mut self, consumed: usize, response: http::Response) -> Fed {
+        self.decoder.start(self.head);
+        Fed::Reply {
+            consumed,
+            status: Some(response.status),
+            keep_alive: response.keep_alive,
+        }
+    }
+
+    fn feed(&mut self, input: &[u8]) -> Result<Fed, Invalid> {
+        match self.decoder.feed(input).map_err(|_| Invalid)? {
+            http::Decoded::NeedMore { consumed } => Ok(Fed::NeedMore { consumed }),
+            http::Decoded::Response { consumed, response } => Ok(self.reply(consumed, response)),
+        }
+    }
+
+    fn eof(&mut self) -> Option<Fed> {
+        match self.decoder.eof() {
+            Ok(Some(response)) => Some(self.reply(0, response)),
+            _ => None,
+        }
+    }
+}
+
+/// WebSocket: the opening handshake, then one echoed message per request.
+#[derive(Debug, Clone)]
+pub struct WsCodec {
+    spec: Rc<WsSpec>,
+    masks: ws::MaskGen,
+    handshake: Option<ws::HandshakeDecoder>,
+    frames: ws::FrameDecoder,
+}
+
+impl WsCodec {
+    fn new(spec: &WsSpec, seed: u64) -> WsCodec {
+        WsCodec {
+            spec: Rc::new(spec.clone()),
+            masks: ws::MaskGen::new(seed),
+            handshake: None,
+            frames: ws::FrameDecoder::new(ws::MAX_MESSAGE_BYTES),
+        }
+    }
+
+    fn reset(&mut self) {
+        self.handshake = None;
+        self.frames = ws::FrameDecoder::new(ws::MAX_MESSAGE_BYTES);
+    }
+
+    fn handshake(&mut self) -> Vec<u8> {
+        let mut key = [0u8; 16];
+        key[..4].copy_from_slice(&self.masks.next_key());
+        key[4..8].copy_from_slice(&self.masks.next_key());
+        key[8..12].copy_from_slice(&self.masks.next_key());
+        key[12..].copy_from_slice(&self.masks.next_key());
+        let spec = &self.spec;
+        let (request, accept) =
+            ws::handshake_request(&spec.host, &spec.path, spec.subprotocol.as_deref(), key)
+                .expect("the plan checked host, path and subprotocol");
+        self.handshake = Some(ws::HandshakeDecoder::new(accept, spec.subprotocol.clone()));
+        request
+    }
+
+    fn handshake_reply(&mut self, input: &[u8]) -> Result<Option<usize>, Invalid> {
+        let decoder = self.handshake.as_mut().ok_or(Invalid)?;
+        match decoder.feed(input).map_err(|_| Invalid)? {
+            ws::HandshakeStatus::NeedMore => Ok(None),
+            ws::HandshakeStatus::Done { consumed, .. } => Ok(Some(consumed)),
+        }
+    }
+
+    fn request(&mut self, out: &mut Vec<u8>) {
+        let kind = if self.spec.binary {
+            ws::MessageKind::Binary
+        } else {
+            ws::MessageKind::Text
+        };
+        let spec = Rc::clone(&self.spec);
+        ws::encode_message(out, kind, &spec.message, spec.frame_bytes, &mut self.masks);
+    }
+
+    fn feed(&mut self, input: &[u8], control: &mut Vec<u8>) -> Result<Fed, Invalid> {
+        match self
+            .frames
+            .feed(input, control, &mut self.masks)
+            .map_err(|_| Invalid)?
+        {
+            ws::WsEvent::NeedMore { consumed } => Ok(Fed::NeedMore { consumed }),
+            // An echo of another length is not the echo of our message.
+            ws::WsEvent::Message { len, .. } if len != self.spec.message.len() => Err(Invalid),
+            ws::WsEvent::Message { consumed, .. } => Ok(Fed::Reply {
+                consumed,
+                status: None,
+                keep_alive: true,
+            }),
+            // The server closed the session: whatever was in flight is lost.
+            ws::WsEvent::Closed { .. } => Err(Invalid),
         }
     }
 }
@@ -80,29 +264,72 @@ impl TcpCodec {
 mod tests {
     use super::*;
 
-    fn codec(reply_bytes: usize) -> Codec {
-        Codec::tcp(&TcpSpec {
-            payload: b"ping".to_vec(),
-            reply_bytes,
-        })
+    fn tcp(reply_bytes: usize) -> Codec {
+        Codec::new(
+            &ProtocolSpec::Tcp(TcpSpec {
+                payload: b"ping".to_vec(),
+                reply_bytes,
+            }),
+            1,
+        )
     }
 
     #[test]
-    fn reply_completes_across_chunks() {
-        let mut c = codec(5);
-        assert_eq!(&*c.request(), b"ping");
-        assert_eq!(c.feed(b"ab"), Progress::Incomplete);
-        assert_eq!(c.feed(b"cd"), Progress::Incomplete);
-        assert_eq!(c.feed(b"e"), Progress::Complete);
-        // The next request starts a fresh reply.
-        c.request();
-        assert_eq!(c.feed(b"abcde"), Progress::Complete);
+    fn tcp_reply_completes_across_chunks() {
+        let mut c = tcp(5);
+        let mut out = Vec::new();
+        c.request(&mut out);
+        assert_eq!(out, b"ping");
+        let mut control = Vec::new();
+        assert_eq!(
+            c.feed(b"abcd", &mut control),
+            Ok(Fed::NeedMore { consumed: 4 })
+        );
+        // A chunk holding more than this reply: the rest is left for the next one.
+        assert_eq!(
+            c.feed(b"efgh", &mut control),
+            Ok(Fed::Reply {
+                consumed: 1,
+                status: None,
+                keep_alive: true
+            })
+        );
+        assert!(control.is_empty());
     }
 
     #[test]
-    fn extra_bytes_are_a_protocol_error() {
-        let mut c = codec(2);
-        c.request();
-        assert_eq!(c.feed(b"abc"), Progress::Invalid);
+    fn http_codec_reports_status_and_keep_alive() {
+        let spec = HttpSpec {
+            request: b"GET / HTTP/1.1\r\nHost: x\r\n\r\n".to_vec(),
+            head: false,
+            close: false,
+            pipeline: 2,
+        };
+        let mut c = Codec::new(&ProtocolSpec::Http(spec), 1);
+        let two = b"HTTP/1.1 404 Not Found\r\nContent-Length: 2\r\n\r\nnoHTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 0\r\n\r\n";
+        let mut control = Vec::new();
+        let Ok(Fed::Reply {
+            consumed,
+            status,
+            keep_alive,
+        }) = c.feed(two, &mut control)
+        else {
+            panic!("first reply")
+        };
+        assert_eq!((status, keep_alive), (Some(404), true));
+        let second = c.feed(&two[consumed..], &mut control).unwrap();
+        assert_eq!(
+            second,
+            Fed::Reply {
+                consumed: two.len() - consumed,
+                status: Some(200),
+                keep_alive: false
+            }
+        );
+        assert_eq!(
+            c.feed(b"HTTP/1.1 2", &mut control).unwrap(),
+            Fed::NeedMore { consumed: 0 }
+        );
+        assert_eq!(c.feed(b"garbage\r\n\r\n", &mut control), Err(Invalid));
     }
 }

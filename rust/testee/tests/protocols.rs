@@ -1,0 +1,168 @@
+//! The engine end to end against this testee: HTTP and WebSocket, well-formed and
+//! malformed, over loopback.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use cannonade_core::{Plan, Run, Summary};
+
+/// A testee process, killed when dropped.
+struct Testee {
+    child: Child,
+    address: String,
+}
+
+impl Testee {
+    fn start(args: &[&str]) -> Testee {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_cannonade-testee"))
+            .args(args)
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("start the testee");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let address = line
+            .trim()
+            .strip_prefix("listening on ")
+            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+            .to_string();
+        Testee { child, address }
+    }
+}
+
+impl Drop for Testee {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn run(plan: &str) -> Summary {
+    let run = Run::start(Plan::from_json(plan).unwrap()).unwrap();
+    assert!(
+        run.wait(Some(Duration::from_secs(60))),
+        "run did not finish"
+    );
+    run.outcome().unwrap().unwrap().summary
+}
+
+fn http(testee: &Testee, path: &str, extra_protocol: &str, extra: &str) -> Summary {
+    run(&format!(
+        r#"{{"abi_version":1,"connections":4,"threads":2,"protocol":{{"kind":"http",
+            "url":"http://{}{path}"{extra_protocol}}}{extra}}}"#,
+        testee.address
+    ))
+}
+
+fn ws(testee: &Testee, message_hex: &str, extra_protocol: &str, extra: &str) -> Summary {
+    run(&format!(
+        r#"{{"abi_version":1,"connections":4,"threads":2,"protocol":{{"kind":"ws",
+            "url":"ws://{}/echo","message_hex":"{message_hex}"{extra_protocol}}}{extra}}}"#,
+        testee.address
+    ))
+}
+
+#[test]
+fn http_keep_alive_counts_and_statuses() {
+    let testee = Testee::start(&["http"]);
+    let s = http(&testee, "/", "", r#","requests":500"#);
+    assert_eq!(s.protocol, "http");
+    assert_eq!(s.requests, 500);
+    assert_eq!(s.errors.total(), 0, "{:?}", s.errors);
+    assert_eq!(s.status_codes.get("200"), Some(&500));
+    assert_eq!(s.non_2xx_3xx, 0);
+    assert_eq!(s.connections_opened, 4);
+    assert_eq!(s.connect_ns.count, 4);
+    assert!(s.handshake_ns.is_none());
+    let s = http(&testee, "/status/404", "", r#","requests":40"#);
+    assert_eq!(s.status_codes.get("404"), Some(&40));
+    assert_eq!(s.non_2xx_3xx, 40);
+    assert_eq!(s.errors.total(), 0);
+}
+
+#[test]
+fn http_pipelining_close_post_head_and_chunked() {
+    let testee = Testee::start(&["http", "--transfer", "chunked", "--body-bytes", "3000"]);
+    let s = http(&testee, "/", r#","pipeline":8"#, r#","requests":1000"#);
+    assert_eq!((s.requests, s.errors.total()), (1000, 0), "{:?}", s.errors);
+    let s = http(&testee, "/", r#","close":true"#, r#","requests":30"#);
+    assert_eq!((s.requests, s.errors.total()), (30, 0), "{:?}", s.errors);
+    assert_eq!(s.connections_opened, 30);
+    let s = http(
+        &testee,
+        "/",
+        r#","method":"POST","body_hex":"616263","headers":[["X-Test","1"]]"#,
+        r#","requests":50"#,
+    );
+    assert_eq!((s.requests, s.errors.total()), (50, 0));
+    let s = http(&testee, "/", r#","method":"HEAD""#, r#","requests":50"#);
+    assert_eq!((s.requests, s.errors.total()), (50, 0));
+}
+
+#[test]
+fn http_at_a_constant_rate() {
+    let testee = Testee::start(&["http"]);
+    let s = http(&testee, "/", "", r#","requests":100,"rate_per_s":500"#);
+    assert_eq!((s.requests, s.errors.total()), (100, 0));
+    assert_eq!(s.send_lag_ns.unwrap().count, 100);
+}
+
+#[test]
+fn malformed_http_replies_are_counted_not_fatal() {
+    for (kind, expect_protocol) in [
+        ("status-line", true),
+        ("chunk-size", true),
+        ("content-length", true),
+        ("truncated", false),
+    ] {
+        let testee = Testee::start(&["http", "--malformed", kind]);
+        let s = http(&testee, "/", "", r#","duration_ms":300,"requests":1000"#);
+        assert_eq!(s.requests, 0, "{kind}");
+        if expect_protocol {
+            assert!(s.errors.protocol > 0, "{kind}: {:?}", s.errors);
+        } else {
+            // The reply is cut short by a close: the peer closed mid-reply.
+            assert!(s.errors.closed > 0, "{kind}: {:?}", s.errors);
+        }
+    }
+}
+
+#[test]
+fn websocket_echo_of_text_binary_empty_and_fragmented() {
+    let testee = Testee::start(&["ws", "--subprotocol", "chat"]);
+    let s = ws(&testee, &"61".repeat(100), "", r#","requests":300"#);
+    assert_eq!(s.protocol, "ws");
+    assert_eq!((s.requests, s.errors.total()), (300, 0), "{:?}", s.errors);
+    assert_eq!(s.handshake_ns.unwrap().count, s.connections_opened);
+    let s = ws(&testee, "", r#","binary":true"#, r#","requests":100"#);
+    assert_eq!((s.requests, s.errors.total()), (100, 0));
+    let mib = "00".repeat(1 << 20);
+    let s = ws(
+        &testee,
+        &mib,
+        r#","binary":true,"frame_bytes":65536"#,
+        r#","requests":12"#,
+    );
+    assert_eq!((s.requests, s.errors.total()), (12, 0), "{:?}", s.errors);
+    assert!(s.bytes_received >= 12 << 20);
+    let s = ws(
+        &testee,
+        "6869",
+        r#","subprotocol":"chat""#,
+        r#","requests":20"#,
+    );
+    assert_eq!((s.requests, s.errors.total()), (20, 0));
+}
+
+#[test]
+fn malformed_websocket_servers_are_protocol_errors() {
+    for kind in ["accept-key", "masked-frame", "oversized", "bad-opcode"] {
+        let testee = Testee::start(&["ws", "--malformed", kind]);
+        let s = ws(&testee, "6869", "", r#","duration_ms":300,"requests":1000"#);
+        assert_eq!(s.requests, 0, "{kind}");
+        assert!(s.errors.protocol > 0, "{kind}: {:?}", s.errors);
+    }
+}
