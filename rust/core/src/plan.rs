@@ -149,6 +149,10 @@ struct RawPlan {
     rate_per_s: Option<f64>,
     #[serde(default = "default_interval_ms")]
     interval_ms: u64,
+    requests_per_connection: Option<u64>,
+    connection_rate_per_s: Option<f64>,
+    #[serde(default)]
+    idle_connections: u32,
     // Kept as JSON and decoded by its `kind`, so errors inside keep their full path
     // (serde loses the path inside internally tagged enums).
     protocol: serde_json::Value,
@@ -399,6 +403,12 @@ pub struct Plan {
     pub rate_per_s: Option<f64>,
     /// Length of the interval between snapshots.
     pub interval: Duration,
+    /// Churn: close each connection after this many exchanges and open a new one.
+    pub requests_per_connection: Option<u64>,
+    /// Churn: open connections (reconnections included) at most at this total rate.
+    pub connection_rate_per_s: Option<f64>,
+    /// Connections opened and held without traffic beside the load (C10K tests).
+    pub idle_connections: u32,
     /// What to send and how replies are framed.
     pub protocol: ProtocolSpec,
 }
@@ -500,6 +510,32 @@ impl Plan {
                 ),
             ));
         }
+        if raw.requests_per_connection == Some(0) {
+            return Err(invalid(
+                "requests_per_connection",
+                "must be at least 1, got 0",
+            ));
+        }
+        if let Some(rate) = raw.connection_rate_per_s {
+            if !(rate.is_finite() && rate > 0.0 && rate <= MAX_RATE_PER_S) {
+                return Err(invalid(
+                    "connection_rate_per_s",
+                    format!(
+                        "must be a positive rate up to {MAX_RATE_PER_S} connections/s, got {rate}"
+                    ),
+                ));
+            }
+        }
+        if raw.idle_connections > MAX_CONNECTIONS {
+            return Err(invalid(
+                "idle_connections",
+                format!(
+                    "must be at most {MAX_CONNECTIONS}, got {}",
+                    raw.idle_connections
+                ),
+            ));
+        }
+        check_descriptors(u64::from(raw.connections) + u64::from(raw.idle_connections))?;
         let kind = kind_of(&raw.protocol, "protocol", &["tcp", "http", "ws"])?.to_string();
         let (url, protocol) = match kind.as_str() {
             "tcp" => (None, ProtocolSpec::Tcp(raw_tcp_spec(raw.protocol)?)),
@@ -542,6 +578,9 @@ impl Plan {
             reconnect: raw.reconnect,
             rate_per_s: raw.rate_per_s,
             interval: Duration::from_millis(raw.interval_ms),
+            requests_per_connection: raw.requests_per_connection,
+            connection_rate_per_s: raw.connection_rate_per_s,
+            idle_connections: raw.idle_connections,
             protocol,
         })
     }
@@ -605,6 +644,34 @@ fn kind_of<'v>(
             format!("missing \"kind\" (one of: {expected})"),
         )),
     }
+}
+
+/// File descriptors kept free for everything but the plan's sockets.
+const SPARE_DESCRIPTORS: u64 = 64;
+
+/// Refuses a plan that needs more sockets than this process may open, instead of
+/// letting it fail one connection at a time.
+fn check_descriptors(sockets: u64) -> Result<(), PlanError> {
+    let Some(limit) = open_files_limit() else {
+        return Ok(());
+    };
+    if sockets + SPARE_DESCRIPTORS > limit {
+        return Err(invalid(
+            "idle_connections",
+            format!(
+                "connections plus idle_connections need {sockets} sockets, but this process may \
+                 open only {limit} files; raise the limit (ulimit -n) or ask for fewer"
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// The soft limit on open files, from /proc (Linux); `None` when unknown or unlimited.
+fn open_files_limit() -> Option<u64> {
+    let limits = std::fs::read_to_string("/proc/self/limits").ok()?;
+    let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
+    line.split_whitespace().nth(3)?.parse().ok()
 }
 
 fn default_threads() -> u32 {
@@ -776,6 +843,9 @@ mod tests {
             (r#","rate_per_s":0"#, "rate_per_s"),
             (r#","rate_per_s":-3.5"#, "rate_per_s"),
             (r#","interval_ms":5"#, "interval_ms"),
+            (r#","requests_per_connection":0"#, "requests_per_connection"),
+            (r#","connection_rate_per_s":0"#, "connection_rate_per_s"),
+            (r#","idle_connections":2000000"#, "idle_connections"),
         ] {
             let err = Plan::from_json(&plan_json(extra)).unwrap_err();
             match err {
@@ -788,6 +858,20 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("`connections`"));
+    }
+
+    #[test]
+    fn too_many_sockets_for_the_descriptor_limit_are_refused() {
+        let Some(limit) = open_files_limit() else {
+            return; // unlimited: nothing to refuse
+        };
+        if limit > u64::from(MAX_CONNECTIONS) {
+            return; // the plan's own maximum comes first
+        }
+        let err = Plan::from_json(&plan_json(&format!(r#","idle_connections":{limit}"#)))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("ulimit -n"), "{err}");
     }
 
     #[test]

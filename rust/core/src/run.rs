@@ -13,8 +13,8 @@ use tokio::sync::watch;
 
 use crate::plan::Plan;
 use crate::recorder::{Recorder, Shape};
-use crate::summary::{histogram_v2_deflate, Interval, StoppedBy, Summary};
-use crate::worker::{run_worker, ConnPlan, Report, WorkerPlan};
+use crate::summary::{histogram_v2_deflate, IdleSummary, Interval, StoppedBy, Summary};
+use crate::worker::{run_worker, ConnPlan, IdleCounts, Report, WorkerPlan};
 
 /// Finished intervals kept for `poll` at most; older ones are dropped (and counted)
 /// so that a run nobody polls does not grow without bound.
@@ -117,11 +117,13 @@ impl Run {
         let started_at = Instant::now();
         let deadline = plan.duration.map(|d| started_at + d);
         let mut workers = Vec::with_capacity(plan.threads as usize);
+        let idle_split = split_evenly(u64::from(plan.idle_connections), plan.threads);
         for (index, conns) in split_connections(&plan).into_iter().enumerate() {
             let work = WorkerPlan {
                 index,
                 plan: Arc::clone(&plan),
                 conns,
+                idle: idle_split[index].clone(),
                 started_at,
                 deadline,
                 stop: stop_rx.clone(),
@@ -244,6 +246,20 @@ fn split_connections(plan: &Plan) -> Vec<Vec<ConnPlan>> {
         .collect()
 }
 
+/// Splits `count` positions into `parts` consecutive ranges differing by at most one.
+fn split_evenly(count: u64, parts: u32) -> Vec<std::ops::Range<u64>> {
+    let parts = u64::from(parts);
+    let mut start = 0;
+    (0..parts)
+        .map(|i| {
+            let len = count / parts + u64::from(i < count % parts);
+            let range = start..start + len;
+            start += len;
+            range
+        })
+        .collect()
+}
+
 /// Merges the workers' interval reports into whole-run intervals, in order.
 struct Assembler {
     started_at: Instant,
@@ -256,6 +272,7 @@ struct Assembler {
     totals: Recorder,
     reasons: Vec<StoppedBy>,
     last_finish: Instant,
+    idle: IdleCounts,
 }
 
 impl Assembler {
@@ -270,6 +287,7 @@ impl Assembler {
             totals: Recorder::new(Shape::of(plan)),
             reasons: Vec::with_capacity(workers),
             last_finish: started_at,
+            idle: IdleCounts::default(),
         }
     }
 
@@ -285,6 +303,8 @@ impl Assembler {
         if let Some(last) = report.last {
             self.finished[report.worker] = true;
             self.reasons.push(last.stopped_by);
+            self.idle.opened += last.idle.opened;
+            self.idle.held += last.idle.held;
             self.last_finish = self.last_finish.max(last.finished_at);
         }
     }
@@ -358,13 +378,18 @@ fn collect(
     }
     let stopped_by = overall_reason(&assembler.reasons);
     let elapsed = assembler.last_finish - started_at;
-    let summary = Summary::new(
+    let mut summary = Summary::new(
         plan,
         stopped_by,
         elapsed,
         &assembler.totals,
         assembler.next_to_emit,
     );
+    summary.idle_connections = IdleSummary {
+        requested: u64::from(plan.idle_connections),
+        opened: assembler.idle.opened,
+        held: assembler.idle.held,
+    };
     Ok(Finished {
         summary,
         latency_ns: assembler.totals.latency_ns,
@@ -415,6 +440,13 @@ mod tests {
     fn no_request_limit_means_unbounded_budgets() {
         let split = split_connections(&plan(4, 2, None));
         assert!(split.iter().flatten().all(|c| c.budget.is_none()));
+    }
+
+    #[test]
+    fn idle_connections_split_evenly() {
+        let split = split_evenly(7, 3);
+        assert_eq!(split, [0..3, 3..5, 5..7]);
+        assert!(split_evenly(0, 2).iter().all(|r| r.is_empty()));
     }
 
     #[test]

@@ -125,6 +125,19 @@ pub struct Summary {
     pub connect_ns: Latency,
     /// WebSocket only: time of each opening handshake.
     pub handshake_ns: Option<Latency>,
+    /// Connections held open without traffic beside the load.
+    pub idle_connections: IdleSummary,
+}
+
+/// What became of the idle connections a plan asked for.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct IdleSummary {
+    /// Asked for by the plan.
+    pub requested: u64,
+    /// Opened (and upgraded, for WebSocket).
+    pub opened: u64,
+    /// Still open when the run stopped.
+    pub held: u64,
 }
 
 impl Summary {
@@ -179,6 +192,7 @@ impl Summary {
                 .sum(),
             connect_ns: Latency::of(&rec.connect_ns),
             handshake_ns: rec.handshake_ns.as_ref().map(Latency::of),
+            idle_connections: IdleSummary::default(),
         }
     }
 

@@ -38,6 +38,16 @@ pub(crate) struct Report {
 pub(crate) struct LastReport {
     pub stopped_by: StoppedBy,
     pub finished_at: Instant,
+    pub idle: IdleCounts,
+}
+
+/// This worker's idle connections.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct IdleCounts {
+    /// Opened (and, for WebSocket, upgraded).
+    pub opened: u64,
+    /// Still open when the run stopped.
+    pub held: u64,
 }
 
 /// One connection's share of the plan.
@@ -53,6 +63,8 @@ pub(crate) struct WorkerPlan {
     pub index: usize,
     pub plan: Arc<Plan>,
     pub conns: Vec<ConnPlan>,
+    /// Global positions of this worker's idle connections.
+    pub idle: std::ops::Range<u64>,
     pub started_at: Instant,
     pub deadline: Option<Instant>,
     pub stop: watch::Receiver<bool>,
@@ -70,10 +82,17 @@ pub(crate) fn run_worker(work: WorkerPlan) -> std::io::Result<()> {
     let recorder = Rc::new(RefCell::new(Recorder::new(Shape::of(&work.plan))));
     let (index, reports) = (work.index, work.reports.clone());
     let interval_index = Rc::new(RefCell::new(0u64));
+    let idle = Rc::new(RefCell::new(IdleCounts::default()));
     let stopped_by = local.block_on(
         &runtime,
-        drive(work, Rc::clone(&recorder), Rc::clone(&interval_index)),
+        drive(
+            work,
+            Rc::clone(&recorder),
+            Rc::clone(&interval_index),
+            Rc::clone(&idle),
+        ),
     );
+    let idle = *idle.borrow();
     let finished_at = Instant::now();
     // Dropping the set cancels the connections still in flight and releases the recorder.
     drop(local);
@@ -89,6 +108,7 @@ pub(crate) fn run_worker(work: WorkerPlan) -> std::io::Result<()> {
         last: Some(LastReport {
             stopped_by,
             finished_at,
+            idle,
         }),
     });
     Ok(())
@@ -126,11 +146,13 @@ async fn drive(
     work: WorkerPlan,
     recorder: Rc<RefCell<Recorder>>,
     interval_index: Rc<RefCell<u64>>,
+    idle_counts: Rc<RefCell<IdleCounts>>,
 ) -> StoppedBy {
     let WorkerPlan {
         index,
         plan,
         conns,
+        idle,
         started_at,
         deadline,
         mut stop,
@@ -144,11 +166,26 @@ async fn drive(
         interval_index,
         reports,
     ));
+    // Idle connections are opened a few at a time: a burst of thousands of SYNs
+    // overflows the server's accept queue, and a dropped SYN costs a 1 s retransmit.
+    let connecting = Rc::new(tokio::sync::Semaphore::new(IDLE_CONNECTS_IN_FLIGHT));
+    for position in idle {
+        let task = hold_idle(
+            Arc::clone(&plan),
+            position,
+            Rc::clone(&idle_counts),
+            Rc::clone(&connecting),
+        );
+        tokio::task::spawn_local(task);
+    }
     let handles: Vec<_> = conns
         .into_iter()
         .map(|conn| {
             let schedule = plan
                 .rate_per_s
+                .map(|rate| Schedule::new(started_at, rate, conn.index, plan.connections));
+            let connect_schedule = plan
+                .connection_rate_per_s
                 .map(|rate| Schedule::new(started_at, rate, conn.index, plan.connections));
             // Seeds WebSocket keys and masks: distinct per connection and per run.
             let seed = (conn.index + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15)
@@ -159,6 +196,7 @@ async fn drive(
                 recorder: Rc::clone(&recorder),
                 budget: conn.budget,
                 schedule,
+                connect_schedule,
             };
             tokio::task::spawn_local(conn.run())
         })
@@ -227,6 +265,86 @@ struct Connection {
     recorder: Rc<RefCell<Recorder>>,
     budget: Option<u64>,
     schedule: Option<Schedule>,
+    /// Churn at a connection rate: when this connection may open its next socket.
+    connect_schedule: Option<Schedule>,
+}
+
+/// Idle connections beyond this many per source address are opened from the next
+/// loopback address (127.0.0.2, ...), as one address has about 28,000 ephemeral ports.
+const IDLE_PER_SOURCE_ADDRESS: u64 = 20_000;
+
+/// The local address idle connection `position` connects from: the default for the
+/// first ones, then further 127.0.0.x addresses when the target is on IPv4 loopback.
+fn idle_source(target: std::net::SocketAddr, position: u64) -> Option<std::net::SocketAddr> {
+    let block = position / IDLE_PER_SOURCE_ADDRESS;
+    match target.ip() {
+        std::net::IpAddr::V4(ip) if ip.is_loopback() && block > 0 => {
+            let last = u8::try_from(block + 1).ok()?;
+            Some(std::net::SocketAddr::from(([127, 0, 0, last], 0)))
+        }
+        _ => None,
+    }
+}
+
+/// Idle connections one worker has connecting at the same time.
+const IDLE_CONNECTS_IN_FLIGHT: usize = 32;
+
+/// Opens one idle connection (upgraded to WebSocket when that is the protocol) and
+/// holds it, sending nothing, until the run stops or the server closes it.
+async fn hold_idle(
+    plan: Arc<Plan>,
+    position: u64,
+    counts: Rc<RefCell<IdleCounts>>,
+    connecting: Rc<tokio::sync::Semaphore>,
+) {
+    let Ok(permit) = connecting.acquire().await else {
+        return;
+    };
+    let connect = async {
+        let socket = if plan.addr.is_ipv4() {
+            tokio::net::TcpSocket::new_v4()?
+        } else {
+            tokio::net::TcpSocket::new_v6()?
+        };
+        if let Some(source) = idle_source(plan.addr, position) {
+            socket.bind(source)?;
+        }
+        socket.connect(plan.addr).await
+    };
+    let Ok(Ok(mut stream)) = tokio::time::timeout(plan.connect_timeout, connect).await else {
+        return;
+    };
+    let mut codec = Codec::new(&plan.protocol, position.wrapping_mul(0x2545_F491_4F6C_DD1D));
+    if let Some(request) = codec.handshake() {
+        let upgrade = async {
+            stream.write_all(&request).await.ok()?;
+            let mut reply = Vec::new();
+            let mut chunk = [0u8; 1024];
+            loop {
+                let n = stream.read(&mut chunk).await.ok()?;
+                if n == 0 {
+                    return None;
+                }
+                reply.extend_from_slice(&chunk[..n]);
+                if codec.handshake_reply(&reply).ok()?.is_some() {
+                    return Some(());
+                }
+            }
+        };
+        if !matches!(
+            tokio::time::timeout(plan.connect_timeout, upgrade).await,
+            Ok(Some(()))
+        ) {
+            return;
+        }
+    }
+    drop(permit);
+    counts.borrow_mut().opened += 1;
+    counts.borrow_mut().held += 1;
+    // Held until the server closes it, or until the run ends and this task is dropped.
+    let mut chunk = [0u8; 256];
+    while matches!(stream.read(&mut chunk).await, Ok(n) if n > 0) {}
+    counts.borrow_mut().held -= 1;
 }
 
 /// Received bytes not yet used by the codec.
@@ -297,6 +415,9 @@ impl Connection {
         loop {
             if self.budget == Some(0) {
                 return true;
+            }
+            if let Some(schedule) = self.connect_schedule.as_mut() {
+                tokio::time::sleep_until(schedule.next_due().into()).await;
             }
             let mut stream = match self.open(&mut buf).await {
                 Ok(stream) => {
@@ -413,11 +534,15 @@ impl Connection {
         let depth = self.plan.protocol.pipeline();
         let mut in_flight: VecDeque<InFlight> = VecDeque::with_capacity(depth);
         let mut out = Vec::new();
+        // Churn: this connection carries at most this many requests, then is replaced.
+        let mut this_connection = self.plan.requests_per_connection.unwrap_or(u64::MAX);
         loop {
-            // Send as many requests as the pipeline and the budget allow.
+            // Send as many requests as the pipeline, the budget and churn allow.
             while in_flight.len() < depth
+                && this_connection > 0
                 && self.budget.is_none_or(|left| left > in_flight.len() as u64)
             {
+                this_connection -= 1;
                 let due = self.next_due().await;
                 self.codec.request(&mut out);
                 in_flight.push_back(InFlight {
@@ -531,6 +656,24 @@ mod tests {
         let mut s = Schedule::new(start, 1000.0, 1, 4);
         let due: Vec<Duration> = (0..3).map(|_| s.next_due() - start).collect();
         assert_eq!(due, [1, 5, 9].map(Duration::from_millis).to_vec());
+    }
+
+    #[test]
+    fn idle_connections_spread_over_loopback_sources() {
+        let v4 = std::net::SocketAddr::from(([127, 0, 0, 1], 9000));
+        assert_eq!(idle_source(v4, 0), None);
+        assert_eq!(idle_source(v4, IDLE_PER_SOURCE_ADDRESS - 1), None);
+        assert_eq!(
+            idle_source(v4, IDLE_PER_SOURCE_ADDRESS),
+            Some(std::net::SocketAddr::from(([127, 0, 0, 2], 0)))
+        );
+        assert_eq!(
+            idle_source(v4, 5 * IDLE_PER_SOURCE_ADDRESS + 7),
+            Some(std::net::SocketAddr::from(([127, 0, 0, 6], 0)))
+        );
+        // Elsewhere than loopback the system picks the source.
+        let remote = std::net::SocketAddr::from(([10, 0, 0, 1], 9000));
+        assert_eq!(idle_source(remote, 3 * IDLE_PER_SOURCE_ADDRESS), None);
     }
 
     #[test]

@@ -166,3 +166,63 @@ fn malformed_websocket_servers_are_protocol_errors() {
         assert!(s.errors.protocol > 0, "{kind}: {:?}", s.errors);
     }
 }
+
+fn echo(testee: &Testee, extra: &str) -> Summary {
+    run(&format!(
+        r#"{{"abi_version":1,"target":"{}","connections":4,"threads":2,"protocol":{{"kind":"tcp",
+            "payload_hex":"0102030405060708","reply":{{"kind":"echo"}}}}{extra}}}"#,
+        testee.address
+    ))
+}
+
+#[test]
+fn churn_opens_a_new_connection_every_k_requests() {
+    let testee = Testee::start(&["echo"]);
+    // 200 requests over 4 connections, 10 per socket: 20 sockets in all.
+    let s = echo(&testee, r#","requests":200,"requests_per_connection":10"#);
+    assert_eq!((s.requests, s.errors.total()), (200, 0), "{:?}", s.errors);
+    assert_eq!(s.connections_opened, 20);
+    assert_eq!(s.connect_ns.count, 20);
+    // One request per socket, sockets opened at 100 per second: the 40th is due at
+    // 390 ms, so the run cannot end sooner.
+    let s = echo(
+        &testee,
+        r#","requests":40,"requests_per_connection":1,"connection_rate_per_s":100"#,
+    );
+    assert_eq!((s.requests, s.connections_opened), (40, 40));
+    assert!(s.duration_ns >= 390_000_000, "{}", s.duration_ns);
+}
+
+#[test]
+fn websocket_churn_times_every_handshake() {
+    let testee = Testee::start(&["ws"]);
+    let s = ws(
+        &testee,
+        "6869",
+        "",
+        r#","requests":60,"requests_per_connection":5"#,
+    );
+    assert_eq!((s.requests, s.errors.total()), (60, 0), "{:?}", s.errors);
+    assert_eq!(s.connections_opened, 12);
+    assert_eq!(s.handshake_ns.unwrap().count, 12);
+}
+
+#[test]
+fn idle_connections_are_held_beside_the_load() {
+    let testee = Testee::start(&["echo"]);
+    let s = echo(&testee, r#","duration_ms":1500,"idle_connections":100"#);
+    assert!(s.requests > 0);
+    assert_eq!(s.idle_connections.requested, 100);
+    assert_eq!(s.idle_connections.opened, 100);
+    assert_eq!(s.idle_connections.held, 100);
+    // Idle sockets are not part of the load's own counts.
+    assert_eq!(s.connections_opened, 4);
+    let testee = Testee::start(&["ws"]);
+    let s = ws(
+        &testee,
+        "6869",
+        "",
+        r#","duration_ms":500,"idle_connections":100"#,
+    );
+    assert_eq!(s.idle_connections.held, 100, "{:?}", s.idle_connections);
+}
