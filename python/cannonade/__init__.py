@@ -10,6 +10,11 @@ describes runs as frozen :class:`Plan` objects and returns frozen
                           connections=32, duration_s=5)
     print(cannonade.run(plan).format())
 
+    # HTTP/1.1 and WebSocket: the protocol follows from the URL (Http() / Ws()).
+    cannonade.run(cannonade.Plan("http://127.0.0.1:8080/", requests=10_000))
+    cannonade.run(cannonade.Plan("ws://127.0.0.1:8081/", cannonade.Ws(message_bytes=512),
+                                 duration_s=5))
+
 Importing the package loads the native library and fails with
 :class:`AbiMismatchError` if it does not match this package.
 """
@@ -23,7 +28,7 @@ from ._errors import (
     RunError,
 )
 from ._native import library_version
-from ._plan import MAX_PAYLOAD_BYTES, Plan, Tcp
+from ._plan import MAX_PAYLOAD_BYTES, Http, Plan, Tcp, Ws
 from ._result import Errors, Interval, Latency, Result
 from ._run import Run, run, start, start_json
 from ._version import ABI_VERSION, __version__
@@ -35,6 +40,7 @@ __all__ = [
     "CannonadeError",
     "ConnectError",
     "Errors",
+    "Http",
     "InternalError",
     "Interval",
     "Latency",
@@ -44,6 +50,7 @@ __all__ = [
     "Run",
     "RunError",
     "Tcp",
+    "Ws",
     "__version__",
     "library_version",
     "run",

@@ -1,4 +1,5 @@
-"""Command line: ``python -m cannonade tcp HOST:PORT -c 32 -t 2 -d 5``.
+"""Command line: ``python -m cannonade tcp HOST:PORT -c 32 -t 2 -d 5``, and likewise
+``http URL`` and ``ws URL``.
 
 Prints the wrk-like summary. Any error (bad arguments, unreachable target, bad
 plan) prints one line to stderr and exits with status 2; Ctrl-C stops the run
@@ -10,10 +11,10 @@ from __future__ import annotations
 import argparse
 import re
 import sys
-from typing import NoReturn, Optional
+from typing import NoReturn, Optional, Union
 
 from ._errors import CannonadeError
-from ._plan import Plan, Tcp
+from ._plan import Http, Plan, Tcp, Ws
 from ._run import run
 from ._version import __version__
 
@@ -41,34 +42,37 @@ def _duration(text: str) -> float:
     return float(match.group(1)) * _UNIT_S[match.group(2) or "s"]
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog=_PROG, description="Socket load generator for servers on a JIT.")
-    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
-    commands.required = True
-    tcp = commands.add_parser("tcp", help="TCP request/reply load (echo or fixed-length reply)")
-    tcp.add_argument("target", metavar="HOST:PORT", help="the server, e.g. 127.0.0.1:8080")
-    tcp.add_argument(
+def _header(text: str) -> tuple[str, str]:
+    name, sep, value = text.partition(":")
+    if not sep or not name:
+        raise argparse.ArgumentTypeError(f"invalid header {text!r}; write it as 'Name: value'")
+    return name, value.strip(" \t")
+
+
+def _common_options() -> argparse.ArgumentParser:
+    """The options every subcommand shares (load shape, stop conditions, output)."""
+    common = _Parser(add_help=False)
+    common.add_argument(
         "-c", "--connections", metavar="N", type=int, default=10, help="open connections (10)"
     )
-    tcp.add_argument(
+    common.add_argument(
         "-t", "--threads", metavar="N", type=int, help="worker threads (min(cores, connections))"
     )
-    tcp.add_argument(
+    common.add_argument(
         "-d",
         "--duration",
         metavar="TIME",
         type=_duration,
         help="run time: 5, 5s, 500ms, 2m (10s when -n is not given)",
     )
-    tcp.add_argument(
+    common.add_argument(
         "-n",
         "--requests",
         metavar="N",
         type=int,
         help="stop after N requests (with -d: whichever comes first)",
     )
-    tcp.add_argument(
+    common.add_argument(
         "-R",
         "--rate",
         metavar="N",
@@ -76,13 +80,41 @@ def _parser() -> argparse.ArgumentParser:
         help="open loop at N requests/s in all, latency corrected for coordinated omission "
         "(default: closed loop)",
     )
-    tcp.add_argument(
+    common.add_argument(
         "--interval",
         metavar="TIME",
         type=_duration,
         default=1.0,
         help="snapshot interval (1s)",
     )
+    common.add_argument(
+        "--timeout", metavar="TIME", type=_duration, default=10.0, help="request timeout (10s)"
+    )
+    common.add_argument(
+        "--connect-timeout",
+        metavar="TIME",
+        type=_duration,
+        default=2.0,
+        help="connect timeout (2s)",
+    )
+    common.add_argument(
+        "--no-reconnect", action="store_true", help="do not reopen connections the server closes"
+    )
+    common.add_argument("--json", metavar="FILE", help="also write the result as JSON to FILE")
+    return common
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog=_PROG, description="Socket load generator for servers on a JIT.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    commands.required = True
+    common = [_common_options()]
+
+    tcp = commands.add_parser(
+        "tcp", parents=common, help="TCP request/reply load (echo or fixed-length reply)"
+    )
+    tcp.add_argument("target", metavar="HOST:PORT", help="the server, e.g. 127.0.0.1:8080")
     payload = tcp.add_mutually_exclusive_group()
     payload.add_argument(
         "--payload-bytes",
@@ -98,28 +130,88 @@ def _parser() -> argparse.ArgumentParser:
         type=int,
         help="the server replies N bytes (default: it echoes the payload)",
     )
-    tcp.add_argument(
-        "--timeout", metavar="TIME", type=_duration, default=10.0, help="request timeout (10s)"
+
+    http = commands.add_parser(
+        "http", parents=common, help="HTTP/1.1 requests over keep-alive connections"
     )
-    tcp.add_argument(
-        "--connect-timeout",
-        metavar="TIME",
-        type=_duration,
-        default=2.0,
-        help="connect timeout (2s)",
+    http.add_argument("target", metavar="URL", help="the URL, e.g. http://127.0.0.1:8080/")
+    http.add_argument("-m", "--method", default="GET", help="request method (GET)")
+    http.add_argument(
+        "-H",
+        "--header",
+        metavar="HEADER",
+        dest="headers",
+        type=_header,
+        action="append",
+        default=[],
+        help="add a request header, 'Name: value' (repeatable)",
     )
-    tcp.add_argument(
-        "--no-reconnect", action="store_true", help="do not reopen connections the server closes"
+    http.add_argument("--body", metavar="TEXT", help="request body (UTF-8)")
+    http.add_argument(
+        "--close",
+        action="store_true",
+        help="send Connection: close, so every request opens a new connection",
     )
-    tcp.add_argument("--json", metavar="FILE", help="also write the result as JSON to FILE")
+    http.add_argument(
+        "--pipeline",
+        metavar="N",
+        type=int,
+        default=1,
+        help="requests in flight per connection (1; closed loop only)",
+    )
+
+    ws = commands.add_parser(
+        "ws", parents=common, help="WebSocket messages to an echo server, one at a time"
+    )
+    ws.add_argument("target", metavar="URL", help="the URL, e.g. ws://127.0.0.1:8081/")
+    message = ws.add_mutually_exclusive_group()
+    message.add_argument(
+        "--message-bytes",
+        metavar="N",
+        type=int,
+        default=64,
+        help="send messages of N bytes of a fixed pattern (64)",
+    )
+    message.add_argument("--message-text", metavar="TEXT", help="send TEXT (UTF-8) instead")
+    ws.add_argument("--binary", action="store_true", help="send binary messages (default: text)")
+    ws.add_argument(
+        "--frame-bytes",
+        metavar="N",
+        type=int,
+        help="split each message into frames of at most N bytes",
+    )
+    ws.add_argument("--subprotocol", metavar="NAME", help="ask for this subprotocol")
     return parser
 
 
-def _plan(args: argparse.Namespace) -> Plan:
+def _protocol(args: argparse.Namespace) -> Union[Tcp, Http, Ws]:
+    if args.command == "http":
+        return Http(
+            method=args.method,
+            headers=tuple(args.headers),
+            body=b"" if args.body is None else args.body.encode("utf-8"),
+            close=args.close,
+            pipeline=args.pipeline,
+        )
+    if args.command == "ws":
+        if args.message_text is not None:
+            message: Optional[bytes] = args.message_text.encode("utf-8")
+        else:
+            message = None
+        return Ws(
+            message=message,
+            message_bytes=args.message_bytes,
+            binary=args.binary,
+            frame_bytes=args.frame_bytes,
+            subprotocol=args.subprotocol,
+        )
     if args.payload_text is not None:
-        protocol = Tcp(payload=args.payload_text.encode("utf-8"), reply_bytes=args.reply_bytes)
-    else:
-        protocol = Tcp(payload_bytes=args.payload_bytes, reply_bytes=args.reply_bytes)
+        return Tcp(payload=args.payload_text.encode("utf-8"), reply_bytes=args.reply_bytes)
+    return Tcp(payload_bytes=args.payload_bytes, reply_bytes=args.reply_bytes)
+
+
+def _plan(args: argparse.Namespace) -> Plan:
+    protocol = _protocol(args)
     duration_s = args.duration
     if duration_s is None and args.requests is None:
         duration_s = 10.0

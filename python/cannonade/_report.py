@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from ._result import Result
+    from ._result import Latency, Result
 
 __all__ = ["format_bytes", "format_ns", "format_result"]
 
@@ -28,6 +28,16 @@ def format_bytes(n: float) -> str:
             return f"{n:.2f}{unit}" if unit != "B" else f"{n:.0f}B"
         n /= 1024
     return f"{n:.2f}TiB"
+
+
+def _p50_p99(latency: Latency) -> str:
+    cells = []
+    for label, percentile in (("p50", 50.0), ("p99", 99.0)):
+        for q, value_ns in latency.percentiles:
+            if q == percentile:
+                cells.append(f"{label} {format_ns(value_ns)}")
+    cells.append(f"max {format_ns(latency.max_ns)}")
+    return ", ".join(cells)
 
 
 def format_result(result: Result) -> str:
@@ -72,7 +82,16 @@ def format_result(result: Result) -> str:
     )
     kinds = [f"{kind} {n}" for kind, n in result.errors.to_dict().items() if n]
     lines.append(f"  Errors: {', '.join(kinds) if kinds else 'none'}")
+    if result.status_codes:
+        counts = ", ".join(f"{code} {n}" for code, n in result.status_codes)
+        lines.append(f"  Status codes: {counts}")
+    if result.non_2xx_3xx:
+        lines.append(f"  Non-2xx or 3xx responses: {result.non_2xx_3xx}")
     lines.append(f"  Connections opened: {result.connections_opened}")
+    if result.connect.count:
+        lines.append(f"  Connect time:   {_p50_p99(result.connect)}")
+    if result.handshake is not None and result.handshake.count:
+        lines.append(f"  Handshake time: {_p50_p99(result.handshake)}")
     transfer = result.bytes_received / seconds if seconds > 0 else 0.0
     lines.append(f"Requests/sec: {result.requests_per_s:>10.2f}")
     lines.append(f"Transfer/sec: {format_bytes(transfer):>10}")

@@ -84,9 +84,11 @@ class Latency:
         }
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> Latency:
+    def from_dict(cls, data: Mapping[str, Any], where: str = "latency_ns") -> Latency:
+        """Build from a latency object; ``where`` names it in error messages."""
+
         def get(key: str) -> Any:
-            return _require(data, key, "latency_ns.")
+            return _require(data, key, f"{where}.")
 
         return cls(
             count=int(get("count")),
@@ -96,6 +98,18 @@ class Latency:
             max_ns=int(get("max")),
             percentiles=tuple((float(q), int(v)) for q, v in get("percentiles")),
         )
+
+
+#: The connect latency of a result written before it was recorded.
+_NO_LATENCY = Latency(count=0, min_ns=0, mean_ns=0.0, stdev_ns=0.0, max_ns=0, percentiles=())
+
+
+def _status_codes(data: object) -> tuple[tuple[int, int], ...]:
+    if not isinstance(data, Mapping):
+        raise InternalError(
+            f"result JSON status_codes is not an object: {data!r}; reinstall cannonade"
+        )
+    return tuple(sorted((int(code), int(count)) for code, count in data.items()))
 
 
 @dataclass(frozen=True)
@@ -131,11 +145,25 @@ class Result:
     send_lag: Optional[Latency] = None
     #: Interval snapshots taken during the run (the last one may be short).
     intervals: int = 0
+    #: HTTP only: ``(status, responses)`` pairs, sorted by status; empty otherwise.
+    status_codes: tuple[tuple[int, int], ...] = ()
+    #: HTTP responses with a status outside 200-399. They are completed, timed
+    #: requests, not errors.
+    non_2xx_3xx: int = 0
+    #: Time to open each connection (TCP connect); count == ``connections_opened``.
+    connect: Latency = _NO_LATENCY
+    #: WebSocket only: time of each opening handshake, after the TCP connect.
+    handshake: Optional[Latency] = None
     histogram: bytes = field(default=b"", repr=False)
 
     @property
     def duration_s(self) -> float:
         return self.duration_ns / 1e9
+
+    @property
+    def status_code_counts(self) -> dict[int, int]:
+        """``status_codes`` as a dict, e.g. ``{200: 9998, 404: 2}``."""
+        return dict(self.status_codes)
 
     def to_dict(self) -> dict[str, Any]:
         """The result JSON shape, plus ``histogram_base64`` when a histogram is present."""
@@ -158,6 +186,10 @@ class Result:
             "uncorrected_latency_ns": (self.uncorrected_latency or self.latency).to_dict(),
             "send_lag_ns": self.send_lag.to_dict() if self.send_lag else None,
             "intervals": self.intervals,
+            "status_codes": {str(code): n for code, n in self.status_codes},
+            "non_2xx_3xx": self.non_2xx_3xx,
+            "connect_ns": self.connect.to_dict(),
+            "handshake_ns": self.handshake.to_dict() if self.handshake else None,
         }
         if self.histogram:
             data["histogram_base64"] = base64.b64encode(self.histogram).decode("ascii")
@@ -197,9 +229,28 @@ class Result:
             errors=Errors.from_dict(get("errors")),
             latency=Latency.from_dict(get("latency_ns")),
             rate_per_s=None if data.get("rate_per_s") is None else float(data["rate_per_s"]),
-            uncorrected_latency=Latency.from_dict(get("uncorrected_latency_ns")),
-            send_lag=(Latency.from_dict(data["send_lag_ns"]) if data.get("send_lag_ns") else None),
+            uncorrected_latency=Latency.from_dict(
+                get("uncorrected_latency_ns"), "uncorrected_latency_ns"
+            ),
+            send_lag=(
+                Latency.from_dict(data["send_lag_ns"], "send_lag_ns")
+                if data.get("send_lag_ns")
+                else None
+            ),
             intervals=int(get("intervals")),
+            # Absent from results written before HTTP and WebSocket: read as empty.
+            status_codes=_status_codes(data.get("status_codes") or {}),
+            non_2xx_3xx=int(data.get("non_2xx_3xx") or 0),
+            connect=(
+                Latency.from_dict(data["connect_ns"], "connect_ns")
+                if data.get("connect_ns")
+                else _NO_LATENCY
+            ),
+            handshake=(
+                Latency.from_dict(data["handshake_ns"], "handshake_ns")
+                if data.get("handshake_ns")
+                else None
+            ),
             histogram=histogram,
         )
 
@@ -256,7 +307,9 @@ class Interval:
             bytes_received=int(get("bytes_received")),
             connections_opened=int(get("connections_opened")),
             errors=Errors.from_dict(get("errors")),
-            latency=Latency.from_dict(get("latency_ns")),
-            uncorrected_latency=Latency.from_dict(get("uncorrected_latency_ns")),
+            latency=Latency.from_dict(get("latency_ns"), "interval.latency_ns"),
+            uncorrected_latency=Latency.from_dict(
+                get("uncorrected_latency_ns"), "interval.uncorrected_latency_ns"
+            ),
             histogram=base64.b64decode(get("histogram_v2_base64")),
         )
