@@ -328,7 +328,17 @@ fn http_spec(raw: RawHttp) -> Result<(Url, HttpSpec), PlanError> {
         body: &body,
         close: raw.close,
     })
-    .map_err(|e| invalid("protocol", e.to_string()))?;
+    .map_err(|e| {
+        use crate::codec::http::RequestError;
+        let field = match e {
+            RequestError::BadMethod(_) => "protocol.method",
+            RequestError::BadPath { .. } | RequestError::BadHost(_) => "protocol.url",
+            RequestError::BadHeaderName(_)
+            | RequestError::BadHeaderValue { .. }
+            | RequestError::FramingHeader(_) => "protocol.headers",
+        };
+        invalid(field, e.to_string())
+    })?;
     let spec = HttpSpec {
         request,
         head: raw.method.eq_ignore_ascii_case("HEAD"),
@@ -952,7 +962,7 @@ mod tests {
         assert!(err(r#"{"kind":"http","url":"https://127.0.0.1/"}"#).contains("TLS"));
         assert!(err(r#"{"kind":"http","url":"127.0.0.1:80/"}"#).contains("`protocol.url`"));
         let e = err(r#"{"kind":"http","url":"http://127.0.0.1/","headers":[["X","a\r\nB: c"]]}"#);
-        assert!(e.contains("`protocol`") && e.contains('X'), "{e}");
+        assert!(e.contains("`protocol.headers`") && e.contains('X'), "{e}");
         let e = err(r#"{"kind":"http","url":"http://127.0.0.1/","pipeline":0}"#);
         assert!(e.contains("`protocol.pipeline`"), "{e}");
         let e = Plan::from_json(

@@ -197,6 +197,7 @@ async fn drive(
                 budget: conn.budget,
                 schedule,
                 connect_schedule,
+                completed: 0,
             };
             tokio::task::spawn_local(conn.run())
         })
@@ -267,6 +268,8 @@ struct Connection {
     schedule: Option<Schedule>,
     /// Churn at a connection rate: when this connection may open its next socket.
     connect_schedule: Option<Schedule>,
+    /// Replies received on this connection's sockets so far.
+    completed: u64,
 }
 
 /// Idle connections beyond this many per source address are opened from the next
@@ -420,10 +423,7 @@ impl Connection {
                 tokio::time::sleep_until(schedule.next_due().into()).await;
             }
             let mut stream = match self.open(&mut buf).await {
-                Ok(stream) => {
-                    backoff = FIRST_BACKOFF;
-                    stream
-                }
+                Ok(stream) => stream,
                 Err(failure) => {
                     self.recorder.borrow_mut().failure(failure);
                     if !self.plan.reconnect {
@@ -434,10 +434,21 @@ impl Connection {
                     continue;
                 }
             };
-            if let Err(failure) = self.exchanges(&mut stream, &mut buf).await {
+            let completed_before = self.completed;
+            let outcome = self.exchanges(&mut stream, &mut buf).await;
+            if self.completed > completed_before {
+                backoff = FIRST_BACKOFF;
+            }
+            if let Err(failure) = outcome {
                 self.recorder.borrow_mut().failure(failure);
                 if !self.plan.reconnect {
                     return false;
+                }
+                // A connection that failed before any reply points at a broken server:
+                // back off rather than open thousands of sockets a second against it.
+                if self.completed == completed_before {
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(MAX_BACKOFF);
                 }
             }
         }
@@ -581,6 +592,7 @@ impl Connection {
             if let Some(left) = self.budget.as_mut() {
                 *left -= 1;
             }
+            self.completed += 1;
             if !keep_alive {
                 // The server closes after this reply: what else is in flight is lost.
                 return match in_flight.len() {

@@ -258,8 +258,10 @@ impl Http {
     }
 }
 
-/// The status a path asks for: `/status/NNN` with NNN in 200..=599, else 200.
+/// The status a path asks for: `/status/NNN` with NNN in 200..=599 (any query is
+/// ignored), else 200.
 fn status_of(path: &str) -> u16 {
+    let path = path.split('?').next().unwrap_or(path);
     path.strip_prefix("/status/")
         .and_then(|code| code.parse::<u16>().ok())
         .filter(|code| (200..=599).contains(code))
