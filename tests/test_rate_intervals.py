@@ -82,3 +82,56 @@ def test_cli_rate(rust_echo: Server) -> None:
     )
     assert proc.returncode == 0, proc.stderr
     assert "constant rate 200 requests/s" in proc.stdout
+
+
+def test_churn_opens_a_connection_every_k_requests(echo_server: Server) -> None:
+    # 120 requests over 4 connections, 5 per socket: 24 sockets, each timed.
+    result = cannonade.run(_plan(echo_server, requests=120, requests_per_connection=5))
+    assert result.requests == 120
+    assert result.errors.total == 0
+    assert result.connections_opened == 24
+    assert result.connect.count == 24
+
+
+def test_churn_at_a_connection_rate(echo_server: Server) -> None:
+    result = cannonade.run(
+        _plan(echo_server, requests=20, requests_per_connection=1, connection_rate_per_s=200.0)
+    )
+    assert (result.requests, result.connections_opened) == (20, 20)
+    # The 20th connection is due at 95 ms: the schedule holds the run back that long.
+    assert result.duration_ns >= 95_000_000
+
+
+def test_idle_connections_are_held(echo_server: Server) -> None:
+    result = cannonade.run(_plan(echo_server, duration_s=1.5, idle_connections=50))
+    assert result.requests > 0
+    assert result.idle_connections == cannonade.IdleConnections(50, 50, 50)
+    assert result.connections_opened == 4
+    assert "Idle connections: 50 held of 50" in result.format()
+
+
+def test_churn_and_idle_are_checked() -> None:
+    with pytest.raises(PlanError, match="requests_per_connection"):
+        cannonade.Plan("127.0.0.1:9", requests=1, requests_per_connection=0)
+    with pytest.raises(PlanError, match="connection_rate_per_s"):
+        cannonade.Plan("127.0.0.1:9", requests=1, connection_rate_per_s=-1)
+    with pytest.raises(PlanError, match="idle_connections"):
+        cannonade.Plan("127.0.0.1:9", requests=1, idle_connections=-1)
+
+
+def test_too_many_sockets_for_the_limit_are_refused_by_the_engine(rust_echo: Server) -> None:
+    plan = cannonade.Plan(rust_echo.address, requests=1, idle_connections=1_000_000)
+    with pytest.raises(PlanError, match="ulimit -n|at most"):
+        cannonade.run(plan)
+
+
+def test_cli_churn_and_idle(rust_echo: Server) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "cannonade", "tcp", rust_echo.address, "-c", "2", "-d", "1"]
+        + ["--requests-per-connection", "3", "--idle", "10"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "Idle connections: 10 held of 10" in proc.stdout

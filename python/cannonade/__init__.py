@@ -29,7 +29,7 @@ from ._errors import (
 )
 from ._native import library_version
 from ._plan import MAX_PAYLOAD_BYTES, Http, Plan, Tcp, Ws
-from ._result import Errors, Interval, Latency, Result
+from ._result import Errors, IdleConnections, Interval, Latency, Result
 from ._run import Run, run, start, start_json
 from ._version import ABI_VERSION, __version__
 
@@ -41,6 +41,7 @@ __all__ = [
     "ConnectError",
     "Errors",
     "Http",
+    "IdleConnections",
     "InternalError",
     "Interval",
     "Latency",

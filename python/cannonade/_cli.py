@@ -88,6 +88,25 @@ def _common_options() -> argparse.ArgumentParser:
         help="snapshot interval (1s)",
     )
     common.add_argument(
+        "--requests-per-connection",
+        metavar="K",
+        type=int,
+        help="churn: close each connection after K requests and open a new one",
+    )
+    common.add_argument(
+        "--connection-rate",
+        metavar="C",
+        type=float,
+        help="churn: open at most C connections per second in all",
+    )
+    common.add_argument(
+        "--idle",
+        metavar="M",
+        type=int,
+        default=0,
+        help="also hold M idle connections open beside the load (C10K tests)",
+    )
+    common.add_argument(
         "--timeout", metavar="TIME", type=_duration, default=10.0, help="request timeout (10s)"
     )
     common.add_argument(
@@ -227,6 +246,9 @@ def _plan(args: argparse.Namespace) -> Plan:
         reconnect=not args.no_reconnect,
         rate_per_s=args.rate,
         interval_s=args.interval,
+        requests_per_connection=args.requests_per_connection,
+        connection_rate_per_s=args.connection_rate,
+        idle_connections=args.idle,
     )
 
 

@@ -367,7 +367,10 @@ class Plan:
     whichever comes first; give at least one. Without ``rate_per_s`` each connection
     runs a closed loop; with it the run is an open loop at that total rate, the wrk2
     way (latency corrected for coordinated omission). A snapshot of the load is taken
-    every ``interval_s`` (see :meth:`Run.poll`). ``threads`` defaults to
+    every ``interval_s`` (see :meth:`Run.poll`). ``requests_per_connection`` and
+    ``connection_rate_per_s`` churn connections (close after K requests; open at most C
+    per second); ``idle_connections`` holds that many more connections open, silent,
+    beside the load. ``threads`` defaults to
     ``min(cores, connections)`` in the engine. ``request_timeout_s=None`` waits
     for replies forever.
     """
@@ -383,6 +386,9 @@ class Plan:
     reconnect: bool = True
     rate_per_s: Optional[float] = None
     interval_s: float = 1.0
+    requests_per_connection: Optional[int] = None
+    connection_rate_per_s: Optional[float] = None
+    idle_connections: int = 0
 
     def __post_init__(self) -> None:
         scheme = _scheme(self.target)
@@ -441,6 +447,21 @@ class Plan:
                     f"rate_per_s must be positive and at most {_MAX_RATE_PER_S:g}, got {rate}; "
                     f"use rate_per_s=None for a closed loop"
                 )
+        if self.requests_per_connection is not None:
+            _check_int("requests_per_connection", self.requests_per_connection, 1, _MAX_U64)
+        if self.connection_rate_per_s is not None:
+            rate = self.connection_rate_per_s
+            if isinstance(rate, bool) or not isinstance(rate, (int, float)):
+                raise PlanError(
+                    "connection_rate_per_s must be a number of connections/s, "
+                    f"got {_describe(rate)}"
+                )
+            if not math.isfinite(rate) or not 0 < rate <= _MAX_RATE_PER_S:
+                raise PlanError(
+                    f"connection_rate_per_s must be positive and at most {_MAX_RATE_PER_S:g}, "
+                    f"got {rate}"
+                )
+        _check_int("idle_connections", self.idle_connections, 0, _MAX_CONNECTIONS)
         if _seconds_to_ms("interval_s", self.interval_s) < _MIN_INTERVAL_MS:
             raise PlanError(f"interval_s must be at least 0.01 (10 ms), got {self.interval_s}")
         if isinstance(protocol, Http) and protocol.pipeline > 1 and self.rate_per_s is not None:
@@ -474,6 +495,12 @@ class Plan:
         if self.rate_per_s is not None:
             plan["rate_per_s"] = float(self.rate_per_s)
         plan["interval_ms"] = _seconds_to_ms("interval_s", self.interval_s)
+        if self.requests_per_connection is not None:
+            plan["requests_per_connection"] = self.requests_per_connection
+        if self.connection_rate_per_s is not None:
+            plan["connection_rate_per_s"] = float(self.connection_rate_per_s)
+        if self.idle_connections:
+            plan["idle_connections"] = self.idle_connections
         spec = protocol.to_dict()
         if not isinstance(protocol, Tcp):
             # The URL says where to connect and what Host and path to send.

@@ -88,6 +88,11 @@ def format_result(result: Result) -> str:
     if result.non_2xx_3xx:
         lines.append(f"  Non-2xx or 3xx responses: {result.non_2xx_3xx}")
     lines.append(f"  Connections opened: {result.connections_opened}")
+    idle = result.idle_connections
+    if idle.requested:
+        lines.append(
+            f"  Idle connections: {idle.held} held of {idle.requested} asked ({idle.opened} opened)"
+        )
     if result.connect.count:
         lines.append(f"  Connect time:   {_p50_p99(result.connect)}")
     if result.handshake is not None and result.handshake.count:

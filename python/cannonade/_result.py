@@ -11,7 +11,7 @@ from typing import Any, Optional, Union
 from ._errors import InternalError
 from ._report import format_result
 
-__all__ = ["Errors", "Interval", "Latency", "Result"]
+__all__ = ["Errors", "IdleConnections", "Interval", "Latency", "Result"]
 
 SCHEMA_VERSION = 1
 
@@ -113,6 +113,22 @@ def _status_codes(data: object) -> tuple[tuple[int, int], ...]:
 
 
 @dataclass(frozen=True)
+class IdleConnections:
+    """The connections a plan asked to hold open, silent, beside the load."""
+
+    requested: int = 0
+    opened: int = 0
+    held: int = 0
+
+    def to_dict(self) -> dict[str, int]:
+        return {"requested": self.requested, "opened": self.opened, "held": self.held}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> IdleConnections:
+        return cls(**{k: int(_require(data, k, "idle_connections.")) for k in cls().to_dict()})
+
+
+@dataclass(frozen=True)
 class Result:
     """The outcome of one run.
 
@@ -154,6 +170,8 @@ class Result:
     connect: Latency = _NO_LATENCY
     #: WebSocket only: time of each opening handshake, after the TCP connect.
     handshake: Optional[Latency] = None
+    #: Idle connections asked for, opened, and still held when the run stopped.
+    idle_connections: IdleConnections = IdleConnections()
     histogram: bytes = field(default=b"", repr=False)
 
     @property
@@ -190,6 +208,7 @@ class Result:
             "non_2xx_3xx": self.non_2xx_3xx,
             "connect_ns": self.connect.to_dict(),
             "handshake_ns": self.handshake.to_dict() if self.handshake else None,
+            "idle_connections": self.idle_connections.to_dict(),
         }
         if self.histogram:
             data["histogram_base64"] = base64.b64encode(self.histogram).decode("ascii")
@@ -250,6 +269,9 @@ class Result:
                 Latency.from_dict(data["handshake_ns"], "handshake_ns")
                 if data.get("handshake_ns")
                 else None
+            ),
+            idle_connections=IdleConnections.from_dict(
+                data.get("idle_connections") or IdleConnections().to_dict()
             ),
             histogram=histogram,
         )
