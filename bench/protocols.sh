@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Throughput and latency of each protocol against the native testee (rust/testee), the
 # engine alone (rust/core/examples/load): 32 connections, 10 s, closed loop. Generator
-# (1 worker thread) pinned to core 0, testee pinned to core 1.
+# (1 worker thread) pinned to core 0, testee pinned to core 1. wrk (if installed) loads
+# the same HTTP testee the same way, as the reference.
 #
 #   bench/protocols.sh            # DURATION_MS=10000 CONNECTIONS=32
 set -euo pipefail
@@ -44,6 +45,12 @@ start echo
 measure "tcp echo 64 B" "\"target\":\"$addr\",\"protocol\":{\"kind\":\"tcp\",\"payload_hex\":\"$(printf '61%.0s' $(seq 64))\",\"reply\":{\"kind\":\"echo\"}}"
 start http
 measure "http GET 13 B body" "\"protocol\":{\"kind\":\"http\",\"url\":\"http://$addr/\"}"
+if command -v wrk >/dev/null; then
+    # The reference, same server, same pinning: one thread, same connections.
+    taskset -c 0 wrk -t1 -c"$conns" -d"$((duration / 1000))s" --latency "http://$addr/" |
+        awk '/Requests\/sec/ {rps = $2} /^ +50%/ {p50 = $2} /^ +99%/ {p99 = $2}
+             END {printf "%-28s %10.0f req/s   p50 %11s   p99 %11s\n", "wrk, http GET", rps, p50, p99}'
+fi
 measure "http GET, pipeline 8" "\"protocol\":{\"kind\":\"http\",\"url\":\"http://$addr/\",\"pipeline\":8}"
 start ws
 measure "ws text 64 B echo" "\"protocol\":{\"kind\":\"ws\",\"url\":\"ws://$addr/\",\"message_hex\":\"$(printf '61%.0s' $(seq 64))\"}"
