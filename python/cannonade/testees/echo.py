@@ -13,6 +13,8 @@ from __future__ import annotations
 import argparse
 from typing import Optional
 
+from ._serve import serve
+
 
 def _parse(argv: Optional[list[str]]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m cannonade.testees.echo")
@@ -25,7 +27,7 @@ def _parse(argv: Optional[list[str]]) -> argparse.Namespace:
 def main(argv: Optional[list[str]] = None) -> int:
     args = _parse(argv)
     # Twisted is optional (extra "testees"): import it only when a server is wanted.
-    from twisted.internet import protocol, reactor
+    from twisted.internet import protocol
 
     close_after = args.close_after_bytes
 
@@ -44,14 +46,7 @@ def main(argv: Optional[list[str]] = None) -> int:
                 self.transport.loseConnection()
 
     factory = protocol.Factory.forProtocol(Echo)
-    port = reactor.listenTCP(args.port, factory, interface=args.host)
-    address = port.getHost()
-    host = f"[{address.host}]" if ":" in address.host else address.host
-    # Announce only once the reactor runs: reactor.run() installs the SIGINT/SIGTERM
-    # handlers that stop it cleanly, and a client may signal as soon as it reads the line.
-    reactor.callWhenRunning(print, f"listening on {host}:{address.port}", flush=True)
-    reactor.run()
-    return 0
+    return serve(factory, args.host, args.port)
 
 
 if __name__ == "__main__":

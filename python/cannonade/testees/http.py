@@ -20,6 +20,8 @@ from __future__ import annotations
 import argparse
 from typing import Optional
 
+from ._serve import serve
+
 _PATTERN = b"Hello, world!"
 _STATUS_PREFIX = b"/status/"
 _NO_BODY_CODES = (204, 304)
@@ -44,7 +46,6 @@ def fixed_body(size: int) -> bytes:
 def main(argv: Optional[list[str]] = None) -> int:
     args = _parse(argv)
     # Twisted is optional (extra "testees"): import it only when a server is wanted.
-    from twisted.internet import reactor
     from twisted.web import resource, server
 
     body = fixed_body(args.body_bytes)
@@ -99,14 +100,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     except TypeError:
         site = QuietSite(Reply(), requestFactory=PlainRequest)
 
-    port = reactor.listenTCP(args.port, site, interface=args.host)
-    address = port.getHost()
-    host = f"[{address.host}]" if ":" in address.host else address.host
-    # Announce only once the reactor runs: reactor.run() installs the SIGINT/SIGTERM
-    # handlers that stop it cleanly, and a client may signal as soon as it reads the line.
-    reactor.callWhenRunning(print, f"listening on {host}:{address.port}", flush=True)
-    reactor.run()
-    return 0
+    return serve(site, args.host, args.port)
 
 
 if __name__ == "__main__":

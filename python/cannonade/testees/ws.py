@@ -16,6 +16,8 @@ from __future__ import annotations
 import argparse
 from typing import Optional
 
+from ._serve import serve
+
 MAX_MESSAGE_BYTES = 16 * 1024 * 1024
 
 
@@ -32,7 +34,6 @@ def main(argv: Optional[list[str]] = None) -> int:
     # Twisted and Autobahn are optional (extra "testees"): import them only when a
     # server is wanted.
     from autobahn.twisted.websocket import WebSocketServerFactory, WebSocketServerProtocol
-    from twisted.internet import reactor
 
     subprotocol = args.subprotocol
 
@@ -58,14 +59,7 @@ def main(argv: Optional[list[str]] = None) -> int:
         failByDrop=False,
     )
 
-    port = reactor.listenTCP(args.port, factory, interface=args.host)
-    address = port.getHost()
-    host = f"[{address.host}]" if ":" in address.host else address.host
-    # Announce only once the reactor runs: reactor.run() installs the SIGINT/SIGTERM
-    # handlers that stop it cleanly, and a client may signal as soon as it reads the line.
-    reactor.callWhenRunning(print, f"listening on {host}:{address.port}", flush=True)
-    reactor.run()
-    return 0
+    return serve(factory, args.host, args.port)
 
 
 if __name__ == "__main__":

@@ -16,6 +16,24 @@ pub const SCHEMA_VERSION: u32 = 1;
 /// Percentiles every summary reports.
 pub const PERCENTILES: [f64; 5] = [50.0, 90.0, 99.0, 99.9, 99.99];
 
+fn nanos(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+}
+
+fn per_second(count: u64, over: Duration) -> f64 {
+    let secs = over.as_secs_f64();
+    if secs > 0.0 {
+        count as f64 / secs
+    } else {
+        0.0
+    }
+}
+
+/// The uncorrected latency: its own histogram in open loop, the only one otherwise.
+fn uncorrected(rec: &Recorder) -> Latency {
+    Latency::of(rec.uncorrected_ns.as_ref().unwrap_or(&rec.latency_ns))
+}
+
 /// Why a run ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -150,7 +168,6 @@ impl Summary {
         intervals: u64,
     ) -> Summary {
         let requests = rec.latency_ns.len();
-        let secs = elapsed.as_secs_f64();
         Summary {
             schema_version: SCHEMA_VERSION,
             target: plan.target.clone(),
@@ -159,21 +176,15 @@ impl Summary {
             threads: plan.threads,
             rate_per_s: plan.rate_per_s,
             stopped_by,
-            duration_ns: u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX),
+            duration_ns: nanos(elapsed),
             requests,
-            requests_per_s: if secs > 0.0 {
-                requests as f64 / secs
-            } else {
-                0.0
-            },
+            requests_per_s: per_second(requests, elapsed),
             bytes_sent: rec.bytes_sent,
             bytes_received: rec.bytes_received,
             connections_opened: rec.connections_opened,
             errors: rec.errors,
             latency_ns: Latency::of(&rec.latency_ns),
-            uncorrected_latency_ns: Latency::of(
-                rec.uncorrected_ns.as_ref().unwrap_or(&rec.latency_ns),
-            ),
+            uncorrected_latency_ns: uncorrected(rec),
             send_lag_ns: rec.send_lag_ns.as_ref().map(Latency::of),
             intervals,
             status_codes: rec
@@ -236,25 +247,18 @@ impl Interval {
     pub fn new(index: u64, start: Duration, end: Duration, rec: &Recorder) -> Interval {
         use base64::Engine as _;
         let requests = rec.latency_ns.len();
-        let secs = end.saturating_sub(start).as_secs_f64();
         Interval {
             index,
-            start_ns: u64::try_from(start.as_nanos()).unwrap_or(u64::MAX),
-            end_ns: u64::try_from(end.as_nanos()).unwrap_or(u64::MAX),
+            start_ns: nanos(start),
+            end_ns: nanos(end),
             requests,
-            requests_per_s: if secs > 0.0 {
-                requests as f64 / secs
-            } else {
-                0.0
-            },
+            requests_per_s: per_second(requests, end.saturating_sub(start)),
             bytes_sent: rec.bytes_sent,
             bytes_received: rec.bytes_received,
             connections_opened: rec.connections_opened,
             errors: rec.errors,
             latency_ns: Latency::of(&rec.latency_ns),
-            uncorrected_latency_ns: Latency::of(
-                rec.uncorrected_ns.as_ref().unwrap_or(&rec.latency_ns),
-            ),
+            uncorrected_latency_ns: uncorrected(rec),
             histogram_v2_base64: base64::engine::general_purpose::STANDARD
                 .encode(histogram_v2_deflate(&rec.latency_ns)),
         }
