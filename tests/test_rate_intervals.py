@@ -135,3 +135,28 @@ def test_cli_churn_and_idle(rust_echo: Server) -> None:
     )
     assert proc.returncode == 0, proc.stderr
     assert "Idle connections: 10 held of 10" in proc.stdout
+
+
+def test_replies_framed_by_a_delimiter(echo_server: Server) -> None:
+    # Both echo testees send the line back; each reply ends at its newline.
+    protocol = cannonade.Tcp(payload=b"one line\n", reply_delimiter=b"\n")
+    plan = cannonade.Plan(echo_server.address, protocol, connections=4, requests=200)
+    result = cannonade.run(plan)
+    assert (result.requests, result.errors.total) == (200, 0)
+    assert result.bytes_received == 200 * len(b"one line\n")
+
+
+def test_think_time_paces_each_connection(echo_server: Server) -> None:
+    result = cannonade.run(_plan(echo_server, requests=12, think_time_s=0.05))
+    assert (result.requests, result.errors.total) == (12, 0)
+    # 4 connections, 3 requests each, two 50 ms pauses before the last: at least 100 ms.
+    assert result.duration_ns >= 100_000_000
+
+
+def test_delimiter_and_think_time_are_checked() -> None:
+    with pytest.raises(PlanError, match="reply_delimiter"):
+        cannonade.Tcp(reply_delimiter=b"")
+    with pytest.raises(PlanError, match="not both"):
+        cannonade.Tcp(reply_bytes=3, reply_delimiter=b"\n")
+    with pytest.raises(PlanError, match="think_time_s"):
+        cannonade.Plan("127.0.0.1:9", requests=1, think_time_s=0.1, rate_per_s=5)

@@ -100,6 +100,12 @@ def _common_options() -> argparse.ArgumentParser:
         help="churn: open at most C connections per second in all",
     )
     common.add_argument(
+        "--think",
+        metavar="TIME",
+        type=_duration,
+        help="closed loop: pause TIME between a reply and the next request",
+    )
+    common.add_argument(
         "--idle",
         metavar="M",
         type=int,
@@ -148,6 +154,11 @@ def _parser() -> argparse.ArgumentParser:
         metavar="N",
         type=int,
         help="the server replies N bytes (default: it echoes the payload)",
+    )
+    tcp.add_argument(
+        "--reply-delimiter",
+        metavar="TEXT",
+        help="each reply ends with TEXT (UTF-8; e.g. $'\\n' for a line protocol)",
     )
 
     http = commands.add_parser(
@@ -224,9 +235,17 @@ def _protocol(args: argparse.Namespace) -> Union[Tcp, Http, Ws]:
             frame_bytes=args.frame_bytes,
             subprotocol=args.subprotocol,
         )
+    delimiter = None
+    if args.reply_delimiter is not None:
+        delimiter = args.reply_delimiter.encode("utf-8")
     if args.payload_text is not None:
-        return Tcp(payload=args.payload_text.encode("utf-8"), reply_bytes=args.reply_bytes)
-    return Tcp(payload_bytes=args.payload_bytes, reply_bytes=args.reply_bytes)
+        payload = args.payload_text.encode("utf-8")
+        return Tcp(payload=payload, reply_bytes=args.reply_bytes, reply_delimiter=delimiter)
+    return Tcp(
+        payload_bytes=args.payload_bytes,
+        reply_bytes=args.reply_bytes,
+        reply_delimiter=delimiter,
+    )
 
 
 def _plan(args: argparse.Namespace) -> Plan:
@@ -249,6 +268,7 @@ def _plan(args: argparse.Namespace) -> Plan:
         requests_per_connection=args.requests_per_connection,
         connection_rate_per_s=args.connection_rate,
         idle_connections=args.idle,
+        think_time_s=args.think,
     )
 
 

@@ -19,6 +19,7 @@ _MAX_CONNECTIONS = 1_000_000
 _MAX_THREADS = 1024
 _MAX_U64 = 2**64 - 1
 _MAX_RATE_PER_S = 100_000_000.0
+_MAX_DELIMITER_BYTES = 64
 _MIN_INTERVAL_MS = 10
 _MAX_PIPELINE = 1024
 # Printable so a payload is recognisable in a packet capture.
@@ -80,13 +81,15 @@ class Tcp:
 
     ``payload`` is sent verbatim when given; otherwise ``payload_bytes`` bytes of
     a fixed printable pattern are sent (``payload_bytes`` is then ignored).
-    ``reply_bytes`` is the reply length; ``None`` means an echo server (the
-    reply is as long as the payload).
+    ``reply_bytes`` is the reply length; ``reply_delimiter`` instead ends each reply
+    at those bytes (e.g. ``b"\\n"`` for a line protocol); with neither, the server is an
+    echo server (the reply is as long as the payload).
     """
 
     payload: Optional[bytes] = None
     payload_bytes: int = 64
     reply_bytes: Optional[int] = None
+    reply_delimiter: Optional[bytes] = None
 
     def __post_init__(self) -> None:
         if self.payload is not None:
@@ -100,6 +103,18 @@ class Tcp:
             _check_payload_size(self.payload_bytes)
         if self.reply_bytes is not None:
             _check_int("reply_bytes", self.reply_bytes, 1, MAX_PAYLOAD_BYTES)
+        if self.reply_delimiter is not None:
+            delimiter = self.reply_delimiter
+            if not isinstance(delimiter, (bytes, bytearray, memoryview)):
+                raise PlanError(f"reply_delimiter must be bytes, got {_describe(delimiter)}")
+            object.__setattr__(self, "reply_delimiter", bytes(delimiter))
+            if not 1 <= len(delimiter) <= _MAX_DELIMITER_BYTES:
+                raise PlanError(
+                    f"reply_delimiter must be 1 to {_MAX_DELIMITER_BYTES} bytes, "
+                    f"got {len(delimiter)}"
+                )
+            if self.reply_bytes is not None:
+                raise PlanError("give reply_bytes or reply_delimiter, not both")
 
     @property
     def data(self) -> bytes:
@@ -111,10 +126,15 @@ class Tcp:
 
     def to_dict(self) -> dict[str, Any]:
         """The ``protocol`` object of the plan JSON."""
-        if self.reply_bytes is None:
-            reply: dict[str, Any] = {"kind": "echo"}
-        else:
+        if self.reply_delimiter is not None:
+            reply: dict[str, Any] = {
+                "kind": "delimiter",
+                "delimiter_hex": self.reply_delimiter.hex(),
+            }
+        elif self.reply_bytes is not None:
             reply = {"kind": "fixed", "bytes": self.reply_bytes}
+        else:
+            reply = {"kind": "echo"}
         return {"kind": "tcp", "payload_hex": self.data.hex(), "reply": reply}
 
 
@@ -370,7 +390,8 @@ class Plan:
     every ``interval_s`` (see :meth:`Run.poll`). ``requests_per_connection`` and
     ``connection_rate_per_s`` churn connections (close after K requests; open at most C
     per second); ``idle_connections`` holds that many more connections open, silent,
-    beside the load. ``threads`` defaults to
+    beside the load. ``think_time_s`` pauses each connection between a reply and its
+    next request (closed loop only). ``threads`` defaults to
     ``min(cores, connections)`` in the engine. ``request_timeout_s=None`` waits
     for replies forever.
     """
@@ -389,6 +410,7 @@ class Plan:
     requests_per_connection: Optional[int] = None
     connection_rate_per_s: Optional[float] = None
     idle_connections: int = 0
+    think_time_s: Optional[float] = None
 
     def __post_init__(self) -> None:
         scheme = _scheme(self.target)
@@ -462,6 +484,13 @@ class Plan:
                     f"got {rate}"
                 )
         _check_int("idle_connections", self.idle_connections, 0, _MAX_CONNECTIONS)
+        if self.think_time_s is not None:
+            _seconds_to_ms("think_time_s", self.think_time_s)
+            if self.rate_per_s is not None:
+                raise PlanError(
+                    "think_time_s paces a closed loop; with rate_per_s the schedule paces the "
+                    "requests, so leave one of them out"
+                )
         if _seconds_to_ms("interval_s", self.interval_s) < _MIN_INTERVAL_MS:
             raise PlanError(f"interval_s must be at least 0.01 (10 ms), got {self.interval_s}")
         if isinstance(protocol, Http) and protocol.pipeline > 1 and self.rate_per_s is not None:
@@ -501,6 +530,8 @@ class Plan:
             plan["connection_rate_per_s"] = float(self.connection_rate_per_s)
         if self.idle_connections:
             plan["idle_connections"] = self.idle_connections
+        if self.think_time_s is not None:
+            plan["think_time_ms"] = _seconds_to_ms("think_time_s", self.think_time_s)
         spec = protocol.to_dict()
         if not isinstance(protocol, Tcp):
             # The URL says where to connect and what Host and path to send.

@@ -72,6 +72,11 @@ pub enum Reply {
         /// Length of every reply.
         bytes: usize,
     },
+    /// The reply ends with a delimiter (which is part of it).
+    Delimiter {
+        /// The delimiter, hex encoded.
+        delimiter_hex: String,
+    },
 }
 
 #[derive(Deserialize)]
@@ -81,6 +86,17 @@ struct FixedReply {
     kind: String,
     bytes: usize,
 }
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DelimiterReply {
+    #[allow(dead_code)]
+    kind: String,
+    delimiter_hex: String,
+}
+
+/// Longest delimiter a plan may give.
+pub const MAX_DELIMITER_BYTES: usize = 64;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -153,6 +169,7 @@ struct RawPlan {
     connection_rate_per_s: Option<f64>,
     #[serde(default)]
     idle_connections: u32,
+    think_time_ms: Option<u64>,
     // Kept as JSON and decoded by its `kind`, so errors inside keep their full path
     // (serde loses the path inside internally tagged enums).
     protocol: serde_json::Value,
@@ -179,13 +196,22 @@ pub const MAX_RATE_PER_S: f64 = 100_000_000.0;
 /// Shortest interval between snapshots.
 pub const MIN_INTERVAL_MS: u64 = 10;
 
+/// How a TCP reply ends.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Framing {
+    /// After this many bytes.
+    Length(usize),
+    /// With these bytes (at most 16 MiB into the reply).
+    Delimiter(Vec<u8>),
+}
+
 /// The TCP protocol, decoded and checked.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TcpSpec {
     /// Bytes sent as one request.
     pub payload: Vec<u8>,
-    /// Bytes that make one complete reply.
-    pub reply_bytes: usize,
+    /// Where each reply ends.
+    pub framing: Framing,
 }
 
 /// HTTP/1.1, decoded and checked: the request is encoded once, at plan time.
@@ -419,6 +445,8 @@ pub struct Plan {
     pub connection_rate_per_s: Option<f64>,
     /// Connections opened and held without traffic beside the load (C10K tests).
     pub idle_connections: u32,
+    /// Closed loop: pause between a reply and the connection's next request.
+    pub think_time: Option<Duration>,
     /// What to send and how replies are framed.
     pub protocol: ProtocolSpec,
 }
@@ -546,6 +574,13 @@ impl Plan {
             ));
         }
         check_descriptors(u64::from(raw.connections) + u64::from(raw.idle_connections))?;
+        if raw.think_time_ms.is_some() && raw.rate_per_s.is_some() {
+            return Err(invalid(
+                "think_time_ms",
+                "a think time paces a closed loop; with rate_per_s the schedule paces \
+                 the requests, so leave one of them out",
+            ));
+        }
         let kind = kind_of(&raw.protocol, "protocol", &["tcp", "http", "ws"])?.to_string();
         let (url, protocol) = match kind.as_str() {
             "tcp" => (None, ProtocolSpec::Tcp(raw_tcp_spec(raw.protocol)?)),
@@ -591,6 +626,7 @@ impl Plan {
             requests_per_connection: raw.requests_per_connection,
             connection_rate_per_s: raw.connection_rate_per_s,
             idle_connections: raw.idle_connections,
+            think_time: raw.think_time_ms.map(Duration::from_millis),
             protocol,
         })
     }
@@ -704,13 +740,18 @@ fn resolve(target: &str) -> Result<SocketAddr, PlanError> {
 
 fn raw_tcp_spec(protocol: serde_json::Value) -> Result<TcpSpec, PlanError> {
     let tcp: RawTcp = from_value(protocol, "protocol.")?;
-    let reply = match kind_of(&tcp.reply, "protocol.reply", &["echo", "fixed"])? {
+    let kinds = ["echo", "fixed", "delimiter"];
+    let reply = match kind_of(&tcp.reply, "protocol.reply", &kinds)? {
         "echo" => {
             from_value::<KindOnly>(tcp.reply, "protocol.reply.")?;
             Reply::Echo
         }
-        _ => Reply::Fixed {
+        "fixed" => Reply::Fixed {
             bytes: from_value::<FixedReply>(tcp.reply, "protocol.reply.")?.bytes,
+        },
+        _ => Reply::Delimiter {
+            delimiter_hex: from_value::<DelimiterReply>(tcp.reply, "protocol.reply.")?
+                .delimiter_hex,
         },
     };
     tcp_spec(&tcp.payload_hex, reply)
@@ -733,20 +774,31 @@ fn tcp_spec(payload_hex: &str, reply: Reply) -> Result<TcpSpec, PlanError> {
             "the payload is empty; a request needs at least one byte",
         ));
     }
-    let reply_bytes = match reply {
-        Reply::Echo => payload.len(),
+    let framing = match reply {
+        Reply::Echo => Framing::Length(payload.len()),
         Reply::Fixed { bytes } if bytes == 0 || bytes > MAX_PAYLOAD_BYTES => {
             return Err(invalid(
                 "protocol.reply.bytes",
                 format!("must be between 1 and {MAX_PAYLOAD_BYTES}, got {bytes}"),
             ))
         }
-        Reply::Fixed { bytes } => bytes,
+        Reply::Fixed { bytes } => Framing::Length(bytes),
+        Reply::Delimiter { delimiter_hex } => {
+            let field = "protocol.reply.delimiter_hex";
+            let delimiter = decode_hex(&delimiter_hex).map_err(|m| invalid(field, m))?;
+            if delimiter.is_empty() || delimiter.len() > MAX_DELIMITER_BYTES {
+                return Err(invalid(
+                    field,
+                    format!(
+                        "the delimiter must be 1 to {MAX_DELIMITER_BYTES} bytes, got {}",
+                        delimiter.len()
+                    ),
+                ));
+            }
+            Framing::Delimiter(delimiter)
+        }
     };
-    Ok(TcpSpec {
-        payload,
-        reply_bytes,
-    })
+    Ok(TcpSpec { payload, framing })
 }
 
 fn decode_hex(text: &str) -> Result<Vec<u8>, String> {
@@ -785,7 +837,7 @@ mod tests {
             panic!("tcp plan")
         };
         assert_eq!(tcp.payload, b"hi\n");
-        assert_eq!(tcp.reply_bytes, 3);
+        assert_eq!(tcp.framing, Framing::Length(3));
         assert_eq!(plan.connect_timeout, Duration::from_secs(2));
         assert_eq!(plan.request_timeout, Some(Duration::from_secs(10)));
         assert!(plan.reconnect);
@@ -856,6 +908,7 @@ mod tests {
             (r#","requests_per_connection":0"#, "requests_per_connection"),
             (r#","connection_rate_per_s":0"#, "connection_rate_per_s"),
             (r#","idle_connections":2000000"#, "idle_connections"),
+            (r#","think_time_ms":5,"rate_per_s":10"#, "think_time_ms"),
         ] {
             let err = Plan::from_json(&plan_json(extra)).unwrap_err();
             match err {
@@ -927,7 +980,21 @@ mod tests {
         let ProtocolSpec::Tcp(tcp) = Plan::from_json(&text).unwrap().protocol else {
             panic!("tcp plan")
         };
-        assert_eq!(tcp.reply_bytes, 612);
+        assert_eq!(tcp.framing, Framing::Length(612));
+        let text = plan_json("").replace(
+            r#"{"kind":"echo"}"#,
+            r#"{"kind":"delimiter","delimiter_hex":"0d0a"}"#,
+        );
+        let ProtocolSpec::Tcp(tcp) = Plan::from_json(&text).unwrap().protocol else {
+            panic!("tcp plan")
+        };
+        assert_eq!(tcp.framing, Framing::Delimiter(b"\r\n".to_vec()));
+        let text = plan_json("").replace(
+            r#"{"kind":"echo"}"#,
+            r#"{"kind":"delimiter","delimiter_hex":""}"#,
+        );
+        let err = Plan::from_json(&text).unwrap_err().to_string();
+        assert!(err.contains("`protocol.reply.delimiter_hex`"), "{err}");
     }
 
     fn web_plan(protocol: &str) -> Result<Plan, PlanError> {

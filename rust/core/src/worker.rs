@@ -604,6 +604,9 @@ impl Connection {
                 // Bytes nobody asked for: the stream is out of step with the requests.
                 return Err(Failure::Protocol);
             }
+            if let (Some(think), true) = (self.plan.think_time, in_flight.is_empty()) {
+                tokio::time::sleep(think).await;
+            }
         }
     }
 

@@ -226,3 +226,27 @@ fn idle_connections_are_held_beside_the_load() {
     );
     assert_eq!(s.idle_connections.held, 100, "{:?}", s.idle_connections);
 }
+
+#[test]
+fn tcp_replies_framed_by_a_delimiter() {
+    // The echo testee sends each line back; the reply ends at its newline.
+    let testee = Testee::start(&["echo"]);
+    let s = run(&format!(
+        r#"{{"abi_version":1,"target":"{}","connections":4,"requests":400,
+            "protocol":{{"kind":"tcp","payload_hex":"68656c6c6f0a",
+                         "reply":{{"kind":"delimiter","delimiter_hex":"0a"}}}}}}"#,
+        testee.address
+    ));
+    assert_eq!((s.requests, s.errors.total()), (400, 0), "{:?}", s.errors);
+    assert_eq!(s.bytes_received, 400 * 6);
+}
+
+#[test]
+fn think_time_paces_a_closed_loop() {
+    let testee = Testee::start(&["echo"]);
+    // 4 connections, 5 requests each, 50 ms of thinking after every reply: at least
+    // 4 pauses per connection before its last request.
+    let s = echo(&testee, r#","requests":20,"think_time_ms":50"#);
+    assert_eq!((s.requests, s.errors.total()), (20, 0));
+    assert!(s.duration_ns >= 200_000_000, "{}", s.duration_ns);
+}

@@ -8,7 +8,7 @@ pub mod ws;
 
 use std::rc::Rc;
 
-use crate::plan::{HttpSpec, ProtocolSpec, TcpSpec, WsSpec};
+use crate::plan::{Framing, HttpSpec, ProtocolSpec, TcpSpec, WsSpec, MAX_PAYLOAD_BYTES};
 
 /// What a codec made of the bytes it was fed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,7 +58,7 @@ impl Codec {
     /// Forgets the state of the previous connection.
     pub fn reset(&mut self) {
         match self {
-            Codec::Tcp(c) => c.received = 0,
+            Codec::Tcp(c) => c.reset(),
             Codec::Http(c) => c.decoder.start(c.head),
             Codec::Ws(c) => c.reset(),
         }
@@ -94,7 +94,7 @@ impl Codec {
     /// close reply) are appended to `control`.
     pub fn feed(&mut self, input: &[u8], control: &mut Vec<u8>) -> Result<Fed, Invalid> {
         match self {
-            Codec::Tcp(c) => Ok(c.feed(input)),
+            Codec::Tcp(c) => c.feed(input),
             Codec::Http(c) => c.feed(input),
             Codec::Ws(c) => c.feed(input, control),
         }
@@ -109,35 +109,86 @@ impl Codec {
     }
 }
 
-/// Raw TCP: the reply is complete after a fixed number of bytes.
+/// Raw TCP: the reply ends after a fixed number of bytes, or with a delimiter.
 #[derive(Debug, Clone)]
 pub struct TcpCodec {
     payload: Rc<[u8]>,
-    reply_bytes: usize,
+    framing: Rc<Framing>,
     received: usize,
+    /// Delimiter framing: the last bytes seen, which may start a delimiter that the
+    /// next chunk completes.
+    tail: Vec<u8>,
 }
 
 impl TcpCodec {
     fn new(spec: &TcpSpec) -> TcpCodec {
         TcpCodec {
             payload: Rc::from(spec.payload.as_slice()),
-            reply_bytes: spec.reply_bytes,
+            framing: Rc::new(spec.framing.clone()),
             received: 0,
+            tail: Vec::new(),
         }
     }
 
-    fn feed(&mut self, input: &[u8]) -> Fed {
-        let consumed = input.len().min(self.reply_bytes - self.received);
-        self.received += consumed;
-        if self.received < self.reply_bytes {
-            return Fed::NeedMore { consumed };
-        }
+    fn reset(&mut self) {
         self.received = 0;
-        Fed::Reply {
+        self.tail.clear();
+    }
+
+    fn reply(&mut self, consumed: usize) -> Result<Fed, Invalid> {
+        self.reset();
+        Ok(Fed::Reply {
             consumed,
             status: None,
             keep_alive: true,
+        })
+    }
+
+    fn feed(&mut self, input: &[u8]) -> Result<Fed, Invalid> {
+        match &*Rc::clone(&self.framing) {
+            Framing::Length(reply_bytes) => {
+                let consumed = input.len().min(reply_bytes - self.received);
+                self.received += consumed;
+                if self.received < *reply_bytes {
+                    return Ok(Fed::NeedMore { consumed });
+                }
+                self.reply(consumed)
+            }
+            Framing::Delimiter(delimiter) => self.feed_delimited(input, delimiter),
         }
+    }
+
+    fn feed_delimited(&mut self, input: &[u8], delimiter: &[u8]) -> Result<Fed, Invalid> {
+        // Only the delimiter's length minus one bytes of the tail can take part in a
+        // match, so the window stays small however long the reply.
+        let head = input.len().min(delimiter.len());
+        let mut window = std::mem::take(&mut self.tail);
+        let tail_len = window.len();
+        window.extend_from_slice(&input[..head]);
+        let found = window
+            .windows(delimiter.len())
+            .position(|w| w == delimiter)
+            .map(|at| at + delimiter.len() - tail_len)
+            .or_else(|| {
+                input
+                    .windows(delimiter.len())
+                    .position(|w| w == delimiter)
+                    .map(|at| at + delimiter.len())
+            });
+        if let Some(consumed) = found {
+            return self.reply(consumed);
+        }
+        self.received += input.len();
+        if self.received > MAX_PAYLOAD_BYTES {
+            // No delimiter in 16 MiB: the server does not frame its replies this way.
+            return Err(Invalid);
+        }
+        let keep = delimiter.len() - 1;
+        window.extend_from_slice(&input[head..]);
+        self.tail = window[window.len().saturating_sub(keep)..].to_vec();
+        Ok(Fed::NeedMore {
+            consumed: input.len(),
+        })
     }
 }
 
@@ -265,13 +316,87 @@ mod tests {
     use super::*;
 
     fn tcp(reply_bytes: usize) -> Codec {
+        tcp_framed(Framing::Length(reply_bytes))
+    }
+
+    fn tcp_framed(framing: Framing) -> Codec {
         Codec::new(
             &ProtocolSpec::Tcp(TcpSpec {
                 payload: b"ping".to_vec(),
-                reply_bytes,
+                framing,
             }),
             1,
         )
+    }
+
+    fn reply(consumed: usize) -> Result<Fed, Invalid> {
+        Ok(Fed::Reply {
+            consumed,
+            status: None,
+            keep_alive: true,
+        })
+    }
+
+    #[test]
+    fn delimiter_found_within_and_across_chunks() {
+        let mut c = tcp_framed(Framing::Delimiter(b"\r\n".to_vec()));
+        let mut control = Vec::new();
+        assert_eq!(c.feed(b"hello\r\nnext", &mut control), reply(7));
+        // Split between \r and \n, and again with a long chunk in between.
+        assert_eq!(
+            c.feed(b"abc\r", &mut control),
+            Ok(Fed::NeedMore { consumed: 4 })
+        );
+        assert_eq!(c.feed(b"\nrest", &mut control), reply(1));
+        assert_eq!(
+            c.feed(b"xy", &mut control),
+            Ok(Fed::NeedMore { consumed: 2 })
+        );
+        assert_eq!(
+            c.feed(&[b'z'; 100], &mut control),
+            Ok(Fed::NeedMore { consumed: 100 })
+        );
+        assert_eq!(
+            c.feed(b"\r", &mut control),
+            Ok(Fed::NeedMore { consumed: 1 })
+        );
+        assert_eq!(c.feed(b"\n", &mut control), reply(1));
+        // A lone \r that a later chunk does not complete is not a delimiter.
+        assert_eq!(
+            c.feed(b"\r", &mut control),
+            Ok(Fed::NeedMore { consumed: 1 })
+        );
+        assert_eq!(c.feed(b"x\r\n", &mut control), reply(3));
+    }
+
+    #[test]
+    fn delimiter_split_at_every_byte() {
+        let stream = b"first line\r\nsecond\r\n";
+        for cut in 0..stream.len() {
+            let mut c = tcp_framed(Framing::Delimiter(b"\r\n".to_vec()));
+            let mut control = Vec::new();
+            let mut buf = stream[..cut].to_vec();
+            let mut rest = &stream[cut..];
+            let mut replies = 0;
+            loop {
+                match c.feed(&buf, &mut control).unwrap() {
+                    Fed::Reply { consumed, .. } => {
+                        buf.drain(..consumed);
+                        replies += 1;
+                        continue;
+                    }
+                    Fed::NeedMore { consumed } => {
+                        buf.drain(..consumed);
+                    }
+                }
+                if rest.is_empty() {
+                    break;
+                }
+                buf.extend_from_slice(rest);
+                rest = &[];
+            }
+            assert_eq!(replies, 2, "cut at {cut}");
+        }
     }
 
     #[test]
