@@ -644,6 +644,7 @@ impl Connection {
                             continue;
                         }
                     }
+                    Fed::Closed => return Err(Failure::Closed),
                 }
             }
             match self.fill(stream, buf).await {

@@ -27,6 +27,9 @@ pub enum Fed {
         /// The connection can carry another request.
         keep_alive: bool,
     },
+    /// The peer closed the session in the protocol (a WebSocket close frame, already
+    /// answered through `control`): what is in flight is lost.
+    Closed,
 }
 
 /// The reply broke the protocol; the connection cannot be trusted any more.
@@ -305,8 +308,7 @@ impl WsCodec {
                 status: None,
                 keep_alive: true,
             }),
-            // The server closed the session: whatever was in flight is lost.
-            ws::WsEvent::Closed { .. } => Err(Invalid),
+            ws::WsEvent::Closed { .. } => Ok(Fed::Closed),
         }
     }
 }
@@ -335,6 +337,38 @@ mod tests {
             status: None,
             keep_alive: true,
         })
+    }
+
+    #[test]
+    fn websocket_close_from_the_server_is_a_close_not_a_protocol_error() {
+        let spec = WsSpec {
+            host: "127.0.0.1:9".into(),
+            path: "/".into(),
+            subprotocol: None,
+            message: b"hi".to_vec(),
+            binary: false,
+            frame_bytes: None,
+        };
+        let mut c = Codec::new(&ProtocolSpec::Ws(spec), 7);
+        let request = c.handshake().unwrap();
+        let text = String::from_utf8(request).unwrap();
+        let key = text
+            .lines()
+            .find_map(|l| l.strip_prefix("Sec-WebSocket-Key: "))
+            .unwrap();
+        let reply = format!(
+            "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+             Sec-WebSocket-Accept: {}\r\n\r\n",
+            ws::accept_key(key)
+        );
+        assert_eq!(c.handshake_reply(reply.as_bytes()), Ok(Some(reply.len())));
+        let mut control = Vec::new();
+        // An unmasked close frame with code 1001 (going away).
+        assert_eq!(
+            c.feed(&[0x88, 0x02, 0x03, 0xe9], &mut control),
+            Ok(Fed::Closed)
+        );
+        assert_eq!(control[0], 0x88, "a close frame answers it");
     }
 
     #[test]
@@ -388,6 +422,7 @@ mod tests {
                     Fed::NeedMore { consumed } => {
                         buf.drain(..consumed);
                     }
+                    Fed::Closed => unreachable!("TCP has no close frame"),
                 }
                 if rest.is_empty() {
                     break;
