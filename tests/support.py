@@ -8,6 +8,7 @@ import selectors
 import signal
 import struct
 import subprocess
+import sys
 import tempfile
 import time
 import zlib
@@ -202,3 +203,14 @@ def decode_histogram(blob: bytes) -> DecodedHistogram:
                 counts[index] = value
             index += 1
     return DecodedHistogram(sigfigs, lowest, highest, counts)
+
+
+def cli(*args: str) -> subprocess.CompletedProcess:
+    """Run the installed CLI (``python -m cannonade``) with this interpreter."""
+    return subprocess.run(
+        [sys.executable, "-m", "cannonade", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd="/",  # the installed package, not the source tree
+    )

@@ -4,24 +4,13 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from cannonade import Result
 
-from support import Server
-
-
-def cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "cannonade", *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd="/",  # the installed package, not the source tree
-    )
+from support import Server, cli
 
 
 def test_tcp_prints_a_summary(rust_echo: Server, tmp_path: Path) -> None:

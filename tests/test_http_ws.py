@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Callable
@@ -18,7 +16,15 @@ import pytest
 import cannonade
 from cannonade import Errors, Http, Plan, PlanError, Result, Ws
 
-from support import Server, pypy_argv, run_bounded, rust_testee_argv, start_server, stop_process
+from support import (
+    Server,
+    cli,
+    pypy_argv,
+    run_bounded,
+    rust_testee_argv,
+    start_server,
+    stop_process,
+)
 
 MIB = 1024 * 1024
 PYPY_TESTEES = {"http": "cannonade.testees.http", "ws": "cannonade.testees.ws"}
@@ -452,16 +458,6 @@ def test_ws_bad_plans_are_refused_by_the_engine(
 
 
 # --- CLI --------------------------------------------------------------------------
-
-
-def cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "cannonade", *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd="/",  # the installed package, not the source tree
-    )
 
 
 def test_cli_http_prints_a_summary(http_testee: Server, tmp_path: Path) -> None:

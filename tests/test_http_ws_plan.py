@@ -4,14 +4,14 @@ result JSON, the text summary, and the CLI's refusals."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import typing
 
 import pytest
 
 import cannonade
 from cannonade import MAX_PAYLOAD_BYTES, Http, Plan, PlanError, Result, Tcp, Ws
+
+from support import cli
 
 URL = "http://127.0.0.1:8080/"
 
@@ -370,16 +370,6 @@ def test_all_2xx_has_no_non_2xx_line() -> None:
 
 
 # --- CLI refusals (no server needed) -------------------------------------------------
-
-
-def cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "cannonade", *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd="/",  # the installed package, not the source tree
-    )
 
 
 @pytest.mark.parametrize(

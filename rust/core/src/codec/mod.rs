@@ -148,17 +148,20 @@ impl TcpCodec {
     }
 
     fn feed(&mut self, input: &[u8]) -> Result<Fed, Invalid> {
-        match &*Rc::clone(&self.framing) {
-            Framing::Length(reply_bytes) => {
-                let consumed = input.len().min(reply_bytes - self.received);
-                self.received += consumed;
-                if self.received < *reply_bytes {
-                    return Ok(Fed::NeedMore { consumed });
-                }
-                self.reply(consumed)
+        if let Framing::Length(reply_bytes) = *self.framing {
+            let consumed = input.len().min(reply_bytes - self.received);
+            self.received += consumed;
+            if self.received < reply_bytes {
+                return Ok(Fed::NeedMore { consumed });
             }
-            Framing::Delimiter(delimiter) => self.feed_delimited(input, delimiter),
+            return self.reply(consumed);
         }
+        // The delimiter is borrowed while the codec's own state changes.
+        let framing = Rc::clone(&self.framing);
+        let Framing::Delimiter(delimiter) = &*framing else {
+            unreachable!("lengths are handled above")
+        };
+        self.feed_delimited(input, delimiter)
     }
 
     fn feed_delimited(&mut self, input: &[u8], delimiter: &[u8]) -> Result<Fed, Invalid> {
