@@ -91,7 +91,7 @@ def test_plan_json_follows_the_contract() -> None:
         interval_s=0.5,
     )
     assert json.loads(plan.to_json()) == {
-        "abi_version": 1,
+        "abi_version": 2,
         "target": "[::1]:8080",
         "connections": 32,
         "threads": 2,

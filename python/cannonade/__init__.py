@@ -29,7 +29,7 @@ from ._errors import (
 )
 from ._native import library_version
 from ._plan import MAX_PAYLOAD_BYTES, Http, Plan, Tcp, Ws
-from ._result import Errors, IdleConnections, Interval, Latency, Result
+from ._result import Errors, IdleConnections, Interval, Latency, Phase, Result
 from ._run import Run, run, start, start_json
 from ._version import ABI_VERSION, __version__
 
@@ -45,6 +45,7 @@ __all__ = [
     "InternalError",
     "Interval",
     "Latency",
+    "Phase",
     "Plan",
     "PlanError",
     "Result",

@@ -11,9 +11,11 @@ from typing import Any, Optional, Union
 from ._errors import InternalError
 from ._report import format_result
 
-__all__ = ["Errors", "IdleConnections", "Interval", "Latency", "Result"]
+__all__ = ["Errors", "IdleConnections", "Interval", "Latency", "Phase", "Result"]
 
-SCHEMA_VERSION = 1
+#: The result format the engine writes; results of schema 1 (no phases) still load.
+SCHEMA_VERSION = 2
+_READABLE_SCHEMAS = (1, 2)
 
 
 def _require(data: Mapping[str, Any], key: str, where: str) -> Any:
@@ -129,6 +131,89 @@ class IdleConnections:
 
 
 @dataclass(frozen=True)
+class Phase:
+    """A phase of a run (e.g. ``"warmup"``, ``"measure"``): whole intervals, merged.
+
+    Phases are marked with :meth:`Run.mark_phase` and begin at interval boundaries;
+    ``histogram`` holds the phase's latency histogram (HdrHistogram V2 deflate bytes).
+    """
+
+    name: str
+    first_interval: int
+    intervals: int
+    start_ns: int
+    end_ns: int
+    requests: int
+    requests_per_s: float
+    bytes_sent: int
+    bytes_received: int
+    connections_opened: int
+    errors: Errors
+    latency: Latency
+    uncorrected_latency: Latency
+    send_lag: Optional[Latency] = None
+    status_codes: tuple[tuple[int, int], ...] = ()
+    non_2xx_3xx: int = 0
+    histogram: bytes = field(default=b"", repr=False)
+
+    @property
+    def duration_s(self) -> float:
+        return (self.end_ns - self.start_ns) / 1e9
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "first_interval": self.first_interval,
+            "intervals": self.intervals,
+            "start_ns": self.start_ns,
+            "end_ns": self.end_ns,
+            "requests": self.requests,
+            "requests_per_s": self.requests_per_s,
+            "bytes_sent": self.bytes_sent,
+            "bytes_received": self.bytes_received,
+            "connections_opened": self.connections_opened,
+            "errors": self.errors.to_dict(),
+            "latency_ns": self.latency.to_dict(),
+            "uncorrected_latency_ns": self.uncorrected_latency.to_dict(),
+            "send_lag_ns": self.send_lag.to_dict() if self.send_lag else None,
+            "status_codes": {str(code): n for code, n in self.status_codes},
+            "non_2xx_3xx": self.non_2xx_3xx,
+            "histogram_v2_base64": base64.b64encode(self.histogram).decode("ascii"),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Phase:
+        def get(key: str) -> Any:
+            return _require(data, key, "phases[].")
+
+        return cls(
+            name=str(get("name")),
+            first_interval=int(get("first_interval")),
+            intervals=int(get("intervals")),
+            start_ns=int(get("start_ns")),
+            end_ns=int(get("end_ns")),
+            requests=int(get("requests")),
+            requests_per_s=float(get("requests_per_s")),
+            bytes_sent=int(get("bytes_sent")),
+            bytes_received=int(get("bytes_received")),
+            connections_opened=int(get("connections_opened")),
+            errors=Errors.from_dict(get("errors")),
+            latency=Latency.from_dict(get("latency_ns"), "phases[].latency_ns"),
+            uncorrected_latency=Latency.from_dict(
+                get("uncorrected_latency_ns"), "phases[].uncorrected_latency_ns"
+            ),
+            send_lag=(
+                Latency.from_dict(data["send_lag_ns"], "phases[].send_lag_ns")
+                if data.get("send_lag_ns")
+                else None
+            ),
+            status_codes=_status_codes(data.get("status_codes") or {}),
+            non_2xx_3xx=int(data.get("non_2xx_3xx") or 0),
+            histogram=base64.b64decode(get("histogram_v2_base64")),
+        )
+
+
+@dataclass(frozen=True)
 class Result:
     """The outcome of one run.
 
@@ -172,11 +257,20 @@ class Result:
     handshake: Optional[Latency] = None
     #: Idle connections asked for, opened, and still held when the run stopped.
     idle_connections: IdleConnections = IdleConnections()
+    #: The run's phases in order; a run nobody marked has one, ``"main"``.
+    phases: tuple[Phase, ...] = ()
     histogram: bytes = field(default=b"", repr=False)
 
     @property
     def duration_s(self) -> float:
         return self.duration_ns / 1e9
+
+    def phase(self, name: str) -> Phase:
+        """The last phase called ``name``; KeyError naming the phases there are if none."""
+        for phase in reversed(self.phases):
+            if phase.name == name:
+                return phase
+        raise KeyError(f"no phase {name!r} in this result; it has {[p.name for p in self.phases]}")
 
     @property
     def status_code_counts(self) -> dict[int, int]:
@@ -209,6 +303,7 @@ class Result:
             "connect_ns": self.connect.to_dict(),
             "handshake_ns": self.handshake.to_dict() if self.handshake else None,
             "idle_connections": self.idle_connections.to_dict(),
+            "phases": [phase.to_dict() for phase in self.phases],
         }
         if self.histogram:
             data["histogram_base64"] = base64.b64encode(self.histogram).decode("ascii")
@@ -225,9 +320,9 @@ class Result:
             return _require(data, key, "")
 
         version = get("schema_version")
-        if version != SCHEMA_VERSION:
+        if version not in _READABLE_SCHEMAS:
             raise InternalError(
-                f"result schema_version {version} is not {SCHEMA_VERSION}; "
+                f"result schema_version {version} is not one of {_READABLE_SCHEMAS}; "
                 f"reinstall cannonade so the package and its native library match"
             )
         if histogram is None:
@@ -273,6 +368,7 @@ class Result:
             idle_connections=IdleConnections.from_dict(
                 data.get("idle_connections") or IdleConnections().to_dict()
             ),
+            phases=tuple(Phase.from_dict(p) for p in data.get("phases") or ()),
             histogram=histogram,
         )
 
@@ -304,6 +400,8 @@ class Interval:
     errors: Errors
     latency: Latency
     uncorrected_latency: Latency
+    #: The phase the interval belongs to (``"main"`` unless one was marked).
+    phase: str = "main"
     histogram: bytes = field(default=b"", repr=False)
 
     @property
@@ -333,5 +431,6 @@ class Interval:
             uncorrected_latency=Latency.from_dict(
                 get("uncorrected_latency_ns"), "interval.uncorrected_latency_ns"
             ),
+            phase=str(data.get("phase", "main")),
             histogram=base64.b64decode(get("histogram_v2_base64")),
         )

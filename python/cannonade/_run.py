@@ -109,6 +109,26 @@ class Run:
             text = _native.take_buf(buf)
         return [Interval.from_dict(item) for item in json.loads(text)]
 
+    def mark_phase(self, name: str) -> int:
+        """Start phase ``name`` with the next interval to finish; return that interval's index.
+
+        Intervals finished before the call keep their phase, polled or not, so what
+        was decided on stays on its side of the mark. Phases appear in
+        ``Result.phases`` and in each ``Interval.phase``. Raises PlanError for a bad
+        name (empty, over 64 bytes, control characters) and RunError once the run
+        has finished.
+        """
+        if not isinstance(name, str):
+            raise PlanError(f"phase name must be a str, got {type(name).__name__}")
+        if "\0" in name:
+            raise PlanError("phase name contains a NUL character")
+        out = _native.ffi.new("uint64_t *")
+        with self._lock:
+            _native.check(
+                _native.lib.cn_run_mark_phase(self._live_handle(), name.encode("utf-8"), out)
+            )
+        return int(out[0])
+
     def result(self) -> Result:
         """The Result of a finished run; raises RunError while it is still running."""
         result = self.wait(0)

@@ -3,4 +3,4 @@
 __version__ = "0.1.0"
 
 #: The C ABI version this package speaks; must equal the library's ``cn_abi_version()``.
-ABI_VERSION = 1
+ABI_VERSION = 2

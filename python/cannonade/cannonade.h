@@ -5,7 +5,7 @@
 /*
  The ABI version of this library; the Python package checks it at import.
  */
-#define CN_ABI_VERSION 1
+#define CN_ABI_VERSION 2
 
 /*
  What every fallible export returns. `CN_OK` is success; anything else but
@@ -96,6 +96,20 @@ enum CnStatus cn_run_start(const char *plan_json, struct CnRun **out_run);
  `run` is a live handle from `cn_run_start`.
  */
 enum CnStatus cn_run_wait(const struct CnRun *run, uint64_t timeout_ms);
+
+/*
+ Starts a new phase named `name` (UTF-8, 1 to 64 bytes, no control characters)
+ with the next interval to finish, and writes that interval's index to
+ `*out_first_interval`. Intervals finished before the call keep their phase.
+ `CN_INVALID_ARGUMENT` for a bad name, `CN_RUNTIME_ERROR` once the run has finished.
+
+ # Safety
+ `run` is a live handle; `name` is a NUL-terminated string; `out_first_interval`
+ is valid for one write.
+ */
+enum CnStatus cn_run_mark_phase(const struct CnRun *run,
+                                const char *name,
+                                uint64_t *out_first_interval);
 
 /*
  Asks the run to stop and returns at once; wait for it to finish. Harmless twice.

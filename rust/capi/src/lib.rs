@@ -11,7 +11,7 @@ mod status;
 use std::ffi::c_char;
 use std::time::Duration;
 
-use cannonade_core::{Plan, PlanError, Run, StartError};
+use cannonade_core::{PhaseError, Plan, PlanError, Run, StartError};
 
 pub use handle::{CnBuf, CnRun};
 pub use status::CnStatus;
@@ -22,7 +22,7 @@ use handle::{
 use status::{copy_last_error, guard, Failure};
 
 /// The ABI version of this library; the Python package checks it at import.
-pub const CN_ABI_VERSION: u32 = 1;
+pub const CN_ABI_VERSION: u32 = 2;
 
 // The plan format and the C ABI are versioned together.
 const _: () = assert!(CN_ABI_VERSION == cannonade_core::ABI_VERSION);
@@ -92,6 +92,35 @@ pub unsafe extern "C" fn cn_run_wait(run: *const CnRun, timeout_ms: u64) -> CnSt
         } else {
             CnStatus::CN_TIMEOUT
         })
+    })
+}
+
+/// Starts a new phase named `name` (UTF-8, 1 to 64 bytes, no control characters)
+/// with the next interval to finish, and writes that interval's index to
+/// `*out_first_interval`. Intervals finished before the call keep their phase.
+/// `CN_INVALID_ARGUMENT` for a bad name, `CN_RUNTIME_ERROR` once the run has finished.
+///
+/// # Safety
+/// `run` is a live handle; `name` is a NUL-terminated string; `out_first_interval`
+/// is valid for one write.
+#[no_mangle]
+pub unsafe extern "C" fn cn_run_mark_phase(
+    run: *const CnRun,
+    name: *const c_char,
+    out_first_interval: *mut u64,
+) -> CnStatus {
+    guard(|| {
+        let out = out_arg(out_first_interval, "out_first_interval")?;
+        let run = run_ref(run)?;
+        let name = str_arg(name, "name")?;
+        *out = run.run.mark_phase(name).map_err(|e| {
+            let status = match e {
+                PhaseError::BadName(_) => CnStatus::CN_INVALID_ARGUMENT,
+                PhaseError::Finished => CnStatus::CN_RUNTIME_ERROR,
+            };
+            (status, e.to_string())
+        })?;
+        Ok(CnStatus::CN_OK)
     })
 }
 

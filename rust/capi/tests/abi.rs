@@ -53,6 +53,17 @@ fn null_arguments_are_refused_with_a_message() {
         CnStatus::CN_INVALID_ARGUMENT
     );
     assert!(last_error().contains("run is NULL"));
+    let mut first = 0u64;
+    assert_eq!(
+        unsafe { cn_run_mark_phase(null(), c"measure".as_ptr(), &mut first) },
+        CnStatus::CN_INVALID_ARGUMENT
+    );
+    assert!(last_error().contains("run is NULL"));
+    assert_eq!(
+        unsafe { cn_run_mark_phase(null(), c"measure".as_ptr(), null_mut()) },
+        CnStatus::CN_INVALID_ARGUMENT
+    );
+    assert!(last_error().contains("out_first_interval is NULL"));
 }
 
 #[test]
@@ -68,7 +79,7 @@ fn frees_of_null_are_harmless() {
 
 #[test]
 fn bad_plans_name_the_field() {
-    let (status, run) = start(r#"{"abi_version":1,"bogus":1}"#);
+    let (status, run) = start(r#"{"abi_version":2,"bogus":1}"#);
     assert_eq!(status, CnStatus::CN_INVALID_PLAN);
     assert!(run.is_null());
     assert!(last_error().contains("bogus"), "{}", last_error());
@@ -102,7 +113,7 @@ fn run_lifecycle_through_the_abi() {
         drop(conns);
     });
     let (status, run) = start(&format!(
-        r#"{{"abi_version":1,"target":"{addr}","connections":1,"duration_ms":60000,
+        r#"{{"abi_version":2,"target":"{addr}","connections":1,"duration_ms":60000,
             "protocol":{{"kind":"tcp","payload_hex":"00","reply":{{"kind":"echo"}}}}}}"#
     ));
     assert_eq!(status, CnStatus::CN_OK, "{}", last_error());

@@ -13,5 +13,5 @@ pub mod summary;
 mod worker;
 
 pub use plan::{Plan, PlanError, ABI_VERSION};
-pub use run::{Finished, Run, RunError, StartError};
-pub use summary::{StoppedBy, Summary};
+pub use run::{Finished, PhaseError, Run, RunError, StartError};
+pub use summary::{Phase, StoppedBy, Summary};

@@ -8,7 +8,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 /// The plan format this engine speaks; a plan carrying another number is refused.
-pub const ABI_VERSION: u32 = 1;
+pub const ABI_VERSION: u32 = 2;
 
 /// Largest request payload a plan may ask for.
 pub const MAX_PAYLOAD_BYTES: usize = 16 * 1024 * 1024;
@@ -825,7 +825,7 @@ mod tests {
 
     fn plan_json(extra: &str) -> String {
         format!(
-            r#"{{"abi_version":1,"target":"127.0.0.1:9","connections":4,"requests":10,
+            r#"{{"abi_version":2,"target":"127.0.0.1:9","connections":4,"requests":10,
                "protocol":{{"kind":"tcp","payload_hex":"68690a","reply":{{"kind":"echo"}}}}{extra}}}"#
         )
     }
@@ -946,11 +946,11 @@ mod tests {
 
     #[test]
     fn abi_mismatch_is_its_own_error() {
-        let text = plan_json("").replace(r#""abi_version":1"#, r#""abi_version":999"#);
+        let text = plan_json("").replace(r#""abi_version":2"#, r#""abi_version":999"#);
         assert_eq!(
             Plan::from_json(&text).unwrap_err(),
             PlanError::AbiMismatch {
-                expected: 1,
+                expected: ABI_VERSION,
                 found: 999
             }
         );
@@ -999,7 +999,7 @@ mod tests {
 
     fn web_plan(protocol: &str) -> Result<Plan, PlanError> {
         Plan::from_json(&format!(
-            r#"{{"abi_version":1,"connections":2,"requests":10,"protocol":{protocol}}}"#
+            r#"{{"abi_version":2,"connections":2,"requests":10,"protocol":{protocol}}}"#
         ))
     }
 
@@ -1033,7 +1033,7 @@ mod tests {
         let e = err(r#"{"kind":"http","url":"http://127.0.0.1/","pipeline":0}"#);
         assert!(e.contains("`protocol.pipeline`"), "{e}");
         let e = Plan::from_json(
-            r#"{"abi_version":1,"connections":2,"requests":10,"rate_per_s":10,
+            r#"{"abi_version":2,"connections":2,"requests":10,"rate_per_s":10,
                 "protocol":{"kind":"http","url":"http://127.0.0.1:1/","pipeline":4}}"#,
         )
         .unwrap_err()

@@ -13,7 +13,9 @@ use tokio::sync::watch;
 
 use crate::plan::Plan;
 use crate::recorder::{Recorder, Shape};
-use crate::summary::{histogram_v2_deflate, IdleSummary, Interval, StoppedBy, Summary};
+use crate::summary::{
+    histogram_v2_deflate, IdleSummary, Interval, Phase, StoppedBy, Summary, DEFAULT_PHASE,
+};
 use crate::worker::{run_worker, ConnPlan, IdleCounts, Report, WorkerPlan};
 
 /// Finished intervals kept for `poll` at most; older ones are dropped (and counted)
@@ -63,6 +65,51 @@ impl fmt::Display for RunError {
 
 impl std::error::Error for RunError {}
 
+/// Longest phase name [`Run::mark_phase`] takes, in bytes.
+pub const MAX_PHASE_NAME_BYTES: usize = 64;
+
+/// Why a phase could not be marked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PhaseError {
+    /// The name is empty, too long or has control characters.
+    BadName(String),
+    /// The run has finished; there is no interval left to label.
+    Finished,
+}
+
+impl fmt::Display for PhaseError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PhaseError::BadName(why) => write!(f, "phase name {why}"),
+            PhaseError::Finished => f.write_str("the run has finished; mark phases while it runs"),
+        }
+    }
+}
+
+impl std::error::Error for PhaseError {}
+
+/// Which phase the next finished interval belongs to. The collector labels each
+/// interval under this lock, so a mark and a label never interleave.
+struct PhaseBook {
+    /// Bumped by every mark, so two phases of the same name stay apart.
+    mark: u64,
+    name: String,
+    /// The index of the next interval to be labelled.
+    next_interval: u64,
+    finished: bool,
+}
+
+impl Default for PhaseBook {
+    fn default() -> PhaseBook {
+        PhaseBook {
+            mark: 0,
+            name: DEFAULT_PHASE.to_owned(),
+            next_interval: 0,
+            finished: false,
+        }
+    }
+}
+
 /// A finished run: its summary and its merged latency histogram.
 #[derive(Debug, Clone)]
 pub struct Finished {
@@ -87,6 +134,7 @@ struct Shared {
     outcome: Mutex<Outcome>,
     ready: Condvar,
     intervals: Mutex<PendingIntervals>,
+    phases: Mutex<PhaseBook>,
 }
 
 #[derive(Default)]
@@ -152,6 +200,7 @@ impl Run {
             .name("cannonade-collect".into())
             .spawn(move || {
                 let result = collect(&plan, started_at, workers, reports_rx, &for_collector);
+                lock_ignoring_poison(&for_collector.phases).finished = true;
                 *lock_ignoring_poison(&for_collector.outcome) = Some(result);
                 for_collector.ready.notify_all();
             })
@@ -201,6 +250,37 @@ impl Run {
             .queue
             .drain(..)
             .collect()
+    }
+
+    /// Starts a new phase named `name` with the next interval to finish, and returns
+    /// that interval's index. Intervals already finished keep their phase, even those
+    /// not yet polled: what a caller has decided on stays on the side it decided.
+    /// A phase that receives no interval (marked over by the next mark, or marked as
+    /// the run ends) does not appear in the summary.
+    pub fn mark_phase(&self, name: &str) -> Result<u64, PhaseError> {
+        if name.is_empty() {
+            return Err(PhaseError::BadName(
+                "is empty; give a name such as \"measure\"".into(),
+            ));
+        }
+        if name.len() > MAX_PHASE_NAME_BYTES {
+            return Err(PhaseError::BadName(format!(
+                "is {} bytes long; the limit is {MAX_PHASE_NAME_BYTES}",
+                name.len()
+            )));
+        }
+        if name.chars().any(char::is_control) {
+            return Err(PhaseError::BadName(format!(
+                "{name:?} has control characters; use printable text"
+            )));
+        }
+        let mut book = lock_ignoring_poison(&self.shared.phases);
+        if book.finished {
+            return Err(PhaseError::Finished);
+        }
+        book.mark += 1;
+        book.name = name.to_owned();
+        Ok(book.next_interval)
     }
 
     /// How many finished intervals were dropped because nobody polled them.
@@ -273,6 +353,19 @@ struct Assembler {
     reasons: Vec<StoppedBy>,
     last_finish: Instant,
     idle: IdleCounts,
+    shape: Shape,
+    phases: Vec<PhaseTotal>,
+}
+
+/// A phase being merged: the mark that opened it and its intervals so far.
+struct PhaseTotal {
+    mark: u64,
+    name: String,
+    first_interval: u64,
+    intervals: u64,
+    start: Duration,
+    end: Duration,
+    rec: Recorder,
 }
 
 impl Assembler {
@@ -288,6 +381,8 @@ impl Assembler {
             reasons: Vec::with_capacity(workers),
             last_finish: started_at,
             idle: IdleCounts::default(),
+            shape: Shape::of(plan),
+            phases: Vec::new(),
         }
     }
 
@@ -309,8 +404,9 @@ impl Assembler {
         }
     }
 
-    /// Intervals every worker has reported (or stopped before), oldest first.
-    fn complete(&mut self) -> Vec<Interval> {
+    /// Intervals every worker has reported (or stopped before), oldest first, each
+    /// labelled with the phase `book` names when it is done.
+    fn complete(&mut self, book: &Mutex<PhaseBook>) -> Vec<Interval> {
         let mut done = Vec::new();
         loop {
             let i = self.next_to_emit;
@@ -330,7 +426,32 @@ impl Assembler {
             if self.finished.iter().all(|&f| f) {
                 end = end.min(self.last_finish - self.started_at);
             }
-            done.push(Interval::new(i, start, end, &rec));
+            let (mark, name) = {
+                let mut book = lock_ignoring_poison(book);
+                book.next_interval = i + 1;
+                (book.mark, book.name.clone())
+            };
+            match self.phases.last_mut() {
+                Some(phase) if phase.mark == mark => {
+                    phase.intervals += 1;
+                    phase.end = end;
+                    phase.rec.merge(&rec);
+                }
+                _ => {
+                    let mut total = Recorder::new(self.shape);
+                    total.merge(&rec);
+                    self.phases.push(PhaseTotal {
+                        mark,
+                        name: name.clone(),
+                        first_interval: i,
+                        intervals: 1,
+                        start,
+                        end,
+                        rec: total,
+                    });
+                }
+            }
+            done.push(Interval::new(i, name, start, end, &rec));
             self.next_to_emit += 1;
         }
         done
@@ -359,7 +480,7 @@ fn collect(
     // Ends when every worker has stopped and dropped its sender.
     for report in reports {
         assembler.add(report);
-        publish(assembler.complete());
+        publish(assembler.complete(&shared.phases));
     }
     let mut failures = Vec::new();
     for (index, worker) in workers.into_iter().enumerate() {
@@ -390,6 +511,20 @@ fn collect(
         opened: assembler.idle.opened,
         held: assembler.idle.held,
     };
+    summary.phases = assembler
+        .phases
+        .iter()
+        .map(|p| {
+            Phase::new(
+                p.name.clone(),
+                p.first_interval,
+                p.intervals,
+                p.start,
+                p.end,
+                &p.rec,
+            )
+        })
+        .collect();
     Ok(Finished {
         summary,
         latency_ns: assembler.totals.latency_ns,
@@ -414,7 +549,7 @@ mod tests {
 
     fn plan(connections: u32, threads: u32, requests: Option<u64>) -> Plan {
         let text = format!(
-            r#"{{"abi_version":1,"target":"127.0.0.1:9","connections":{connections},
+            r#"{{"abi_version":2,"target":"127.0.0.1:9","connections":{connections},
                "threads":{threads},"duration_ms":1000{}, "protocol":{{"kind":"tcp",
                "payload_hex":"00","reply":{{"kind":"echo"}}}}}}"#,
             requests

@@ -1,4 +1,4 @@
-//! The result of a finished run, as it is serialized to JSON (`schema_version` 1).
+//! The result of a finished run, as it is serialized to JSON (`schema_version` 2).
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -11,7 +11,7 @@ use crate::plan::Plan;
 use crate::recorder::{Errors, Recorder};
 
 /// Version of the result JSON format.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// Percentiles every summary reports.
 pub const PERCENTILES: [f64; 5] = [50.0, 90.0, 99.0, 99.9, 99.99];
@@ -145,6 +145,110 @@ pub struct Summary {
     pub handshake_ns: Option<Latency>,
     /// Connections held open without traffic beside the load.
     pub idle_connections: IdleSummary,
+    /// The run's phases in order (see [`crate::Run::mark_phase`]); a run nobody
+    /// marked has one phase, [`DEFAULT_PHASE`].
+    pub phases: Vec<Phase>,
+}
+
+/// The name of a run's phase until someone marks another.
+pub const DEFAULT_PHASE: &str = "main";
+
+/// HTTP responses by status code, as JSON object keys.
+fn status_codes(rec: &Recorder) -> BTreeMap<String, u64> {
+    rec.status_codes
+        .iter()
+        .enumerate()
+        .filter(|&(_, &n)| n > 0)
+        .map(|(code, &n)| (code.to_string(), n))
+        .collect()
+}
+
+/// HTTP responses with a status outside 200-399.
+fn non_2xx_3xx(rec: &Recorder) -> u64 {
+    rec.status_codes
+        .iter()
+        .enumerate()
+        .filter(|&(code, _)| !(200..400).contains(&code))
+        .map(|(_, &n)| n)
+        .sum()
+}
+
+fn base64_v2(hist: &Histogram<u64>) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(histogram_v2_deflate(hist))
+}
+
+/// A phase of a run (warm-up, measurement, ...): consecutive whole intervals, merged.
+/// Phases begin and end at interval boundaries.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Phase {
+    /// The name it was marked with.
+    pub name: String,
+    /// Index of its first interval.
+    pub first_interval: u64,
+    /// Number of intervals in it.
+    pub intervals: u64,
+    /// Start of its first interval, from the start of the run.
+    pub start_ns: u64,
+    /// End of its last interval, from the start of the run.
+    pub end_ns: u64,
+    /// Exchanges completed in it.
+    pub requests: u64,
+    /// `requests` per second of the phase.
+    pub requests_per_s: f64,
+    /// Bytes written to sockets.
+    pub bytes_sent: u64,
+    /// Bytes read from sockets.
+    pub bytes_received: u64,
+    /// Connections opened.
+    pub connections_opened: u64,
+    /// Failures by kind.
+    pub errors: Errors,
+    /// Latency (corrected in open loop), in nanoseconds.
+    pub latency_ns: Latency,
+    /// Latency from the actual send (the same as `latency_ns` in closed loop).
+    pub uncorrected_latency_ns: Latency,
+    /// Open loop only: the generator's own lateness.
+    pub send_lag_ns: Option<Latency>,
+    /// HTTP only: responses by status code.
+    pub status_codes: BTreeMap<String, u64>,
+    /// HTTP responses with a status outside 200-399.
+    pub non_2xx_3xx: u64,
+    /// The phase's `latency_ns` histogram, HdrHistogram V2 deflate, base64.
+    pub histogram_v2_base64: String,
+}
+
+impl Phase {
+    /// Summarises a phase from its merged recorder.
+    pub fn new(
+        name: String,
+        first_interval: u64,
+        intervals: u64,
+        start: Duration,
+        end: Duration,
+        rec: &Recorder,
+    ) -> Phase {
+        let requests = rec.latency_ns.len();
+        Phase {
+            name,
+            first_interval,
+            intervals,
+            start_ns: nanos(start),
+            end_ns: nanos(end),
+            requests,
+            requests_per_s: per_second(requests, end.saturating_sub(start)),
+            bytes_sent: rec.bytes_sent,
+            bytes_received: rec.bytes_received,
+            connections_opened: rec.connections_opened,
+            errors: rec.errors,
+            latency_ns: Latency::of(&rec.latency_ns),
+            uncorrected_latency_ns: uncorrected(rec),
+            send_lag_ns: rec.send_lag_ns.as_ref().map(Latency::of),
+            status_codes: status_codes(rec),
+            non_2xx_3xx: non_2xx_3xx(rec),
+            histogram_v2_base64: base64_v2(&rec.latency_ns),
+        }
+    }
 }
 
 /// What became of the idle connections a plan asked for.
@@ -187,23 +291,12 @@ impl Summary {
             uncorrected_latency_ns: uncorrected(rec),
             send_lag_ns: rec.send_lag_ns.as_ref().map(Latency::of),
             intervals,
-            status_codes: rec
-                .status_codes
-                .iter()
-                .enumerate()
-                .filter(|&(_, &n)| n > 0)
-                .map(|(code, &n)| (code.to_string(), n))
-                .collect(),
-            non_2xx_3xx: rec
-                .status_codes
-                .iter()
-                .enumerate()
-                .filter(|&(code, _)| !(200..400).contains(&code))
-                .map(|(_, &n)| n)
-                .sum(),
+            status_codes: status_codes(rec),
+            non_2xx_3xx: non_2xx_3xx(rec),
             connect_ns: Latency::of(&rec.connect_ns),
             handshake_ns: rec.handshake_ns.as_ref().map(Latency::of),
             idle_connections: IdleSummary::default(),
+            phases: Vec::new(),
         }
     }
 
@@ -218,6 +311,8 @@ impl Summary {
 pub struct Interval {
     /// 0 for the first interval.
     pub index: u64,
+    /// The phase it belongs to ([`DEFAULT_PHASE`] unless one was marked).
+    pub phase: String,
     /// Start, from the start of the run.
     pub start_ns: u64,
     /// End, from the start of the run (the last interval may be short).
@@ -244,11 +339,17 @@ pub struct Interval {
 
 impl Interval {
     /// Summarises one interval's merged recorder.
-    pub fn new(index: u64, start: Duration, end: Duration, rec: &Recorder) -> Interval {
-        use base64::Engine as _;
+    pub fn new(
+        index: u64,
+        phase: String,
+        start: Duration,
+        end: Duration,
+        rec: &Recorder,
+    ) -> Interval {
         let requests = rec.latency_ns.len();
         Interval {
             index,
+            phase,
             start_ns: nanos(start),
             end_ns: nanos(end),
             requests,
@@ -259,8 +360,7 @@ impl Interval {
             errors: rec.errors,
             latency_ns: Latency::of(&rec.latency_ns),
             uncorrected_latency_ns: uncorrected(rec),
-            histogram_v2_base64: base64::engine::general_purpose::STANDARD
-                .encode(histogram_v2_deflate(&rec.latency_ns)),
+            histogram_v2_base64: base64_v2(&rec.latency_ns),
         }
     }
 }

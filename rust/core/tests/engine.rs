@@ -55,7 +55,7 @@ fn stalling_echo_server(
 
 fn plan(addr: SocketAddr, extra: &str) -> Plan {
     let text = format!(
-        r#"{{"abi_version":1,"target":"{addr}","connections":4,"threads":2,
+        r#"{{"abi_version":2,"target":"{addr}","connections":4,"threads":2,
            "protocol":{{"kind":"tcp","payload_hex":"{}","reply":{{"kind":"echo"}}}}{extra}}}"#,
         "5a".repeat(100)
     );

@@ -51,7 +51,7 @@ fn run(plan: &str) -> Summary {
 
 fn http(testee: &Testee, path: &str, extra_protocol: &str, extra: &str) -> Summary {
     run(&format!(
-        r#"{{"abi_version":1,"connections":4,"threads":2,"protocol":{{"kind":"http",
+        r#"{{"abi_version":2,"connections":4,"threads":2,"protocol":{{"kind":"http",
             "url":"http://{}{path}"{extra_protocol}}}{extra}}}"#,
         testee.address
     ))
@@ -59,7 +59,7 @@ fn http(testee: &Testee, path: &str, extra_protocol: &str, extra: &str) -> Summa
 
 fn ws(testee: &Testee, message_hex: &str, extra_protocol: &str, extra: &str) -> Summary {
     run(&format!(
-        r#"{{"abi_version":1,"connections":4,"threads":2,"protocol":{{"kind":"ws",
+        r#"{{"abi_version":2,"connections":4,"threads":2,"protocol":{{"kind":"ws",
             "url":"ws://{}/echo","message_hex":"{message_hex}"{extra_protocol}}}{extra}}}"#,
         testee.address
     ))
@@ -169,7 +169,7 @@ fn malformed_websocket_servers_are_protocol_errors() {
 
 fn echo(testee: &Testee, extra: &str) -> Summary {
     run(&format!(
-        r#"{{"abi_version":1,"target":"{}","connections":4,"threads":2,"protocol":{{"kind":"tcp",
+        r#"{{"abi_version":2,"target":"{}","connections":4,"threads":2,"protocol":{{"kind":"tcp",
             "payload_hex":"0102030405060708","reply":{{"kind":"echo"}}}}{extra}}}"#,
         testee.address
     ))
@@ -232,7 +232,7 @@ fn tcp_replies_framed_by_a_delimiter() {
     // The echo testee sends each line back; the reply ends at its newline.
     let testee = Testee::start(&["echo"]);
     let s = run(&format!(
-        r#"{{"abi_version":1,"target":"{}","connections":4,"requests":400,
+        r#"{{"abi_version":2,"target":"{}","connections":4,"requests":400,
             "protocol":{{"kind":"tcp","payload_hex":"68656c6c6f0a",
                          "reply":{{"kind":"delimiter","delimiter_hex":"0a"}}}}}}"#,
         testee.address
@@ -249,4 +249,57 @@ fn think_time_paces_a_closed_loop() {
     let s = echo(&testee, r#","requests":20,"think_time_ms":50"#);
     assert_eq!((s.requests, s.errors.total()), (20, 0));
     assert!(s.duration_ns >= 200_000_000, "{}", s.duration_ns);
+}
+
+#[test]
+fn phases_label_intervals_and_merge_into_their_own_summaries() {
+    use cannonade_core::PhaseError;
+    let testee = Testee::start(&["echo"]);
+    let plan = format!(
+        r#"{{"abi_version":2,"target":"{}","connections":4,"threads":2,"duration_ms":1500,
+            "interval_ms":100,"protocol":{{"kind":"tcp","payload_hex":"00ff",
+            "reply":{{"kind":"echo"}}}}}}"#,
+        testee.address
+    );
+    let run = Run::start(Plan::from_json(&plan).unwrap()).unwrap();
+    assert_eq!(run.mark_phase("warmup"), Ok(0));
+    for bad in ["", "a\nb", &"x".repeat(65)] {
+        assert!(matches!(run.mark_phase(bad), Err(PhaseError::BadName(_))));
+    }
+    let mut seen = Vec::new();
+    while seen.len() < 4 {
+        std::thread::sleep(Duration::from_millis(20));
+        seen.extend(run.poll());
+    }
+    let first_measured = run.mark_phase("measure").unwrap();
+    assert!(first_measured >= seen.len() as u64, "{first_measured}");
+    assert!(run.wait(Some(Duration::from_secs(60))));
+    assert_eq!(run.mark_phase("late"), Err(PhaseError::Finished));
+    seen.extend(run.poll());
+    let summary = run.outcome().unwrap().unwrap().summary;
+    for interval in &seen {
+        let expect = if interval.index < first_measured {
+            "warmup"
+        } else {
+            "measure"
+        };
+        assert_eq!(interval.phase, expect, "interval {}", interval.index);
+    }
+    let names: Vec<&str> = summary.phases.iter().map(|p| p.name.as_str()).collect();
+    assert_eq!(names, ["warmup", "measure"]);
+    let (warm, measure) = (&summary.phases[0], &summary.phases[1]);
+    assert_eq!(
+        (warm.first_interval, measure.first_interval),
+        (0, first_measured)
+    );
+    assert_eq!(warm.intervals + measure.intervals, summary.intervals);
+    assert_eq!(warm.requests + measure.requests, summary.requests);
+    assert_eq!(warm.end_ns, measure.start_ns);
+    let measured: u64 = seen
+        .iter()
+        .filter(|i| i.phase == "measure")
+        .map(|i| i.requests)
+        .sum();
+    assert_eq!(measure.requests, measured);
+    assert!(measure.requests > 0 && measure.latency_ns.count == measure.requests);
 }
