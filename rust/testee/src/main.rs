@@ -42,6 +42,9 @@ Options for every mode:
   --port PORT              port to bind; 0 picks a free one (default 0)
   --stall-ms S             hold every reply while stalled: S ms out of every ...
   --stall-every-ms P       ... P ms, counted from the start (both or neither)
+  --cold-ms T              for the first T ms, hold every reply a further ...
+  --cold-delay-us D        ... D µs, as a JIT not yet warm would (both or neither)
+  --exit-after-ms X        exit with status 3 after X ms, as a crashing server would
 ";
 
 /// One server mode and its own options.
@@ -59,6 +62,9 @@ struct Options {
     port: u16,
     /// `(stall, every)`
     stall: Option<(Duration, Duration)>,
+    /// `(for, delay)`
+    cold: Option<(Duration, Duration)>,
+    exit_after: Option<Duration>,
 }
 
 fn parse_ms(flag: &str, value: &str) -> Result<Duration, String> {
@@ -83,6 +89,7 @@ fn parse_args(args: &[String]) -> Result<Options, String> {
     };
     let (mut host, mut port) = ("127.0.0.1".to_string(), 0u16);
     let (mut stall_ms, mut every_ms) = (None, None);
+    let (mut cold_ms, mut cold_delay_us, mut exit_after) = (None, None, None);
     let mut mode_flags = Vec::new();
     while let Some(flag) = iter.next() {
         if !flag.starts_with("--") {
@@ -101,6 +108,14 @@ fn parse_args(args: &[String]) -> Result<Options, String> {
             }
             "--stall-ms" => stall_ms = Some(parse_ms(flag, &value)?),
             "--stall-every-ms" => every_ms = Some(parse_ms(flag, &value)?),
+            "--cold-ms" => cold_ms = Some(parse_ms(flag, &value)?),
+            "--cold-delay-us" => {
+                let us: u64 = value
+                    .parse()
+                    .map_err(|_| format!("{flag}: {value:?} is not a number of microseconds"))?;
+                cold_delay_us = Some(Duration::from_micros(us));
+            }
+            "--exit-after-ms" => exit_after = Some(parse_ms(flag, &value)?),
             _ => mode_flags.push((flag.clone(), value)),
         }
     }
@@ -109,6 +124,11 @@ fn parse_args(args: &[String]) -> Result<Options, String> {
         (Some(s), Some(p)) if s < p => Some((s, p)),
         (Some(_), Some(_)) => return Err("--stall-ms must be shorter than --stall-every-ms".into()),
         _ => return Err("give both --stall-ms and --stall-every-ms, or neither".into()),
+    };
+    let cold = match (cold_ms, cold_delay_us) {
+        (None, None) => None,
+        (Some(t), Some(d)) => Some((t, d)),
+        _ => return Err("give both --cold-ms and --cold-delay-us, or neither".into()),
     };
     let mode = match mode {
         "echo" => Mode::Echo(echo::Echo::from_flags(&mode_flags)?),
@@ -121,6 +141,8 @@ fn parse_args(args: &[String]) -> Result<Options, String> {
         host,
         port,
         stall,
+        cold,
+        exit_after,
     })
 }
 
@@ -159,7 +181,18 @@ async fn serve(opts: Options) -> std::io::Result<()> {
     // Handlers first: a signal sent as soon as the line below is read must find them.
     let mut interrupt = signal(SignalKind::interrupt())?;
     let mut terminate = signal(SignalKind::terminate())?;
-    let stall = opts.stall.map(|(s, p)| Stall::new(s, p));
+    let stall =
+        (opts.stall.is_some() || opts.cold.is_some()).then(|| Stall::with(opts.stall, opts.cold));
+    if let Some(after) = opts.exit_after {
+        tokio::spawn(async move {
+            tokio::time::sleep(after).await;
+            eprintln!(
+                "exiting after {} ms, as asked (--exit-after-ms)",
+                after.as_millis()
+            );
+            std::process::exit(3);
+        });
+    }
     // Tests wait for this exact line before they connect.
     println!("listening on {addr}");
     loop {
@@ -206,6 +239,17 @@ mod tests {
             o.stall,
             Some((Duration::from_millis(100), Duration::from_millis(1000)))
         );
+        let o = parse_args(&args(
+            "echo --cold-ms 3000 --cold-delay-us 500 --exit-after-ms 9000",
+        ))
+        .unwrap();
+        assert_eq!(
+            o.cold,
+            Some((Duration::from_millis(3000), Duration::from_micros(500)))
+        );
+        assert_eq!(o.exit_after, Some(Duration::from_millis(9000)));
+        let err = parse_args(&args("echo --cold-ms 3000")).unwrap_err();
+        assert!(err.contains("--cold-delay-us"), "{err}");
     }
 
     #[test]

@@ -1,6 +1,8 @@
 //! Stall mode: every reply waits while the server is "stalled" (S ms out of every P ms,
 //! counted from the server's start), as a GC pause or a blocked event loop would make it.
-//! Used to test coordinated-omission correction.
+//! Used to test coordinated-omission correction. Cold mode: for the first T ms every
+//! reply waits D µs more, as a JIT that has not compiled yet; used to test warm-up
+//! detection against a known changepoint.
 
 use std::time::Duration;
 
@@ -10,30 +12,42 @@ use tokio::time::Instant;
 #[derive(Debug, Clone, Copy)]
 pub struct Stall {
     origin: Instant,
-    stall: Duration,
-    every: Duration,
+    /// `(stall, every)`
+    periodic: Option<(Duration, Duration)>,
+    /// `(for, delay)`
+    cold: Option<(Duration, Duration)>,
 }
 
 impl Stall {
-    /// Stalls for `stall` at the start of every `every`, from now on.
-    pub fn new(stall: Duration, every: Duration) -> Stall {
+    /// Periodic stalls `(stall, every)` and a cold start `(for, delay)`, from now on.
+    pub fn with(
+        periodic: Option<(Duration, Duration)>,
+        cold: Option<(Duration, Duration)>,
+    ) -> Stall {
         Stall {
             origin: Instant::now(),
-            stall,
-            every,
+            periodic,
+            cold,
         }
     }
 
-    /// How long a reply ready at `now` must wait: zero outside a stall window.
+    /// How long a reply ready at `now` must wait: zero outside a stall window and
+    /// after the cold start.
     pub fn delay_at(&self, now: Instant) -> Duration {
-        let every = self.every.as_nanos();
-        let into_period = now.duration_since(self.origin).as_nanos() % every;
-        let stall = self.stall.as_nanos();
-        if into_period < stall {
-            Duration::from_nanos((stall - into_period) as u64)
-        } else {
-            Duration::ZERO
+        let since = now.duration_since(self.origin);
+        let mut delay = Duration::ZERO;
+        if let Some((stall, every)) = self.periodic {
+            let into_period = since.as_nanos() % every.as_nanos();
+            if into_period < stall.as_nanos() {
+                delay += Duration::from_nanos((stall.as_nanos() - into_period) as u64);
+            }
         }
+        if let Some((cold_for, cold_delay)) = self.cold {
+            if since < cold_for {
+                delay += cold_delay;
+            }
+        }
+        delay
     }
 }
 
@@ -53,12 +67,27 @@ mod tests {
 
     #[test]
     fn delay_inside_and_outside_the_window() {
-        let s = Stall::new(Duration::from_millis(100), Duration::from_millis(1000));
+        let s = Stall::with(
+            Some((Duration::from_millis(100), Duration::from_millis(1000))),
+            None,
+        );
         let at = |ms| s.origin + Duration::from_millis(ms);
         assert_eq!(s.delay_at(at(0)), Duration::from_millis(100));
         assert_eq!(s.delay_at(at(30)), Duration::from_millis(70));
         assert_eq!(s.delay_at(at(100)), Duration::ZERO);
         assert_eq!(s.delay_at(at(999)), Duration::ZERO);
         assert_eq!(s.delay_at(at(1050)), Duration::from_millis(50));
+    }
+
+    #[test]
+    fn cold_start_delays_every_reply_until_it_ends() {
+        let ms = Duration::from_millis;
+        let s = Stall::with(None, Some((ms(500), Duration::from_micros(300))));
+        let at = |t| s.origin + ms(t);
+        assert_eq!(s.delay_at(at(0)), Duration::from_micros(300));
+        assert_eq!(s.delay_at(at(499)), Duration::from_micros(300));
+        assert_eq!(s.delay_at(at(500)), Duration::ZERO);
+        let both = Stall::with(Some((ms(100), ms(1000))), Some((ms(500), ms(1))));
+        assert_eq!(both.delay_at(both.origin + ms(50)), ms(51));
     }
 }

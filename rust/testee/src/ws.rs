@@ -610,7 +610,10 @@ mod tests {
 
     #[tokio::test]
     async fn echoes_after_a_stall() {
-        let stall = Stall::new(Duration::from_millis(5), Duration::from_millis(10));
+        let stall = Stall::with(
+            Some((Duration::from_millis(5), Duration::from_millis(10))),
+            None,
+        );
         let mut s = connect(Ws::default(), Some(stall)).await;
         upgrade(&mut s, None).await;
         for _ in 0..3 {
