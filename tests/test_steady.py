@@ -1,0 +1,382 @@
+"""Warm-up classification of synthetic series, and combining metrics and executions."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import random
+import typing
+
+import pytest
+
+from cannonade._steady import (
+    BAD_INCONSISTENT,
+    FLAT,
+    GOOD_INCONSISTENT,
+    NO_STEADY_STATE,
+    SLOWDOWN,
+    WARMUP,
+    Segment,
+    SeriesAnalysis,
+    analyse,
+    combine,
+    combine_executions,
+)
+
+
+def noise(rng: random.Random, mean: float, sd: float, count: int) -> list[float]:
+    return [rng.gauss(mean, sd) for _ in range(count)]
+
+
+def centred(rng: random.Random, mean: float, sd: float, count: int) -> list[float]:
+    """Noise whose sample mean is ``mean`` (up to rounding): tests of the rule, not of luck."""
+    values = noise(rng, 0.0, sd, count)
+    offset = sum(values) / count
+    return [mean + x - offset for x in values]
+
+
+def hdr(value: float) -> int:
+    """Round like an HdrHistogram at 3 significant digits (sub-bucket count 2048)."""
+    step = 2 ** max(0, math.floor(math.log2(value)) - 10)
+    return round(value / step) * step
+
+
+def check_segments(analysis: SeriesAnalysis, n: int) -> None:
+    """Segments tile the series and start at the changepoints."""
+    segments = analysis.segments
+    assert segments[0].start == 0 and segments[-1].end == n
+    assert all(a.end == b.start for a, b in zip(segments, segments[1:]))
+    assert analysis.changepoints == tuple(s.start for s in segments[1:])
+
+
+def test_flat_noise() -> None:
+    series = noise(random.Random(1), 1000.0, 10.0, 200)
+    analysis = analyse(series, higher_is_better=True, steady_window=50)
+    assert analysis.classification == FLAT
+    assert analysis.changepoints == ()
+    assert analysis.outliers == ()
+    assert analysis.steady_start == 0
+    (segment,) = analysis.segments
+    assert segment.start == 0 and segment.end == 200
+    assert segment.mean == pytest.approx(sum(series) / 200)
+    mean = segment.mean
+    assert segment.variance == pytest.approx(sum((x - mean) ** 2 for x in series) / 200)
+
+
+def test_warmup_throughput() -> None:
+    rng = random.Random(2)
+    series = noise(rng, 500.0, 10.0, 20) + noise(rng, 1000.0, 10.0, 80)
+    analysis = analyse(series, higher_is_better=True, steady_window=30)
+    assert analysis.classification == WARMUP
+    (changepoint,) = analysis.changepoints
+    assert abs(changepoint - 20) <= 2
+    assert analysis.steady_start == changepoint
+    check_segments(analysis, 100)
+
+
+def test_warmup_latency_and_direction() -> None:
+    rng = random.Random(3)
+    series = [float(hdr(x)) for x in noise(rng, 2e6, 5e4, 20) + noise(rng, 1e6, 2e4, 80)]
+    latency = analyse(series, higher_is_better=False, steady_window=30)
+    assert latency.classification == WARMUP
+    assert abs(latency.steady_start - 20) <= 2  # type: ignore[operator]
+    # The same numbers as a higher-is-better metric slowed down.
+    assert analyse(series, higher_is_better=True, steady_window=30).classification == SLOWDOWN
+
+
+def test_slowdown() -> None:
+    rng = random.Random(4)
+    series = noise(rng, 1000.0, 10.0, 60) + noise(rng, 800.0, 10.0, 60)
+    analysis = analyse(series, higher_is_better=True, steady_window=30)
+    assert analysis.classification == SLOWDOWN
+    (changepoint,) = analysis.changepoints
+    assert abs(changepoint - 60) <= 2
+    assert analysis.steady_start == changepoint
+
+
+def test_slowdown_wins_over_an_earlier_warmup() -> None:
+    # Slow, fast, then medium: the fast segment is better than the last one.
+    rng = random.Random(5)
+    series = noise(rng, 500.0, 10.0, 30) + noise(rng, 1000.0, 10.0, 60) + noise(rng, 800, 10, 60)
+    analysis = analyse(series, higher_is_better=True, steady_window=30)
+    assert analysis.classification == SLOWDOWN
+    assert len(analysis.changepoints) == 2
+
+
+def test_no_steady_state_when_changing_near_the_end() -> None:
+    rng = random.Random(6)
+    series: list[float] = []
+    for level in (1000.0, 1200.0, 900.0, 1300.0, 1100.0, 1400.0, 1000.0, 1500.0):
+        series += noise(rng, level, 10.0, 15)
+    analysis = analyse(series, higher_is_better=True, steady_window=30)
+    assert analysis.classification == NO_STEADY_STATE
+    assert analysis.steady_start is None
+    assert len(analysis.changepoints) == 7
+    check_segments(analysis, len(series))
+
+
+def test_no_steady_state_on_a_trend() -> None:
+    rng = random.Random(7)
+    series = [1000.0 + 5.0 * i + rng.gauss(0.0, 10.0) for i in range(150)]
+    analysis = analyse(series, higher_is_better=True, steady_window=50)
+    assert analysis.classification == NO_STEADY_STATE
+    assert analysis.steady_start is None
+
+
+def test_steady_window_bounds_the_last_segment() -> None:
+    rng = random.Random(8)
+    series = noise(rng, 500.0, 5.0, 90) + noise(rng, 1000.0, 5.0, 10)
+    assert analyse(series, higher_is_better=True, steady_window=10).changepoints == (90,)
+    # The last segment has exactly steady_window points: steady.
+    analysis = analyse(series, higher_is_better=True, steady_window=10)
+    assert (analysis.classification, analysis.steady_start) == (WARMUP, 90)
+    assert analyse(series, higher_is_better=True, steady_window=11).classification == (
+        NO_STEADY_STATE
+    )
+    # Too short to show a steady state at all.
+    flat = noise(rng, 500.0, 5.0, 20)
+    assert analyse(flat, higher_is_better=True, steady_window=20).classification == FLAT
+    assert analyse(flat, higher_is_better=True, steady_window=21).classification == (
+        NO_STEADY_STATE
+    )
+
+
+def test_spikes_are_outliers_not_changepoints() -> None:
+    rng = random.Random(9)
+    series = noise(rng, 1000.0, 10.0, 300)
+    spikes = (120, 150, 151, 260, 299)
+    for index in spikes:
+        series[index] = 5000.0
+    analysis = analyse(series, higher_is_better=True, steady_window=50)
+    assert analysis.outliers == spikes
+    assert analysis.changepoints == ()
+    assert analysis.classification == FLAT
+    (segment,) = analysis.segments
+    kept = [x for i, x in enumerate(series) if i not in spikes]
+    assert segment.mean == pytest.approx(sum(kept) / len(kept))
+    # Without the outlier filter (a window longer than the series exempts
+    # every point) the spikes do create changepoints.
+    unfiltered = analyse(series, higher_is_better=True, steady_window=50, outlier_window=1000)
+    assert unfiltered.outliers == ()
+    assert unfiltered.changepoints != ()
+
+
+def test_changepoints_are_mapped_back_past_outliers() -> None:
+    rng = random.Random(10)
+    series = noise(rng, 1000.0, 10.0, 200) + noise(rng, 600.0, 10.0, 200)
+    for index in (110, 130, 150, 198):
+        series[index] = 9000.0
+    analysis = analyse(series, higher_is_better=True, steady_window=50)
+    assert analysis.outliers == (110, 130, 150, 198)
+    (changepoint,) = analysis.changepoints
+    assert abs(changepoint - 200) <= 2
+    first, last = analysis.segments
+    assert first.end == last.start == changepoint
+    assert first.mean == pytest.approx(1000.0, abs=5.0)  # the outliers are left out
+    assert analysis.classification == SLOWDOWN
+
+
+def test_short_warmup_is_not_thrown_away_as_outliers() -> None:
+    # 5 slow seconds at the start of a 5-minute run.
+    rng = random.Random(11)
+    series = noise(rng, 300.0, 10.0, 5) + noise(rng, 1000.0, 10.0, 295)
+    analysis = analyse(series, higher_is_better=True, steady_window=60)
+    assert analysis.outliers == ()
+    assert analysis.changepoints == (5,)
+    assert (analysis.classification, analysis.steady_start) == (WARMUP, 5)
+
+
+def test_variance_only_change_is_flat() -> None:
+    rng = random.Random(12)
+    series = centred(rng, 1000.0, 1.0, 100) + centred(rng, 1000.0, 20.0, 100)
+    analysis = analyse(series, higher_is_better=True, steady_window=50)
+    (changepoint,) = analysis.changepoints
+    assert abs(changepoint - 100) <= 5
+    assert analysis.classification == FLAT
+    assert analysis.steady_start == 0
+
+
+def test_equivalence_is_relative() -> None:
+    # A 0.08 % step is found, but lies within delta = 0.1 % of the last mean.
+    rng = random.Random(13)
+    series = noise(rng, 999.2, 0.01, 100) + noise(rng, 1000.0, 0.01, 100)
+    analysis = analyse(series, higher_is_better=True, steady_window=50)
+    assert analysis.changepoints == (100,)
+    assert (analysis.classification, analysis.steady_start) == (FLAT, 0)
+    strict = analyse(series, higher_is_better=True, steady_window=50, delta=0.0005)
+    assert (strict.classification, strict.steady_start) == (WARMUP, 100)
+    # The same series in other units classifies the same.
+    scaled = analyse([x * 1e6 for x in series], higher_is_better=True, steady_window=50)
+    assert (scaled.classification, scaled.changepoints) == (FLAT, (100,))
+
+
+def test_variance_of_the_last_segment_widens_equivalence() -> None:
+    # The last segment is noisy (relative variance 0.01 > delta), so a 0.5 %
+    # lower first segment is equivalent; the variance change is still found.
+    rng = random.Random(14)
+    series = centred(rng, 995.0, 1.0, 100) + centred(rng, 1000.0, 100.0, 200)
+    analysis = analyse(series, higher_is_better=True, steady_window=50)
+    assert len(analysis.changepoints) == 1
+    assert analysis.classification == FLAT
+
+
+def test_several_changepoints() -> None:
+    rng = random.Random(15)
+    truth = (50, 100, 150)
+    series = (
+        noise(rng, 500.0, 10.0, 50)
+        + noise(rng, 800.0, 10.0, 50)
+        + noise(rng, 650.0, 10.0, 50)
+        + noise(rng, 1000.0, 10.0, 150)
+    )
+    analysis = analyse(series, higher_is_better=True, steady_window=100)
+    assert len(analysis.changepoints) == 3
+    assert all(abs(a - b) <= 2 for a, b in zip(analysis.changepoints, truth))
+    assert analysis.classification == WARMUP
+    assert analysis.steady_start == analysis.changepoints[-1]
+    means = [s.mean for s in analysis.segments]
+    assert means == pytest.approx([500.0, 800.0, 650.0, 1000.0], abs=10.0)
+
+
+def test_steady_start_skips_equivalent_segments() -> None:
+    # Warm-up, then a variance change at the same level: steady from the end
+    # of the warm-up, not from the last changepoint.
+    rng = random.Random(16)
+    series = (
+        centred(rng, 500.0, 5.0, 30)
+        + centred(rng, 1000.0, 1.0, 100)
+        + centred(rng, 1000.0, 30.0, 100)
+    )
+    analysis = analyse(series, higher_is_better=True, steady_window=50)
+    assert len(analysis.changepoints) == 2
+    assert analysis.classification == WARMUP
+    assert analysis.steady_start == analysis.changepoints[0]
+
+
+def test_quantised_repeats() -> None:
+    rng = random.Random(17)
+    steady = [float(hdr(rng.gauss(120000.0, 20.0))) for _ in range(300)]
+    analysis = analyse(steady, higher_is_better=False, steady_window=60)
+    assert (analysis.classification, analysis.changepoints, analysis.outliers) == (FLAT, (), ())
+    warm = [float(hdr(rng.gauss(360000.0, 50.0))) for _ in range(20)] + steady
+    analysis = analyse(warm, higher_is_better=False, steady_window=60)
+    assert (analysis.classification, analysis.changepoints) == (WARMUP, (20,))
+
+
+def test_constant_series() -> None:
+    for value in (0.0, 120000.0):
+        analysis = analyse([value] * 100, higher_is_better=False, steady_window=10)
+        assert (analysis.classification, analysis.changepoints, analysis.outliers) == (
+            FLAT,
+            (),
+            (),
+        )
+        assert analysis.segments == (Segment(0, 100, value, 0.0),)
+
+
+def test_throughput_dropping_to_zero() -> None:
+    series = [1000.0 + (i % 7) for i in range(100)] + [0.0] * 100
+    analysis = analyse(series, higher_is_better=True, steady_window=50)
+    assert analysis.changepoints == (100,)
+    assert (analysis.classification, analysis.steady_start) == (SLOWDOWN, 100)
+
+
+def test_short_series() -> None:
+    for n in (1, 2, 3):
+        series = [float(10 * i) for i in range(n)]
+        analysis = analyse(series, higher_is_better=True, steady_window=n)
+        assert (analysis.classification, analysis.changepoints, analysis.steady_start) == (
+            FLAT,
+            (),
+            0,
+        )
+        assert analysis.segments[0].end == n
+        assert analyse(series, higher_is_better=True, steady_window=n + 1).classification == (
+            NO_STEADY_STATE
+        )
+
+
+def test_analyse_arguments() -> None:
+    with pytest.raises(ValueError, match="empty"):
+        analyse([], higher_is_better=True, steady_window=1)
+    with pytest.raises(ValueError, match="not finite"):
+        analyse([1.0, math.inf], higher_is_better=True, steady_window=1)
+    with pytest.raises(ValueError, match="steady_window"):
+        analyse([1.0], higher_is_better=True, steady_window=-1)
+    with pytest.raises(ValueError, match="delta"):
+        analyse([1.0], higher_is_better=True, steady_window=1, delta=-0.1)
+    with pytest.raises(ValueError, match="penalty"):
+        analyse([1.0] * 10, higher_is_better=True, steady_window=1, penalty=math.nan)
+    with pytest.raises(ValueError, match="window"):
+        analyse([1.0], higher_is_better=True, steady_window=1, outlier_window=0)
+    with pytest.raises(TypeError, match="higher_is_better"):
+        analyse([1.0], higher_is_better=1, steady_window=1)  # type: ignore[arg-type]
+
+
+def test_types_resolve_on_every_python() -> None:
+    for cls in (Segment, SeriesAnalysis):
+        hints = typing.get_type_hints(cls)
+        assert set(hints) == {f.name for f in dataclasses.fields(cls)}
+
+
+# --- combining
+
+
+def result(classification: str, steady_start: typing.Optional[int]) -> SeriesAnalysis:
+    return SeriesAnalysis(classification, (), (Segment(0, 10, 1.0, 0.0),), (), steady_start)
+
+
+@pytest.mark.parametrize(
+    ("metrics", "expected"),
+    [
+        ([(FLAT, 0)], (FLAT, 0)),
+        ([(FLAT, 0), (FLAT, 0), (FLAT, 0)], (FLAT, 0)),
+        ([(FLAT, 0), (WARMUP, 12), (WARMUP, 7)], (WARMUP, 12)),
+        ([(WARMUP, 3), (FLAT, 0), (SLOWDOWN, 40)], (SLOWDOWN, 40)),
+        ([(SLOWDOWN, 40), (WARMUP, 55)], (SLOWDOWN, 55)),
+        ([(WARMUP, 3), (NO_STEADY_STATE, None), (FLAT, 0)], (NO_STEADY_STATE, None)),
+        ([(NO_STEADY_STATE, None), (SLOWDOWN, 9)], (NO_STEADY_STATE, None)),
+    ],
+)
+def test_combine(
+    metrics: list[tuple[str, typing.Optional[int]]],
+    expected: tuple[str, typing.Optional[int]],
+) -> None:
+    assert combine([result(c, s) for c, s in metrics]) == expected
+
+
+def test_combine_errors() -> None:
+    with pytest.raises(ValueError, match="at least one"):
+        combine([])
+    with pytest.raises(ValueError, match="unknown"):
+        combine([result("lukewarm", 0)])
+
+
+@pytest.mark.parametrize(
+    ("classes", "expected"),
+    [
+        ([FLAT], FLAT),
+        ([FLAT, FLAT, FLAT], FLAT),
+        ([WARMUP] * 5, WARMUP),
+        ([SLOWDOWN, SLOWDOWN], SLOWDOWN),
+        ([NO_STEADY_STATE] * 3, NO_STEADY_STATE),
+        ([FLAT, WARMUP, WARMUP], GOOD_INCONSISTENT),
+        ([WARMUP, FLAT], GOOD_INCONSISTENT),
+        ([FLAT, SLOWDOWN], BAD_INCONSISTENT),
+        ([WARMUP, SLOWDOWN], BAD_INCONSISTENT),
+        ([WARMUP, NO_STEADY_STATE], BAD_INCONSISTENT),
+        ([SLOWDOWN, NO_STEADY_STATE], BAD_INCONSISTENT),
+        ([FLAT, WARMUP, SLOWDOWN, NO_STEADY_STATE], BAD_INCONSISTENT),
+    ],
+)
+def test_combine_executions(classes: list[str], expected: str) -> None:
+    assert combine_executions(classes) == expected
+
+
+def test_combine_executions_errors() -> None:
+    with pytest.raises(ValueError, match="at least one"):
+        combine_executions([])
+    with pytest.raises(ValueError, match="unknown"):
+        combine_executions([FLAT, GOOD_INCONSISTENT])
+    with pytest.raises(TypeError):
+        combine_executions(FLAT)
