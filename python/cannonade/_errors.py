@@ -8,6 +8,9 @@ mismatched native library), so both styles of ``except`` work.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Optional
+
 __all__ = [
     "AbiMismatchError",
     "CannonadeError",
@@ -15,6 +18,7 @@ __all__ = [
     "InternalError",
     "PlanError",
     "RunError",
+    "ServerError",
 ]
 
 
@@ -44,3 +48,23 @@ class InternalError(CannonadeError):
 
 class AbiMismatchError(CannonadeError, ImportError):
     """The native library and the Python package were built from different versions."""
+
+
+class ServerError(CannonadeError, RuntimeError):
+    """The server under test failed to start, exited unexpectedly or could not be stopped.
+
+    The message names the command, the exit status, the log file and the server's
+    last output lines; the same facts are attributes.
+
+    Attributes:
+        output: The server's last output lines (stdout and stderr interleaved).
+        returncode: The exit status (negative: killed by that signal), or ``None``
+            while the process still runs or when it is not known.
+    """
+
+    def __init__(
+        self, message: str, output: Sequence[str] = (), returncode: Optional[int] = None
+    ) -> None:
+        super().__init__(message)
+        self.output: list[str] = list(output)
+        self.returncode: Optional[int] = returncode
