@@ -1,4 +1,9 @@
-"""The native boundary: ABI check, status -> exception mapping, Rust-side plan errors."""
+"""The native boundary: ABI check, status -> exception mapping, Rust-side plan errors.
+
+The behaviour tests go through the public API, so they check whichever backend is in
+use (CI runs the suite once per backend); the cffi specifics use ``_native`` directly.
+tests/test_backend.py checks both backends side by side.
+"""
 
 from __future__ import annotations
 
@@ -17,6 +22,7 @@ from cannonade import (
     PlanError,
     RunError,
     Tcp,
+    _backend,
     _native,
 )
 
@@ -37,12 +43,13 @@ def test_exception_hierarchy() -> None:
 def test_status_table_covers_every_error_status() -> None:
     names = [name for name in dir(_native.lib) if name.startswith("CN_")]
     statuses = {name for name in names if name not in ("CN_ABI_VERSION",)}
-    assert statuses - {"CN_OK", "CN_TIMEOUT"} == set(_native._STATUS_ERRORS)
+    assert statuses - {"CN_OK", "CN_TIMEOUT"} == set(_backend.STATUS_ERRORS)
 
 
 def test_abi_version_matches() -> None:
     assert _native.lib.cn_abi_version() == cannonade.ABI_VERSION == _native.lib.CN_ABI_VERSION
     _native.check_abi_version()
+    assert _backend.current().abi_version() == cannonade.ABI_VERSION
 
 
 def test_import_time_abi_check_with_wrong_expected_version() -> None:
@@ -57,6 +64,7 @@ def test_import_time_abi_check_with_wrong_expected_version() -> None:
 
 def test_versions_agree() -> None:
     assert cannonade.library_version() == cannonade.__version__
+    assert _native.library_version() == cannonade.__version__
 
 
 def _plan_dict(server: Server) -> dict[str, Any]:

@@ -8,7 +8,7 @@ import re
 from pathlib import Path
 
 import cannonade
-from cannonade import _native
+from cannonade import _backend_pyo3, _native
 
 from support import REPO
 
@@ -26,6 +26,15 @@ def test_library_is_next_to_the_package() -> None:
     assert _native.LIBRARY_PATH.parent == PACKAGE
     assert any(
         _native.LIBRARY_PATH.name == "_libcannonade" + suffix
+        for suffix in importlib.machinery.EXTENSION_SUFFIXES
+    )
+
+
+def test_pyo3_module_is_next_to_the_package() -> None:
+    # Built on every interpreter, PyPy included (where cffi is the default).
+    assert _backend_pyo3.LIBRARY_PATH.parent == PACKAGE
+    assert any(
+        _backend_pyo3.LIBRARY_PATH.name == "_pyo3" + suffix
         for suffix in importlib.machinery.EXTENSION_SUFFIXES
     )
 

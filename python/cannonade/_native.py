@@ -1,4 +1,6 @@
-"""The only module that touches cffi: loads the native library and maps its errors.
+"""The cffi backend, and the only module that touches cffi: loads the C ABI library,
+maps its statuses to exceptions, and wraps its calls in the backend interface
+(``_backend.Backend``).
 
 The library is built by setuptools-rust (``Binding.NoBinding``) and copied next to
 this file as ``_libcannonade<EXTENSION_SUFFIX>``; it is a plain C ABI library, so it
@@ -14,32 +16,16 @@ from typing import Any, NoReturn
 
 from cffi import FFI
 
-from ._errors import (
-    AbiMismatchError,
-    CannonadeError,
-    ConnectError,
-    InternalError,
-    PlanError,
-    RunError,
-)
+from ._backend import STATUS_ERRORS, abi_mismatch
+from ._errors import CannonadeError, InternalError
 from ._version import ABI_VERSION
+
+NAME = "cffi"
 
 _HERE = Path(__file__).resolve().parent
 _HEADER = _HERE / "cannonade.h"
 _LIBRARY_NAME = "_libcannonade"
 _LIBRARY_ENV = "CANNONADE_LIBRARY"
-
-# The one mapping from native status codes to exceptions. Keyed by the header's
-# names so the numbers come from the header, not from a second copy here.
-_STATUS_ERRORS: dict[str, type[CannonadeError]] = {
-    "CN_INVALID_ARGUMENT": PlanError,
-    "CN_INVALID_PLAN": PlanError,
-    "CN_ABI_MISMATCH": AbiMismatchError,
-    "CN_CONNECT_FAILED": ConnectError,
-    "CN_NOT_FINISHED": RunError,
-    "CN_RUNTIME_ERROR": RunError,
-    "CN_PANIC": InternalError,
-}
 
 
 def find_library() -> Path:
@@ -74,7 +60,7 @@ lib = _open()
 OK: int = lib.CN_OK
 TIMEOUT: int = lib.CN_TIMEOUT
 _ERROR_BY_STATUS: dict[int, type[CannonadeError]] = {
-    getattr(lib, name): error for name, error in _STATUS_ERRORS.items()
+    getattr(lib, name): error for name, error in STATUS_ERRORS.items()
 }
 
 
@@ -89,15 +75,16 @@ def library_version() -> str:
     return _text(lib.cn_version())
 
 
+def abi_version() -> int:
+    """The library's ABI version (``cn_abi_version``)."""
+    return int(lib.cn_abi_version())
+
+
 def check_abi_version(expected: int = ABI_VERSION) -> None:
     """Raise :class:`AbiMismatchError` unless the loaded library speaks ``expected``."""
-    actual = int(lib.cn_abi_version())
+    actual = abi_version()
     if actual != expected:
-        raise AbiMismatchError(
-            f"cannonade's native library {LIBRARY_PATH} has ABI version {actual}, "
-            f"but the Python package expects ABI version {expected}; "
-            f"reinstall cannonade so the package and its native library match"
-        )
+        raise abi_mismatch(LIBRARY_PATH, actual, expected)
 
 
 def last_error() -> str:
@@ -134,6 +121,60 @@ def take_buf(buf: Any) -> bytes:
         # The CnBuf may be reused for the next call; never leave a freed pointer in it.
         buf.ptr = ffi.NULL
         buf.len = 0
+
+
+def start(plan_json: str) -> CffiRun:
+    """Start a run from plan JSON (``cn_run_start``)."""
+    out = ffi.new("CnRun **")
+    check(lib.cn_run_start(plan_json.encode("utf-8"), out))
+    return CffiRun(out[0])
+
+
+class CffiRun:
+    """A ``CnRun *`` behind the backend interface (``_backend.NativeRun``)."""
+
+    __slots__ = ("_handle",)
+
+    def __init__(self, handle: Any) -> None:
+        # ffi.gc is only a backstop: PyPy collects late, so close() frees explicitly.
+        self._handle: Any = ffi.gc(handle, lib.cn_run_free)
+
+    def wait(self, timeout_ms: int) -> bool:
+        status = lib.cn_run_wait(self._handle, timeout_ms)
+        if status == OK:
+            return True
+        if status != TIMEOUT:
+            raise_for(status)
+        return False
+
+    def poll(self) -> bytes:
+        buf = ffi.new("CnBuf *")
+        check(lib.cn_run_poll(self._handle, buf))
+        return take_buf(buf)
+
+    def mark_phase(self, name: str) -> int:
+        out = ffi.new("uint64_t *")
+        check(lib.cn_run_mark_phase(self._handle, name.encode("utf-8"), out))
+        return int(out[0])
+
+    def stop(self) -> None:
+        check(lib.cn_run_stop(self._handle))
+
+    def result_json(self) -> bytes:
+        buf = ffi.new("CnBuf *")
+        check(lib.cn_run_result_json(self._handle, buf))
+        return take_buf(buf)
+
+    def histogram(self) -> bytes:
+        buf = ffi.new("CnBuf *")
+        check(lib.cn_run_histogram(self._handle, buf))
+        return take_buf(buf)
+
+    def close(self) -> None:
+        handle, self._handle = self._handle, None
+        if handle is not None:
+            # Runs the ffi.gc destructor (cn_run_free: stop, join, free) now.
+            ffi.release(handle)
 
 
 check_abi_version()

@@ -1,4 +1,4 @@
-"""Runs: the native run handle behind a context manager."""
+"""Runs: the native run (from whichever backend is loaded) behind a context manager."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ import json
 import threading
 import time
 from types import TracebackType
-from typing import Any, Optional
+from typing import Optional
 
-from . import _native
+from ._backend import NativeRun, current
 from ._errors import PlanError, RunError
 from ._plan import Plan
 from ._result import Interval, Result
@@ -18,6 +18,9 @@ __all__ = ["Run", "run", "start", "start_json"]
 # Native waits are cut into slices this long so that a signal (Ctrl-C) raised in
 # the Python thread is seen between slices instead of after the whole run.
 _WAIT_SLICE_MS = 100
+
+# Loaded at import, so that a missing or mismatched native library fails `import cannonade`.
+_BACKEND = current()
 
 
 class Run:
@@ -29,10 +32,11 @@ class Run:
     another thread is inside :meth:`wait`.
     """
 
-    def __init__(self, handle: Any, plan: Optional[Plan] = None) -> None:
-        """Wrap a started native handle; use :func:`start` or :meth:`from_json` instead."""
-        # ffi.gc is only a backstop: PyPy collects late, so close() frees explicitly.
-        self._handle: Any = _native.ffi.gc(handle, _native.lib.cn_run_free)
+    def __init__(self, native: NativeRun, plan: Optional[Plan] = None) -> None:
+        """Wrap a started native run; use :func:`start` or :meth:`from_json` instead."""
+        # Freed explicitly by close(): PyPy collects late. Each backend also frees a
+        # forgotten run when it is collected, as a backstop.
+        self._native: Optional[NativeRun] = native
         self._lock = threading.Lock()
         self._result: Optional[Result] = None
         self.plan = plan
@@ -42,24 +46,22 @@ class Run:
         """Start a run from raw plan JSON, passed to the engine unchanged."""
         if "\0" in plan_json:
             raise PlanError("plan JSON contains a NUL character")
-        out = _native.ffi.new("CnRun **")
-        _native.check(_native.lib.cn_run_start(plan_json.encode("utf-8"), out))
-        return cls(out[0], plan)
+        return cls(_BACKEND.start(plan_json), plan)
 
     @property
     def closed(self) -> bool:
-        return self._handle is None
+        return self._native is None
 
     @property
     def finished(self) -> bool:
         """True once the run has ended and its result is available."""
         return self._result is not None or self.wait(0) is not None
 
-    def _live_handle(self) -> Any:
-        handle = self._handle
-        if handle is None:
+    def _live(self) -> NativeRun:
+        native = self._native
+        if native is None:
             raise RunError("the run is closed")
-        return handle
+        return native
 
     def wait(self, timeout_s: Optional[float] = None) -> Optional[Result]:
         """Wait for the run to end; return its Result, or None if ``timeout_s`` passed first.
@@ -76,11 +78,8 @@ class Run:
                 if deadline is not None:
                     left_ms = int((deadline - time.monotonic()) * 1000)
                     slice_ms = max(0, min(slice_ms, left_ms))
-                status = _native.lib.cn_run_wait(self._live_handle(), slice_ms)
-                if status == _native.OK:
+                if self._live().wait(slice_ms):
                     return self._fetch_result()
-                if status != _native.TIMEOUT:
-                    _native.raise_for(status)
                 if deadline is not None and time.monotonic() >= deadline:
                     return None
         except BaseException:
@@ -88,12 +87,9 @@ class Run:
             raise
 
     def _fetch_result(self) -> Result:
-        handle = self._live_handle()
-        buf = _native.ffi.new("CnBuf *")
-        _native.check(_native.lib.cn_run_result_json(handle, buf))
-        text = _native.take_buf(buf)
-        _native.check(_native.lib.cn_run_histogram(handle, buf))
-        histogram = _native.take_buf(buf)
+        native = self._live()
+        text = native.result_json()
+        histogram = native.histogram()
         self._result = Result.from_json(text, histogram)
         return self._result
 
@@ -103,10 +99,8 @@ class Run:
         Works while the run goes on and after it has finished. The engine keeps at
         most an hour of unpolled intervals (at 1 s each); older ones are dropped.
         """
-        buf = _native.ffi.new("CnBuf *")
         with self._lock:
-            _native.check(_native.lib.cn_run_poll(self._live_handle(), buf))
-            text = _native.take_buf(buf)
+            text = self._live().poll()
         return [Interval.from_dict(item) for item in json.loads(text)]
 
     def mark_phase(self, name: str) -> int:
@@ -122,12 +116,8 @@ class Run:
             raise PlanError(f"phase name must be a str, got {type(name).__name__}")
         if "\0" in name:
             raise PlanError("phase name contains a NUL character")
-        out = _native.ffi.new("uint64_t *")
         with self._lock:
-            _native.check(
-                _native.lib.cn_run_mark_phase(self._live_handle(), name.encode("utf-8"), out)
-            )
-        return int(out[0])
+            return self._live().mark_phase(name)
 
     def result(self) -> Result:
         """The Result of a finished run; raises RunError while it is still running."""
@@ -142,16 +132,15 @@ class Run:
         Returns without waiting; idempotent; harmless after close().
         """
         with self._lock:
-            if self._handle is not None:
-                _native.check(_native.lib.cn_run_stop(self._handle))
+            if self._native is not None:
+                self._native.stop()
 
     def close(self) -> None:
         """Stop the run if needed and free the native handle; a second call does nothing."""
         with self._lock:
-            handle, self._handle = self._handle, None
-            if handle is not None:
-                # Runs the ffi.gc destructor (cn_run_free: stop, join, free) now.
-                _native.ffi.release(handle)
+            native, self._native = self._native, None
+            if native is not None:
+                native.close()  # stops the run, joins its threads, frees it
 
     def _abort(self) -> None:
         # Runs while another exception propagates; a failing stop must not mask
