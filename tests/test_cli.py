@@ -10,7 +10,7 @@ import pytest
 
 from cannonade import Result
 
-from support import Server, cli
+from support import RUST_TESTEE, Server, cli
 
 
 def test_tcp_prints_a_summary(rust_echo: Server, tmp_path: Path) -> None:
@@ -76,3 +76,27 @@ def test_json_output_is_the_result_json(rust_echo: Server, tmp_path: Path) -> No
     data = json.loads(out.read_text())
     assert data["schema_version"] == 2 and data["requests"] == 10
     assert [p["name"] for p in data["phases"]] == ["main"]
+
+
+def test_a_benchmark_from_the_command_line(tmp_path: Path) -> None:
+    server = f"{RUST_TESTEE} echo --port {{port}} --cold-ms 1500 --cold-delay-us 3000"
+    out, hlog = tmp_path / "bench.json", tmp_path / "bench.hlog"
+    proc = cli(
+        "tcp", "127.0.0.1:9", "--server", server, "-c", "8", "-R", "400", "--interval", "250ms",
+        "--warmup-min", "3", "--warmup-max", "10", "--window", "1", "--measure", "1",
+        "--json", str(out), "--hlog", str(hlog),
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert "  warmup " in proc.stdout and "  measure " in proc.stdout
+    assert "classification: warmup" in proc.stdout, proc.stdout
+    data = json.loads(out.read_text())
+    assert data["kind"] == "benchmark" and data["classification"] == "warmup"
+    assert sum(line.startswith("Tag=e1-measure,") for line in hlog.read_text().splitlines()) == 4
+
+
+def test_benchmark_options_without_a_benchmark_are_refused() -> None:
+    one_line_error(cli("tcp", "127.0.0.1:9", "-n", "1", "--hlog", "x.hlog"), "--warmup")
+    one_line_error(
+        cli("tcp", "127.0.0.1:9", "--warmup", "--warmup-min", "10", "--warmup-max", "5"),
+        "max_s",
+    )

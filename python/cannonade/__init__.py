@@ -19,6 +19,18 @@ Importing the package loads the native library and fails with
 :class:`AbiMismatchError` if it does not match this package.
 """
 
+from ._backend import library_version
+from ._benchmark import (
+    METRICS,
+    Benchmark,
+    BenchmarkResult,
+    Comparison,
+    Execution,
+    MetricComparison,
+    ServerInterval,
+    Warmup,
+    compare,
+)
 from ._errors import (
     AbiMismatchError,
     CannonadeError,
@@ -26,34 +38,49 @@ from ._errors import (
     InternalError,
     PlanError,
     RunError,
+    ServerError,
 )
-from ._native import library_version
 from ._plan import MAX_PAYLOAD_BYTES, Http, Plan, Tcp, Ws
+from ._report import format_ns
 from ._result import Errors, IdleConnections, Interval, Latency, Phase, Result
 from ._run import Run, run, start, start_json
+from ._server import ProcessSample, Server
 from ._version import ABI_VERSION, __version__
 
 __all__ = [
     "ABI_VERSION",
     "MAX_PAYLOAD_BYTES",
+    "METRICS",
     "AbiMismatchError",
+    "Benchmark",
+    "BenchmarkResult",
     "CannonadeError",
+    "Comparison",
     "ConnectError",
     "Errors",
+    "Execution",
     "Http",
     "IdleConnections",
     "InternalError",
     "Interval",
     "Latency",
+    "MetricComparison",
     "Phase",
     "Plan",
     "PlanError",
+    "ProcessSample",
     "Result",
     "Run",
     "RunError",
+    "Server",
+    "ServerError",
+    "ServerInterval",
     "Tcp",
+    "Warmup",
     "Ws",
     "__version__",
+    "compare",
+    "format_ns",
     "library_version",
     "run",
     "start",

@@ -1,9 +1,10 @@
 """Command line: ``python -m cannonade tcp HOST:PORT -c 32 -t 2 -d 5``, and likewise
 ``http URL`` and ``ws URL``.
 
-Prints the wrk-like summary. Any error (bad arguments, unreachable target, bad
-plan) prints one line to stderr and exits with status 2; Ctrl-C stops the run
-and exits with status 130.
+Prints the wrk-like summary. With ``--warmup`` (or ``--server CMD``) the run is a
+benchmark instead: warm up until steady, measure, classify, report. Any error (bad
+arguments, unreachable target, bad plan) prints one line to stderr and exits with
+status 2; Ctrl-C stops the run and exits with status 130.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from typing import NoReturn, Optional, Union
 
 from ._errors import CannonadeError
 from ._plan import Http, Plan, Tcp, Ws
+from ._report import format_ns
+from ._result import Interval
 from ._run import run
 from ._version import __version__
 
@@ -126,6 +129,53 @@ def _common_options() -> argparse.ArgumentParser:
         "--no-reconnect", action="store_true", help="do not reopen connections the server closes"
     )
     common.add_argument("--json", metavar="FILE", help="also write the result as JSON to FILE")
+    bench = common.add_argument_group(
+        "warm-up and measurement (a benchmark instead of a single run)"
+    )
+    bench.add_argument(
+        "--warmup",
+        action="store_true",
+        help="warm the server up until the data say it is steady, then measure it",
+    )
+    bench.add_argument(
+        "--server",
+        metavar="CMD",
+        help="start the server with CMD ({port} is replaced by a free port) and stop it "
+        "after; implies --warmup; the target's host:port becomes the server's",
+    )
+    bench.add_argument(
+        "--pypylog", action="store_true", help="collect PyPy GC and JIT events from --server"
+    )
+    bench.add_argument(
+        "--warmup-min", metavar="TIME", type=_duration, default=10.0, help="warm up at least (10s)"
+    )
+    bench.add_argument(
+        "--warmup-max",
+        metavar="TIME",
+        type=_duration,
+        default=120.0,
+        help="give up on a steady state after (120s)",
+    )
+    bench.add_argument(
+        "--window",
+        metavar="TIME",
+        type=_duration,
+        default=10.0,
+        help="steady once no changepoint for this long (10s)",
+    )
+    bench.add_argument(
+        "--measure", metavar="TIME", type=_duration, default=30.0, help="measure for (30s)"
+    )
+    bench.add_argument(
+        "--executions",
+        metavar="N",
+        type=int,
+        default=1,
+        help="process executions: restart the --server N times (1)",
+    )
+    bench.add_argument(
+        "--hlog", metavar="FILE", help="write every interval as an HdrHistogram interval log"
+    )
     return common
 
 
@@ -279,8 +329,59 @@ def _print(text: str) -> None:
         print(text.replace("µ", "u"))
 
 
+def _progress(phase: str, interval: Interval, server: object) -> None:
+    p50 = format_ns(interval.latency.percentile(50.0))
+    p99 = format_ns(interval.latency.percentile(99.0))
+    _print(
+        f"  {phase:<8}{interval.end_s:7.1f}s {interval.requests_per_s:>10,.0f} req/s"
+        f"  p50 {p50:>9}  p99 {p99:>9}"
+    )
+    sys.stdout.flush()
+
+
+def _benchmark(args: argparse.Namespace) -> int:
+    from ._benchmark import Benchmark, Warmup
+    from ._server import Server
+
+    try:
+        plan = _plan(args)
+        server = Server(args.server, pypylog=args.pypylog or None) if args.server else None
+        if args.pypylog and server is None:
+            _fail("--pypylog needs --server: cannonade can only log a server it starts")
+        warmup = Warmup(min_s=args.warmup_min, max_s=args.warmup_max, steady_window_s=args.window)
+        bench = Benchmark(
+            plan,
+            server,
+            warmup=warmup,
+            measure_s=args.measure,
+            executions=args.executions,
+            progress=_progress,
+        )
+        with bench:
+            result = bench.run()
+        if args.json:
+            with open(args.json, "w", encoding="utf-8") as out:
+                out.write(result.to_json() + "\n")
+        if args.hlog:
+            result.write_hlog(args.hlog)
+    except (CannonadeError, ValueError) as error:
+        _fail(str(error))
+    except OSError as error:
+        _fail(f"cannot write {error.filename}: {error.strerror or error}")
+    except KeyboardInterrupt:
+        print(f"{_PROG}: interrupted", file=sys.stderr)
+        return 130
+    _print("")
+    _print(result.format())
+    return 0
+
+
 def main(argv: Optional[list[str]] = None) -> int:
     args = _parser().parse_args(argv)
+    if args.warmup or args.server:
+        return _benchmark(args)
+    if args.hlog or args.pypylog:
+        _fail("--hlog and --pypylog belong to a benchmark: add --warmup or --server CMD")
     try:
         result = run(_plan(args))
         if args.json:

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from ._result import Latency, Result
 
-__all__ = ["format_bytes", "format_ns", "format_result"]
+__all__ = [
+    "format_benchmark",
+    "format_bytes",
+    "format_comparison",
+    "format_ns",
+    "format_result",
+    "sparkline",
+]
 
 
 def format_ns(ns: float) -> str:
@@ -100,4 +107,156 @@ def format_result(result: Result) -> str:
     transfer = result.bytes_received / seconds if seconds > 0 else 0.0
     lines.append(f"Requests/sec: {result.requests_per_s:>10.2f}")
     lines.append(f"Transfer/sec: {format_bytes(transfer):>10}")
+    return "\n".join(lines)
+
+
+_BARS = "▁▂▃▄▅▆▇█"
+
+
+def sparkline(values: list[float], width: int = 40, low: float = 0.0, high: float = 0.0) -> str:
+    """Values as block characters, averaged down to at most ``width`` characters.
+
+    The scale runs from ``low`` to ``high`` (the values' own range if both are 0).
+    """
+    if not values:
+        return ""
+    if len(values) > width:
+        step = len(values) / width
+        values = [
+            sum(chunk) / len(chunk)
+            for chunk in (values[int(k * step) : int((k + 1) * step)] for k in range(width))
+            if chunk
+        ]
+    if low == high == 0.0:
+        low, high = min(values), max(values)
+    span = high - low
+    if span <= 0:
+        return _BARS[3] * len(values)
+    return "".join(_BARS[min(7, max(0, int((v - low) / span * 7.999)))] for v in values)
+
+
+def _count(n: float) -> str:
+    return f"{n:,.0f}"
+
+
+def _metric_value(metric: str, value: float) -> str:
+    return _count(value) if metric == "requests_per_s" else format_ns(value)
+
+
+_METRIC_LABELS = {"requests_per_s": "requests/s"}
+
+
+def _execution_lines(execution: Any) -> list[str]:
+    e = execution
+    lines = []
+    if e.error:
+        head = f"stopped early: {e.error.splitlines()[0]}"
+    elif not e.reached_steady:
+        head = f"no steady state reached in {e.warmup_s:.1f} s of warm-up; measured anyway"
+    else:
+        head = f"steady after {e.warmup_s:.1f} s of warm-up"
+    lines.append(f"execution {e.index}: {e.classification}; {head}")
+    changes = ", ".join(f"{t:.0f} s" for t in e.changepoints_s)
+    lines.append(f"  changepoints at: {changes or 'none'}")
+    rates = [i.requests_per_s for i in e.intervals]
+    if rates:
+        low, high = min(rates), max(rates)
+        warm = sparkline(rates[: len(e.warmup)], 40, low, high)
+        measured = sparkline(rates[len(e.warmup) :], 20, low, high)
+        lines.append(
+            f"  requests/s {_count(low)}..{_count(high)}:  {warm} | {measured}"
+            f"   (warm-up | measured)"
+        )
+    if e.measured:
+        m = e.measure
+        lines.append(
+            f"  measured {m.duration_s:.1f} s: {_count(m.requests_per_s)} requests/s, "
+            f"p50 {format_ns(m.latency.percentile(50.0))}, "
+            f"p99 {format_ns(m.latency.percentile(99.0))}, "
+            f"max {format_ns(m.latency.max_ns)}, errors {m.errors.total or 'none'}"
+        )
+    measured_server = [s for s in e.server[len(e.warmup) :] if s is not None]
+    if measured_server:
+        cpu = [s.cpu_percent for s in measured_server if s.cpu_percent == s.cpu_percent]
+        rss = measured_server[-1].rss_bytes
+        cpu_text = f"cpu {sum(cpu) / len(cpu):.0f}% of a core, " if cpu else ""
+        lines.append(f"  server while measured: {cpu_text}rss {format_bytes(rss)}")
+    events = [ev for ev in e.events[len(e.warmup) :] if ev is not None]
+    if events:
+        lines.append("  pypy while measured: " + _events_text(events))
+    if e.server_log:
+        lines.append(f"  server output: {e.server_log}")
+    return lines
+
+
+def _events_text(events: list[Any]) -> str:
+    """GC and JIT activity summed over intervals (``IntervalEvents`` objects)."""
+    parts = []
+    for label, attr in (
+        ("minor gc", "gc_minor"),
+        ("major gc steps", "gc_major"),
+        ("jit tracing", "jit_tracing"),
+    ):
+        stats = [getattr(ev, attr, None) for ev in events]
+        stats = [s for s in stats if s is not None and s.count]
+        if not stats:
+            continue
+        count = sum(s.count for s in stats)
+        total = sum(s.total_s for s in stats)
+        peak = max(s.max_s for s in stats)
+        parts.append(
+            f"{count} {label} ({format_ns(total * 1e9)} total, {format_ns(peak * 1e9)} max)"
+        )
+    return ", ".join(parts) if parts else "no gc or jit events"
+
+
+def format_benchmark(result: Any) -> str:
+    """The report of a benchmark: each execution, the classification, the estimates."""
+    executions = result.executions
+    first = executions[0].result
+    w = result.warmup
+    lines = [
+        f"cannonade benchmark: {first.protocol} @ {first.target}, "
+        f"{first.connections} connections, {first.threads} threads",
+        f"warm-up: {w.min_s:g} s to {w.max_s:g} s, until no changepoint for "
+        f"{w.steady_window_s:g} s in {', '.join(w.metrics)}; then measure {result.measure_s:g} s",
+        "",
+    ]
+    for e in executions:
+        lines.extend(_execution_lines(e))
+        lines.append("")
+    classes = [e.classification for e in executions]
+    tally = ", ".join(f"{classes.count(c)} {c}" for c in dict.fromkeys(classes))
+    lines.append(f"classification: {result.classification} ({tally})")
+    if result.steady:
+        n = len(result.steady_executions)
+        lines.append(
+            f"steady state over {n} execution{'s' if n != 1 else ''}: mean of the measured "
+            f"intervals, {result.confidence:.0%} confidence interval (bootstrap)"
+        )
+        for metric, est in result.steady.items():
+            label = _METRIC_LABELS.get(metric, metric)
+            lines.append(
+                f"  {label:<12}{_metric_value(metric, est.mean):>12}   "
+                f"[{_metric_value(metric, est.low)}, {_metric_value(metric, est.high)}]"
+            )
+    else:
+        lines.append("steady state: none reached; no steady-state estimate")
+    return "\n".join(lines)
+
+
+def format_comparison(comparison: Any) -> str:
+    """Two results side by side: ``b / a`` per metric, with its interval."""
+    c = comparison
+    lines = [
+        f"{c.b_label} relative to {c.a_label} ({c.confidence:.0%} confidence interval, bootstrap)",
+        f"  {'metric':<12}{c.a_label:>12}{c.b_label:>12}{'b/a':>9}  interval",
+    ]
+    for m in c.metrics:
+        label = _METRIC_LABELS.get(m.metric, m.metric)
+        verdict = "significant" if m.significant else "not significant"
+        lines.append(
+            f"  {label:<12}{_metric_value(m.metric, m.a):>12}{_metric_value(m.metric, m.b):>12}"
+            f"{m.ratio:>9.3f}  [{m.low:.3f}, {m.high:.3f}] {verdict}"
+        )
     return "\n".join(lines)

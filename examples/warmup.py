@@ -1,0 +1,70 @@
+"""Warm a Twisted echo server on PyPy up until it is steady, measure it, and report.
+
+    .venv-pypy/bin/python examples/warmup.py [--measure S] [--executions N]
+        [--warmup-min S] [--warmup-max S] [--window S]
+
+cannonade starts its bundled Twisted echo testee under the same interpreter as this
+script, with PyPy's GC and JIT events logged (PYPYLOG). One load stream of 32
+connections runs against it: the warm-up phase lasts until throughput, p50 and p99
+have had no changepoint for 10 s (``--window``; at least ``--warmup-min`` 10 s, at
+most ``--warmup-max`` 120 s), then the measured phase lasts ``--measure`` 20 s.
+The server is stopped, and with ``--executions`` N > 1 started afresh for each
+process execution.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+import cannonade
+from cannonade import format_ns
+
+
+def progress(phase: str, interval: cannonade.Interval, server: object) -> None:
+    """One line per interval, as the load goes on."""
+    p50 = format_ns(interval.latency.percentile(50.0))
+    p99 = format_ns(interval.latency.percentile(99.0))
+    cpu = getattr(server, "cpu_percent", float("nan"))
+    print(
+        f"  {phase:<8}{interval.end_s:6.1f}s {interval.requests_per_s:>9,.0f} req/s"
+        f"  p50 {p50:>9}  p99 {p99:>9}" + (f"  server cpu {cpu:3.0f}%" if cpu == cpu else ""),
+        flush=True,
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--measure", type=float, default=20.0, metavar="S")
+    parser.add_argument("--executions", type=int, default=1, metavar="N")
+    parser.add_argument("--warmup-min", type=float, default=10.0, metavar="S")
+    parser.add_argument("--warmup-max", type=float, default=120.0, metavar="S")
+    parser.add_argument("--window", type=float, default=10.0, metavar="S")
+    args = parser.parse_args()
+    server = cannonade.Server(
+        [sys.executable, "-m", "cannonade.testees.echo", "--port", "{port}"],
+        pypylog=True,  # GC and JIT events, lined up with the intervals
+    )
+    # The target's host and port are replaced by the server's; the driver decides
+    # how long the load runs, so the plan's duration is not used.
+    plan = cannonade.Plan(
+        "127.0.0.1:9000", cannonade.Tcp(payload_bytes=64), connections=32, duration_s=1
+    )
+    bench = cannonade.Benchmark(
+        plan,
+        server,
+        warmup=cannonade.Warmup(
+            min_s=args.warmup_min, max_s=args.warmup_max, steady_window_s=args.window
+        ),
+        measure_s=args.measure,
+        executions=args.executions,
+        progress=progress,
+    )
+    with bench:
+        result = bench.run()
+    print()
+    print(result.format())
+
+
+if __name__ == "__main__":
+    main()

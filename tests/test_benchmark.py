@@ -1,0 +1,232 @@
+"""The warm-up and measurement driver, end to end against real servers on loopback.
+
+The Rust testee's cold mode (every reply held longer for the first T ms) gives a
+server with a known warm-up changepoint; its stall mode gives one that never
+settles; the Twisted testee under PyPy is the real thing.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.util
+from typing import Optional
+
+import pytest
+
+import cannonade
+from cannonade import Benchmark, Warmup
+
+from support import PYPY, RUST_TESTEE, rust_testee_argv
+
+INTERVAL_S = 0.25
+# Far below what 8 connections can do while the cold testee holds each reply 3 ms
+# (4 ms with the timer's rounding: 2,000 a second), so the open loop never falls
+# behind: the step shows in latency alone, on a quiet machine or a busy one.
+RATE = 400.0
+
+
+def _plan(connections: int = 8, rate: Optional[float] = RATE) -> cannonade.Plan:
+    # The address is replaced by the server's; the driver decides the duration.
+    return cannonade.Plan(
+        "127.0.0.1:9",
+        cannonade.Tcp(payload_bytes=32),
+        connections=connections,
+        threads=1,
+        duration_s=1,
+        interval_s=INTERVAL_S,
+        rate_per_s=rate,
+    )
+
+
+def _testee(*extra: str) -> cannonade.Server:
+    return cannonade.Server([*rust_testee_argv(), "--port", "{port}", *extra])
+
+
+def _generator_stalled(execution: cannonade.Execution) -> bool:
+    """The load generator itself fell behind its schedule (the VM paused it)."""
+    lag = execution.result.send_lag
+    return lag is not None and lag.percentile(99.0) > 5_000_000
+
+
+def test_a_known_warmup_is_found_and_measured_after_it() -> None:
+    cold_s = 3.0
+    for _attempt in range(2):
+        server = _testee("--cold-ms", str(int(cold_s * 1000)), "--cold-delay-us", "5000")
+        bench = Benchmark(
+            _plan(),
+            server,
+            # p99 of a few hundred requests per interval is too spiky on a shared VM to
+            # stay unchanged for sure; the step itself shows in p50.
+            warmup=Warmup(min_s=4, max_s=20, steady_window_s=2, metrics=("requests_per_s", "p50")),
+            measure_s=1.5,
+        )
+        with bench:
+            execution = bench.execution()
+        # A run in which the generator was itself paused is no test of detection.
+        if not _generator_stalled(execution):
+            break
+    assert execution.reached_steady and execution.error is None
+    assert execution.classification == "warmup", execution.analyses
+    p50 = execution.analyses["p50"]
+    found = [execution.intervals[c].start_s for c in p50.changepoints]
+    assert any(abs(t - cold_s) <= 2 * INTERVAL_S for t in found), found
+    # Warm-up ended only once the window after the step had no changepoint.
+    # (The load starts a little after the server, so the step comes a little sooner.)
+    assert execution.warmup_s >= cold_s + 2 - 2 * INTERVAL_S
+    assert len(execution.measured) == 6
+    assert execution.steady_start is not None
+    assert execution.intervals[execution.steady_start].start_s >= cold_s - 2 * INTERVAL_S
+    # One continuous stream, phases marked at interval boundaries.
+    phases = [p.name for p in execution.result.phases]
+    assert phases[:2] == ["warmup", "measure"]
+    assert {i.phase for i in execution.warmup} == {"warmup"}
+    assert {i.phase for i in execution.measured} == {"measure"}
+    assert execution.measure.first_interval == execution.measured[0].index
+    assert execution.measure.requests == sum(i.requests for i in execution.measured)
+    warm_p50 = execution.result.phase("warmup").latency.percentile(50.0)
+    assert execution.measure.latency.percentile(50.0) < warm_p50 / 3
+    # The server was sampled beside every interval.
+    assert len(execution.server) == len(execution.intervals)
+    assert all(s is not None and s.rss_bytes > 0 for s in execution.server)
+
+
+def test_a_change_during_the_measurement_is_caught_afterwards() -> None:
+    # Warm-up is judged on what has been seen: flat (cold) for the first second, so the
+    # driver starts measuring; the step at 3 s then falls inside the measurement.
+    server = _testee("--cold-ms", "3000", "--cold-delay-us", "3000")
+    bench = Benchmark(
+        _plan(), server, warmup=Warmup(min_s=1, max_s=20, steady_window_s=1), measure_s=4
+    )
+    with bench:
+        execution = bench.execution()
+    assert execution.reached_steady and execution.warmup_s < 3.0
+    assert execution.classification == "no steady state"
+    assert not execution.steady
+
+
+def test_a_server_that_never_settles_is_reported_not_silently_measured() -> None:
+    # The server warms up 3 s after it starts (the load starts a little later), and
+    # the warm-up may last only 4 s: when time is up, the change is still inside the
+    # 2 s window.
+    server = _testee("--cold-ms", "3000", "--cold-delay-us", "3000")
+    bench = Benchmark(
+        _plan(),
+        server,
+        warmup=Warmup(min_s=4, max_s=4, steady_window_s=2),
+        measure_s=1,
+    )
+    with bench:
+        result = bench.run()
+    (execution,) = result.executions
+    assert not execution.reached_steady
+    assert execution.classification == "no steady state"
+    assert result.classification == "no steady state"
+    assert not result.steady  # no estimate from an unsteady execution
+    report = result.format()
+    assert "no steady state reached" in report
+    assert "steady state: none reached" in report
+
+
+def test_a_server_exiting_during_warmup_keeps_the_intervals_so_far() -> None:
+    server = _testee("--exit-after-ms", "1500")
+    bench = Benchmark(_plan(), server, warmup=Warmup(min_s=5, max_s=10, steady_window_s=2))
+    with pytest.raises(cannonade.ServerError) as caught:
+        bench.run()
+    error = caught.value
+    assert "exiting after 1500 ms" in str(error)  # the server's last output
+    execution = error.execution  # type: ignore[attr-defined]
+    assert execution.error and len(execution.warmup) >= 3
+    assert not execution.measured
+    assert execution.classification == "no steady state"
+    assert execution.result.requests >= sum(i.requests for i in execution.warmup) > 0
+
+
+def test_executions_restart_the_server_and_estimates_compare() -> None:
+    # At a constant rate the throughput is steady whatever the latency does; watching
+    # it alone makes both servers steady, so that their latencies can be compared.
+    settings = Warmup(min_s=1, max_s=6, steady_window_s=1, metrics=("requests_per_s",))
+    fast = Benchmark(_plan(), _testee(), warmup=settings, measure_s=1.5, executions=2).run()
+    assert len(fast.executions) == 2
+    pids_or_ports = {e.address for e in fast.executions}
+    assert len(pids_or_ports) == 2  # a fresh server (and port) per execution
+    p50 = fast.steady["p50"]
+    assert p50.low <= p50.mean <= p50.high
+    # The same server held 2 ms longer on every reply: slower, significantly.
+    slow_server = _testee("--cold-ms", "3600000", "--cold-delay-us", "2000")
+    slow = Benchmark(_plan(), slow_server, warmup=settings, measure_s=1.5).run()
+    comparison = cannonade.compare(fast, slow, labels=("plain", "delayed"))
+    rows = {m.metric: m for m in comparison.metrics}
+    assert rows["p50"].ratio > 2 and rows["p50"].significant
+    text = comparison.format()
+    assert "delayed relative to plain" in text and "significant" in text
+    same = cannonade.compare(fast, fast)
+    assert all(m.low <= 1.0 <= m.high and not m.significant for m in same.metrics)
+
+
+def test_the_pypy_twisted_testee_is_warmed_up_and_measured(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    if not PYPY.is_file():
+        pytest.fail(f"PyPy interpreter {PYPY} not found: run .ci/bootstrap", pytrace=False)
+    server = cannonade.Server(
+        [str(PYPY), "-m", "cannonade.testees.echo", "--port", "{port}"], pypylog=True
+    )
+    plan = dataclasses.replace(_plan(connections=16, rate=None), interval_s=0.5)
+    bench = Benchmark(
+        plan, server, warmup=Warmup(min_s=3, max_s=20, steady_window_s=3), measure_s=3
+    )
+    result = bench.run()
+    (execution,) = result.executions
+    assert execution.error is None
+    assert len(execution.warmup) >= 6 and len(execution.measured) == 6
+    report = result.format()
+    assert "execution 1:" in report and "(warm-up | measured)" in report
+    assert f"classification: {result.classification}" in report
+    if execution.steady:
+        assert "steady state over 1 execution" in report
+        assert result.steady["requests_per_s"].mean > 0
+    else:
+        assert "no steady state" in report
+    # PyPy's GC events, lined up with the intervals: a loaded PyPy server collects.
+    assert len(execution.events) == len(execution.intervals)
+    assert sum(ev.gc_minor.count for ev in execution.events) > 0
+    assert "minor gc" in report
+    hlog = result.write_hlog(tmp_path / "run.hlog")
+    lines = hlog.read_text().splitlines()
+    assert sum(line.startswith("Tag=e1-warmup,") for line in lines) == len(execution.warmup)
+    assert sum(line.startswith("Tag=e1-measure,") for line in lines) == 6
+
+
+@pytest.mark.skipif(
+    importlib.util.find_spec("hdrh") is None, reason="the PyPI hdrhistogram package is absent"
+)
+def test_interval_logs_are_read_by_hdrhistogram(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from hdrh.histogram import HdrHistogram
+    from hdrh.log import HistogramLogReader
+
+    bench = Benchmark(
+        _plan(), _testee(), warmup=Warmup(min_s=1, max_s=3, steady_window_s=1), measure_s=1
+    )
+    result = bench.run()
+    path = result.write_hlog(tmp_path / "run.hlog")
+    reader = HistogramLogReader(str(path), HdrHistogram(1, 60 * 10**9, 3))
+    counts = []
+    while True:
+        histogram = reader.get_next_interval_histogram()
+        if histogram is None:
+            break
+        counts.append(histogram.get_total_count())
+    execution = result.executions[0]
+    assert counts == [i.requests for i in execution.intervals if i.requests]
+
+
+def test_bad_settings_are_refused_with_a_clear_message() -> None:
+    with pytest.raises(cannonade.PlanError, match="max_s"):
+        Warmup(min_s=10, max_s=5)
+    with pytest.raises(cannonade.PlanError, match="unknown"):
+        Warmup(metrics=("p42",))
+    with pytest.raises(cannonade.PlanError, match="restarts the server"):
+        Benchmark(_plan(), "127.0.0.1:9", executions=2)
+    with pytest.raises(cannonade.PlanError, match="measure_s"):
+        Benchmark(_plan(), "127.0.0.1:9", measure_s=0.1)
+    with pytest.raises(cannonade.PlanError, match="HOST:PORT"):
+        Benchmark(_plan(), "nowhere")
+    assert RUST_TESTEE.name  # the testee path is configured for the other tests
