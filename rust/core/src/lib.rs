@@ -14,4 +14,4 @@ mod worker;
 
 pub use plan::{Plan, PlanError, ABI_VERSION};
 pub use run::{Finished, PhaseError, Run, RunError, StartError};
-pub use summary::{Phase, StoppedBy, Summary};
+pub use summary::{Phase, Span, StoppedBy, Summary};

@@ -188,13 +188,49 @@ pub struct Phase {
     pub first_interval: u64,
     /// Number of intervals in it.
     pub intervals: u64,
-    /// Start of its first interval, from the start of the run.
+    /// From the start of its first interval to the end of its last.
+    #[serde(flatten)]
+    pub span: Span,
+    /// Open loop only: the generator's own lateness.
+    pub send_lag_ns: Option<Latency>,
+    /// HTTP only: responses by status code.
+    pub status_codes: BTreeMap<String, u64>,
+    /// HTTP responses with a status outside 200-399.
+    pub non_2xx_3xx: u64,
+}
+
+impl Phase {
+    /// Summarises a phase from its merged recorder.
+    pub fn new(
+        name: String,
+        first_interval: u64,
+        intervals: u64,
+        start: Duration,
+        end: Duration,
+        rec: &Recorder,
+    ) -> Phase {
+        Phase {
+            name,
+            first_interval,
+            intervals,
+            span: Span::new(start, end, rec),
+            send_lag_ns: rec.send_lag_ns.as_ref().map(Latency::of),
+            status_codes: status_codes(rec),
+            non_2xx_3xx: non_2xx_3xx(rec),
+        }
+    }
+}
+
+/// What an interval and a phase both report: the load over one stretch of the run.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Span {
+    /// Start, from the start of the run.
     pub start_ns: u64,
-    /// End of its last interval, from the start of the run.
+    /// End, from the start of the run (the run's last interval may be short).
     pub end_ns: u64,
-    /// Exchanges completed in it.
+    /// Exchanges completed.
     pub requests: u64,
-    /// `requests` per second of the phase.
+    /// `requests` per second of the span.
     pub requests_per_s: f64,
     /// Bytes written to sockets.
     pub bytes_sent: u64,
@@ -208,31 +244,15 @@ pub struct Phase {
     pub latency_ns: Latency,
     /// Latency from the actual send (the same as `latency_ns` in closed loop).
     pub uncorrected_latency_ns: Latency,
-    /// Open loop only: the generator's own lateness.
-    pub send_lag_ns: Option<Latency>,
-    /// HTTP only: responses by status code.
-    pub status_codes: BTreeMap<String, u64>,
-    /// HTTP responses with a status outside 200-399.
-    pub non_2xx_3xx: u64,
-    /// The phase's `latency_ns` histogram, HdrHistogram V2 deflate, base64.
+    /// The `latency_ns` histogram, HdrHistogram V2 deflate, base64.
     pub histogram_v2_base64: String,
 }
 
-impl Phase {
-    /// Summarises a phase from its merged recorder.
-    pub fn new(
-        name: String,
-        first_interval: u64,
-        intervals: u64,
-        start: Duration,
-        end: Duration,
-        rec: &Recorder,
-    ) -> Phase {
+impl Span {
+    /// Summarises the merged recorder of `start..end`.
+    pub fn new(start: Duration, end: Duration, rec: &Recorder) -> Span {
         let requests = rec.latency_ns.len();
-        Phase {
-            name,
-            first_interval,
-            intervals,
+        Span {
             start_ns: nanos(start),
             end_ns: nanos(end),
             requests,
@@ -243,9 +263,6 @@ impl Phase {
             errors: rec.errors,
             latency_ns: Latency::of(&rec.latency_ns),
             uncorrected_latency_ns: uncorrected(rec),
-            send_lag_ns: rec.send_lag_ns.as_ref().map(Latency::of),
-            status_codes: status_codes(rec),
-            non_2xx_3xx: non_2xx_3xx(rec),
             histogram_v2_base64: base64_v2(&rec.latency_ns),
         }
     }
@@ -313,28 +330,9 @@ pub struct Interval {
     pub index: u64,
     /// The phase it belongs to ([`DEFAULT_PHASE`] unless one was marked).
     pub phase: String,
-    /// Start, from the start of the run.
-    pub start_ns: u64,
-    /// End, from the start of the run (the last interval may be short).
-    pub end_ns: u64,
-    /// Exchanges completed in this interval.
-    pub requests: u64,
-    /// `requests` per second of this interval.
-    pub requests_per_s: f64,
-    /// Bytes written to sockets.
-    pub bytes_sent: u64,
-    /// Bytes read from sockets.
-    pub bytes_received: u64,
-    /// Connections opened.
-    pub connections_opened: u64,
-    /// Failures by kind.
-    pub errors: Errors,
-    /// Latency (corrected in open loop), in nanoseconds.
-    pub latency_ns: Latency,
-    /// Latency from the actual send (the same as `latency_ns` in closed loop).
-    pub uncorrected_latency_ns: Latency,
-    /// This interval's `latency_ns` histogram, HdrHistogram V2 deflate, base64.
-    pub histogram_v2_base64: String,
+    /// The load in this interval (the run's last interval may be short).
+    #[serde(flatten)]
+    pub span: Span,
 }
 
 impl Interval {
@@ -346,21 +344,10 @@ impl Interval {
         end: Duration,
         rec: &Recorder,
     ) -> Interval {
-        let requests = rec.latency_ns.len();
         Interval {
             index,
             phase,
-            start_ns: nanos(start),
-            end_ns: nanos(end),
-            requests,
-            requests_per_s: per_second(requests, end.saturating_sub(start)),
-            bytes_sent: rec.bytes_sent,
-            bytes_received: rec.bytes_received,
-            connections_opened: rec.connections_opened,
-            errors: rec.errors,
-            latency_ns: Latency::of(&rec.latency_ns),
-            uncorrected_latency_ns: uncorrected(rec),
-            histogram_v2_base64: base64_v2(&rec.latency_ns),
+            span: Span::new(start, end, rec),
         }
     }
 }

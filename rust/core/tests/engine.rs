@@ -158,15 +158,17 @@ fn intervals_add_up_to_the_run() {
     assert!((6..=7).contains(&intervals.len()), "{}", intervals.len());
     for (i, iv) in intervals.iter().enumerate() {
         assert_eq!(iv.index, i as u64);
-        assert_eq!(iv.start_ns, i as u64 * 200_000_000);
-        assert!(iv.end_ns > iv.start_ns && iv.end_ns <= iv.start_ns + 200_000_000);
-        assert_eq!(iv.latency_ns.count, iv.requests);
+        assert_eq!(iv.span.start_ns, i as u64 * 200_000_000);
+        assert!(
+            iv.span.end_ns > iv.span.start_ns && iv.span.end_ns <= iv.span.start_ns + 200_000_000
+        );
+        assert_eq!(iv.span.latency_ns.count, iv.span.requests);
     }
-    let total: u64 = intervals.iter().map(|iv| iv.requests).sum();
+    let total: u64 = intervals.iter().map(|iv| iv.span.requests).sum();
     assert_eq!(total, f.summary.requests);
-    let bytes: u64 = intervals.iter().map(|iv| iv.bytes_received).sum();
+    let bytes: u64 = intervals.iter().map(|iv| iv.span.bytes_received).sum();
     assert_eq!(bytes, f.summary.bytes_received);
-    assert!(intervals[1].requests > 0);
+    assert!(intervals[1].span.requests > 0);
 }
 
 #[test]

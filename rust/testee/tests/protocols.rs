@@ -293,13 +293,13 @@ fn phases_label_intervals_and_merge_into_their_own_summaries() {
         (0, first_measured)
     );
     assert_eq!(warm.intervals + measure.intervals, summary.intervals);
-    assert_eq!(warm.requests + measure.requests, summary.requests);
-    assert_eq!(warm.end_ns, measure.start_ns);
+    assert_eq!(warm.span.requests + measure.span.requests, summary.requests);
+    assert_eq!(warm.span.end_ns, measure.span.start_ns);
     let measured: u64 = seen
         .iter()
         .filter(|i| i.phase == "measure")
-        .map(|i| i.requests)
+        .map(|i| i.span.requests)
         .sum();
-    assert_eq!(measure.requests, measured);
-    assert!(measure.requests > 0 && measure.latency_ns.count == measure.requests);
+    assert_eq!(measure.span.requests, measured);
+    assert!(measure.span.requests > 0 && measure.span.latency_ns.count == measure.span.requests);
 }
