@@ -130,6 +130,29 @@ class IdleConnections:
         return cls(**{k: int(_require(data, k, "idle_connections.")) for k in cls().to_dict()})
 
 
+def _span(data: Mapping[str, Any], where: str) -> dict[str, Any]:
+    """The fields an interval and a phase share (the engine's ``Span``), as keywords."""
+
+    def get(key: str) -> Any:
+        return _require(data, key, where)
+
+    return {
+        "start_ns": int(get("start_ns")),
+        "end_ns": int(get("end_ns")),
+        "requests": int(get("requests")),
+        "requests_per_s": float(get("requests_per_s")),
+        "bytes_sent": int(get("bytes_sent")),
+        "bytes_received": int(get("bytes_received")),
+        "connections_opened": int(get("connections_opened")),
+        "errors": Errors.from_dict(get("errors")),
+        "latency": Latency.from_dict(get("latency_ns"), f"{where}latency_ns"),
+        "uncorrected_latency": Latency.from_dict(
+            get("uncorrected_latency_ns"), f"{where}uncorrected_latency_ns"
+        ),
+        "histogram": base64.b64decode(get("histogram_v2_base64")),
+    }
+
+
 @dataclass(frozen=True)
 class Phase:
     """A phase of a run (e.g. ``"warmup"``, ``"measure"``): whole intervals, merged.
@@ -190,18 +213,6 @@ class Phase:
             name=str(get("name")),
             first_interval=int(get("first_interval")),
             intervals=int(get("intervals")),
-            start_ns=int(get("start_ns")),
-            end_ns=int(get("end_ns")),
-            requests=int(get("requests")),
-            requests_per_s=float(get("requests_per_s")),
-            bytes_sent=int(get("bytes_sent")),
-            bytes_received=int(get("bytes_received")),
-            connections_opened=int(get("connections_opened")),
-            errors=Errors.from_dict(get("errors")),
-            latency=Latency.from_dict(get("latency_ns"), "phases[].latency_ns"),
-            uncorrected_latency=Latency.from_dict(
-                get("uncorrected_latency_ns"), "phases[].uncorrected_latency_ns"
-            ),
             send_lag=(
                 Latency.from_dict(data["send_lag_ns"], "phases[].send_lag_ns")
                 if data.get("send_lag_ns")
@@ -209,7 +220,7 @@ class Phase:
             ),
             status_codes=_status_codes(data.get("status_codes") or {}),
             non_2xx_3xx=int(data.get("non_2xx_3xx") or 0),
-            histogram=base64.b64decode(get("histogram_v2_base64")),
+            **_span(data, "phases[]."),
         )
 
 
@@ -414,23 +425,8 @@ class Interval:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Interval:
-        def get(key: str) -> Any:
-            return _require(data, key, "interval.")
-
         return cls(
-            index=int(get("index")),
-            start_ns=int(get("start_ns")),
-            end_ns=int(get("end_ns")),
-            requests=int(get("requests")),
-            requests_per_s=float(get("requests_per_s")),
-            bytes_sent=int(get("bytes_sent")),
-            bytes_received=int(get("bytes_received")),
-            connections_opened=int(get("connections_opened")),
-            errors=Errors.from_dict(get("errors")),
-            latency=Latency.from_dict(get("latency_ns"), "interval.latency_ns"),
-            uncorrected_latency=Latency.from_dict(
-                get("uncorrected_latency_ns"), "interval.uncorrected_latency_ns"
-            ),
+            index=int(_require(data, "index", "interval.")),
             phase=str(data.get("phase", "main")),
-            histogram=base64.b64decode(get("histogram_v2_base64")),
+            **_span(data, "interval."),
         )
