@@ -230,3 +230,18 @@ def test_bad_settings_are_refused_with_a_clear_message() -> None:
     with pytest.raises(cannonade.PlanError, match="HOST:PORT"):
         Benchmark(_plan(), "nowhere")
     assert RUST_TESTEE.name  # the testee path is configured for the other tests
+
+
+def test_gc_and_jit_events_are_summed_in_the_report() -> None:
+    from cannonade._pypylog import EventStats, IntervalEvents
+    from cannonade._report import _events_text
+
+    events = [
+        IntervalEvents(
+            0.0, 1.0, gc_minor=EventStats(3, 0.003, 0.002), jit=EventStats(1, 0.05, 0.05)
+        ),
+        IntervalEvents(1.0, 2.0, gc_major=EventStats(2, 0.010, 0.006)),
+    ]
+    text = _events_text(events)
+    assert "3 minor gc" in text and "2 major gc steps" in text
+    assert "1 jit tracing (50.00ms total, 50.00ms max)" in text

@@ -309,10 +309,6 @@ class BenchmarkResult:
         return write_interval_log(path, rows)
 
 
-def _estimate(groups: list[list[float]], confidence: float, resamples: int) -> _stats.Estimate:
-    return _stats.bootstrap_mean(groups, confidence=confidence, resamples=resamples, seed=0)
-
-
 def _retarget(plan: Plan, address: str) -> Plan:
     """The plan aimed at ``address`` (HOST:PORT), keeping a URL's scheme and path."""
     if isinstance(plan.protocol, Tcp):
@@ -529,8 +525,12 @@ class Benchmark:
         estimates: dict[str, _stats.Estimate] = {}
         if steady_ones:
             for metric in METRICS:  # every metric, not only those watched
-                groups = [e.values(metric) for e in steady_ones]
-                estimates[metric] = _estimate(groups, self.confidence, self.resamples)
+                estimates[metric] = _stats.bootstrap_mean(
+                    [e.values(metric) for e in steady_ones],
+                    confidence=self.confidence,
+                    resamples=self.resamples,
+                    seed=0,
+                )
         return BenchmarkResult(
             executions=executions,
             classification=classification,
@@ -583,16 +583,13 @@ class Benchmark:
         return ServerInterval(cpu_s=cpu, cpu_percent=percent, rss_bytes=now.rss_bytes)
 
     def _finish(self, live: _Live, result: Result, error: Optional[str]) -> Execution:
-        first = live.first_measured if live.first_measured is not None else len(live.intervals)
-        warm = tuple(i for i in live.intervals if i.index < first)
-        measured = tuple(i for i in live.intervals if i.index >= first)
+        first = live.first_measured
+        warm = tuple(i for i in live.intervals if first is None or i.index < first)
+        measured = tuple(i for i in live.intervals if first is not None and i.index >= first)
         series = warm + measured
-        window = (
-            max(1, len(measured))
-            if measured
-            else self._intervals_for(self.settings.steady_window_s)
-        )
-        analyses = _analyse(series, self.settings, window) if len(series) >= 1 else {}
+        # Barrett et al.: the measurement is the window that must hold no changepoint.
+        window = len(measured) or self._intervals_for(self.settings.steady_window_s)
+        analyses = _analyse(series, self.settings, window) if series else {}
         if analyses:
             classification, steady_start = _steady.combine(list(analyses.values()))
         else:
@@ -729,13 +726,11 @@ def compare(
         ratio = _stats.compare(
             a.groups(metric), b.groups(metric), confidence=confidence, resamples=resamples, seed=0
         )
-        mean_a = _estimate(a.groups(metric), confidence, 1).mean
-        mean_b = _estimate(b.groups(metric), confidence, 1).mean
         rows.append(
             MetricComparison(
                 metric=metric,
-                a=mean_a,
-                b=mean_b,
+                a=a.steady[metric].mean,
+                b=b.steady[metric].mean,
                 ratio=ratio.ratio,
                 low=ratio.low,
                 high=ratio.high,

@@ -195,7 +195,7 @@ def _events_text(events: list[Any]) -> str:
     for label, attr in (
         ("minor gc", "gc_minor"),
         ("major gc steps", "gc_major"),
-        ("jit tracing", "jit_tracing"),
+        ("jit tracing", "jit"),
     ):
         stats = [getattr(ev, attr, None) for ev in events]
         stats = [s for s in stats if s is not None and s.count]
