@@ -143,3 +143,38 @@ def test_repr_is_short(rust_echo: Server) -> None:
         run.wait(BOUND_S)
         assert rust_echo.address in repr(run)
         assert "histogram" not in repr(run.result())
+
+
+def test_close_while_another_thread_waits(rust_echo: Server) -> None:
+    # The C ABI forbids freeing a run while another call on it is in flight; each
+    # backend must make close() wait for such calls instead of freeing under them.
+    for _ in range(20):
+        run = cannonade.start(long_plan(rust_echo))
+        outcome: list[object] = []
+
+        def waiter() -> None:
+            try:
+                outcome.append(run.wait(BOUND_S))
+            except RunError as error:
+                outcome.append(error)
+
+        thread = threading.Thread(target=waiter)
+        thread.start()
+        run.close()
+        thread.join(BOUND_S)
+        assert not thread.is_alive(), "a wait() outlived close() of its run"
+        assert run.closed
+        (got,) = outcome
+        # Either the wait saw the stop close() made, or it found the run closed.
+        assert isinstance(got, RunError) or getattr(got, "stopped_by", None) == "stop", got
+
+
+def test_validate_is_the_engines_and_does_not_connect(unused_port: int) -> None:
+    from cannonade import _backend
+
+    # Nothing listens on unused_port: validating a plan never connects.
+    plan = Plan(f"127.0.0.1:{unused_port}", requests=1)
+    _backend.validate(plan.to_json())
+    bad = plan.to_json().replace('"connections": 10', '"connections": 0')
+    with pytest.raises(cannonade.PlanError, match="connections"):
+        _backend.validate(bad)

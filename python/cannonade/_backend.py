@@ -7,7 +7,9 @@
   emulation of the CPython C API.
 
 Both wrap the same engine and expose the same coarse calls: :class:`Backend` and
-:class:`NativeRun` below. Both raise the exception classes of :data:`STATUS_ERRORS`.
+:class:`NativeRun` below. Both raise the exception classes of
+:data:`cannonade._errors.STATUS_ERRORS`, which they import from ``_errors`` (never from
+here: this module imports them, not the other way round).
 Nothing above this module knows which backend is in use.
 
 Which one loads (bench/RESULTS.md has the measurements behind the defaults):
@@ -30,33 +32,22 @@ import warnings
 from pathlib import Path
 from typing import Optional, Protocol
 
-from ._errors import (
-    AbiMismatchError,
-    CannonadeError,
-    ConnectError,
-    InternalError,
-    PlanError,
-    RunError,
-)
+from ._errors import STATUS_ERRORS, AbiMismatchError, abi_mismatch
 
-__all__ = ["ENV", "NAMES", "STATUS_ERRORS", "Backend", "NativeRun", "current", "load"]
+__all__ = [
+    "ENV",
+    "NAMES",
+    "STATUS_ERRORS",
+    "Backend",
+    "NativeRun",
+    "abi_mismatch",
+    "current",
+    "load",
+    "validate",
+]
 
 ENV = "CANNONADE_BACKEND"
 NAMES = ("cffi", "pyo3")
-
-# The one mapping from native status codes to exceptions, for both backends. Keyed by
-# the C header's names (the PyO3 module exports the same names with the same numbers),
-# so the numbers come from the native side, not from a second copy here.
-STATUS_ERRORS: dict[str, type[CannonadeError]] = {
-    "CN_INVALID_ARGUMENT": PlanError,
-    "CN_INVALID_PLAN": PlanError,
-    "CN_ABI_MISMATCH": AbiMismatchError,
-    "CN_CONNECT_FAILED": ConnectError,
-    "CN_NOT_FINISHED": RunError,
-    "CN_RUNTIME_ERROR": RunError,
-    "CN_PANIC": InternalError,
-}
-
 
 class NativeRun(Protocol):
     """A started native run. Every failure raises its :data:`STATUS_ERRORS` class."""
@@ -102,6 +93,10 @@ class Backend(Protocol):
         """Validate a plan (JSON text), check its target accepts a connection, start it."""
         ...
 
+    def validate(self, plan_json: str) -> None:
+        """Check a plan (JSON text) as ``start`` would, without connecting; PlanError if not."""
+        ...
+
     def abi_version(self) -> int:
         """The native side's ABI version."""
         ...
@@ -109,15 +104,6 @@ class Backend(Protocol):
     def library_version(self) -> str:
         """The native side's own version string (e.g. ``"0.1.0"``)."""
         ...
-
-
-def abi_mismatch(path: Path, actual: int, expected: int) -> AbiMismatchError:
-    """The error for a native file of the wrong ABI version (both backends raise it)."""
-    return AbiMismatchError(
-        f"cannonade's native library {path} has ABI version {actual}, "
-        f"but the Python package expects ABI version {expected}; "
-        f"reinstall cannonade so the package and its native library match"
-    )
 
 
 def preferred() -> str:
@@ -203,3 +189,12 @@ def current() -> Backend:
 def library_version() -> str:
     """The native library's own version string (e.g. ``"0.1.0"``)."""
     return current().library_version()
+
+
+def validate(plan_json: str) -> None:
+    """Check a plan (JSON text) in the engine, as a run would, without connecting.
+
+    The engine is the one home of the plan's rules (limits, URLs, combinations of
+    fields); raises :class:`PlanError` naming the field.
+    """
+    current().validate(plan_json)

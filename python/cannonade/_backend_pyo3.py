@@ -2,7 +2,7 @@
 
 The module's ``Run`` class already has the backend interface (``_backend.NativeRun``),
 and its functions already raise the right exceptions once they are registered here
-from ``_backend.STATUS_ERRORS``, so this module adds no layer of its own to the calls.
+from ``_errors.STATUS_ERRORS``, so this module adds no layer of its own to the calls.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 import importlib.machinery
 from pathlib import Path
 
-from ._backend import STATUS_ERRORS, abi_mismatch
+from ._errors import STATUS_ERRORS, abi_mismatch
 from ._version import ABI_VERSION
 
 _HERE = Path(__file__).resolve().parent
@@ -32,6 +32,7 @@ LIBRARY_PATH = Path(_pyo3.__file__)
 abi_version = _pyo3.abi_version
 library_version = _pyo3.version
 start = _pyo3.start
+validate = _pyo3.validate
 
 
 def check_abi_version(expected: int = ABI_VERSION) -> None:

@@ -9,6 +9,7 @@ mismatched native library), so both styles of ``except`` work.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Optional
 
 __all__ = [
@@ -19,6 +20,8 @@ __all__ = [
     "PlanError",
     "RunError",
     "ServerError",
+    "STATUS_ERRORS",
+    "abi_mismatch",
 ]
 
 
@@ -68,3 +71,27 @@ class ServerError(CannonadeError, RuntimeError):
         super().__init__(message)
         self.output: list[str] = list(output)
         self.returncode: Optional[int] = returncode
+
+
+# The one mapping from native status codes to exceptions, for both backends. Keyed by
+# the C header's names (the PyO3 module exports the same names with the same numbers:
+# both come from rust/binding), so the numbers come from the native side, not from a
+# second copy here.
+STATUS_ERRORS: dict[str, type[CannonadeError]] = {
+    "CN_INVALID_ARGUMENT": PlanError,
+    "CN_INVALID_PLAN": PlanError,
+    "CN_ABI_MISMATCH": AbiMismatchError,
+    "CN_CONNECT_FAILED": ConnectError,
+    "CN_NOT_FINISHED": RunError,
+    "CN_RUNTIME_ERROR": RunError,
+    "CN_PANIC": InternalError,
+}
+
+
+def abi_mismatch(path: Path, actual: int, expected: int) -> AbiMismatchError:
+    """The error for a native file of the wrong ABI version (both backends raise it)."""
+    return AbiMismatchError(
+        f"cannonade's native library {path} has ABI version {actual}, "
+        f"but the Python package expects ABI version {expected}; "
+        f"reinstall cannonade so the package and its native library match"
+    )

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import importlib.machinery
 import os
+import threading
 from pathlib import Path
 from typing import Any, NoReturn
 
 from cffi import FFI
 
-from ._backend import STATUS_ERRORS, abi_mismatch
-from ._errors import CannonadeError, InternalError
+from ._errors import STATUS_ERRORS, CannonadeError, InternalError, RunError, abi_mismatch
 from ._version import ABI_VERSION
 
 NAME = "cffi"
@@ -123,6 +123,11 @@ def take_buf(buf: Any) -> bytes:
         buf.len = 0
 
 
+def validate(plan_json: str) -> None:
+    """Check a plan (JSON text) as ``start`` would, without connecting (``cn_plan_validate``)."""
+    check(lib.cn_plan_validate(plan_json.encode("utf-8")))
+
+
 def start(plan_json: str) -> CffiRun:
     """Start a run from plan JSON (``cn_run_start``)."""
     out = ffi.new("CnRun **")
@@ -131,50 +136,90 @@ def start(plan_json: str) -> CffiRun:
 
 
 class CffiRun:
-    """A ``CnRun *`` behind the backend interface (``_backend.NativeRun``)."""
+    """A ``CnRun *`` behind the backend interface (``_backend.NativeRun``).
 
-    __slots__ = ("_handle",)
+    The C ABI lets calls on one handle overlap from several threads, except
+    ``cn_run_free``, which must not overlap any of them. So every call counts itself in
+    and out, and :meth:`close` stops the run (a ``wait`` in another thread then returns
+    at once), waits until no call is in flight, and only then frees the handle. A call
+    that starts after ``close`` raises ``RunError`` instead of touching freed memory.
+    """
+
+    __slots__ = ("_handle", "_calls", "_idle")
 
     def __init__(self, handle: Any) -> None:
         # ffi.gc is only a backstop: PyPy collects late, so close() frees explicitly.
         self._handle: Any = ffi.gc(handle, lib.cn_run_free)
+        self._calls = 0
+        self._idle = threading.Condition(threading.Lock())
+
+    def _enter(self) -> Any:
+        with self._idle:
+            if self._handle is None:
+                raise RunError("the run is closed")
+            self._calls += 1
+            return self._handle
+
+    def _leave(self) -> None:
+        with self._idle:
+            self._calls -= 1
+            if self._calls == 0:
+                self._idle.notify_all()
 
     def wait(self, timeout_ms: int) -> bool:
-        status = lib.cn_run_wait(self._handle, timeout_ms)
+        handle = self._enter()
+        try:
+            status = lib.cn_run_wait(handle, timeout_ms)
+        finally:
+            self._leave()
         if status == OK:
             return True
         if status != TIMEOUT:
             raise_for(status)
         return False
 
-    def poll(self) -> bytes:
+    def _call(self, function: Any, *args: Any) -> None:
+        handle = self._enter()
+        try:
+            status = function(handle, *args)
+        finally:
+            self._leave()
+        check(status)
+
+    def _bytes(self, function: Any) -> bytes:
         buf = ffi.new("CnBuf *")
-        check(lib.cn_run_poll(self._handle, buf))
+        self._call(function, buf)
         return take_buf(buf)
+
+    def poll(self) -> bytes:
+        return self._bytes(lib.cn_run_poll)
 
     def mark_phase(self, name: str) -> int:
         out = ffi.new("uint64_t *")
-        check(lib.cn_run_mark_phase(self._handle, name.encode("utf-8"), out))
+        self._call(lib.cn_run_mark_phase, name.encode("utf-8"), out)
         return int(out[0])
 
     def stop(self) -> None:
-        check(lib.cn_run_stop(self._handle))
+        self._call(lib.cn_run_stop)
 
     def result_json(self) -> bytes:
-        buf = ffi.new("CnBuf *")
-        check(lib.cn_run_result_json(self._handle, buf))
-        return take_buf(buf)
+        return self._bytes(lib.cn_run_result_json)
 
     def histogram(self) -> bytes:
-        buf = ffi.new("CnBuf *")
-        check(lib.cn_run_histogram(self._handle, buf))
-        return take_buf(buf)
+        return self._bytes(lib.cn_run_histogram)
 
     def close(self) -> None:
-        handle, self._handle = self._handle, None
-        if handle is not None:
-            # Runs the ffi.gc destructor (cn_run_free: stop, join, free) now.
-            ffi.release(handle)
+        with self._idle:
+            handle, self._handle = self._handle, None
+            if handle is None:
+                return
+            # A call in flight in another thread may be a long wait: stop the run so
+            # that it returns promptly, then wait for every call to leave.
+            lib.cn_run_stop(handle)
+            while self._calls:
+                self._idle.wait()
+        # Runs the ffi.gc destructor (cn_run_free: stop, join, free) now.
+        ffi.release(handle)
 
 
 check_abi_version()

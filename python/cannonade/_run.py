@@ -27,9 +27,9 @@ class Run:
     """A running load run; owns the native handle until :meth:`close`.
 
     Use it as a context manager. Leaving the ``with`` block closes the run; if
-    the block is left by an exception, the run is stopped first. :meth:`stop`
-    may be called from any thread; :meth:`close` must not be called while
-    another thread is inside :meth:`wait`.
+    the block is left by an exception, the run is stopped first. Every method may
+    be called from any thread; :meth:`close` while another thread is inside
+    :meth:`wait` stops the run, lets that wait return, and then frees the handle.
     """
 
     def __init__(self, native: NativeRun, plan: Optional[Plan] = None) -> None:

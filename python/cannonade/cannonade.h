@@ -8,7 +8,7 @@
 #define CN_ABI_VERSION 2
 
 /*
- What every fallible export returns. `CN_OK` is success; anything else but
+ What every fallible call returns. `CN_OK` is success; anything else but
  `CN_TIMEOUT` comes with a message from `cn_last_error`.
  */
 typedef enum CnStatus {
@@ -52,6 +52,12 @@ typedef enum CnStatus {
 
 /*
  An opaque run handle. Freed by `cn_run_free`.
+
+ Threads: any export may be called from any thread, and calls on one handle may run
+ at the same time (a `cn_run_wait` in one thread while another polls or stops it),
+ except `cn_run_free`, which must not overlap any other call on the same handle:
+ make sure every other call on it has returned first. `cn_last_error` reads the
+ calling thread's own message; every other export clears it when it starts.
  */
 typedef struct CnRun CnRun;
 
@@ -78,6 +84,16 @@ uint32_t cn_abi_version(void);
  The library's version as a static NUL-terminated string. Never free it.
  */
 const char *cn_version(void);
+
+/*
+ Checks a plan (JSON text) exactly as `cn_run_start` would, without connecting or
+ starting anything: `CN_OK`, or `CN_INVALID_PLAN` / `CN_ABI_MISMATCH` with the
+ message naming the field.
+
+ # Safety
+ `plan_json` is a NUL-terminated string.
+ */
+enum CnStatus cn_plan_validate(const char *plan_json);
 
 /*
  Validates a plan (JSON text), checks the target accepts a connection, and starts

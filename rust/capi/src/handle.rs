@@ -11,6 +11,12 @@ use cannonade_core::Run;
 use crate::status::{CnStatus, Failure};
 
 /// An opaque run handle. Freed by `cn_run_free`.
+///
+/// Threads: any export may be called from any thread, and calls on one handle may run
+/// at the same time (a `cn_run_wait` in one thread while another polls or stops it),
+/// except `cn_run_free`, which must not overlap any other call on the same handle:
+/// make sure every other call on it has returned first. `cn_last_error` reads the
+/// calling thread's own message; every other export clears it when it starts.
 pub struct CnRun {
     pub(crate) run: Run,
 }
@@ -40,7 +46,8 @@ pub(crate) unsafe fn str_arg<'a>(ptr: *const c_char, name: &str) -> Result<&'a s
     if ptr.is_null() {
         return Err(null(name));
     }
-    CStr::from_ptr(ptr).to_str().map_err(|e| {
+    // SAFETY: not NULL (checked above), and NUL-terminated and alive per the contract.
+    unsafe { CStr::from_ptr(ptr) }.to_str().map_err(|e| {
         (
             CnStatus::CN_INVALID_ARGUMENT,
             format!("{name} is not UTF-8 text: {e}"),
@@ -53,7 +60,8 @@ pub(crate) unsafe fn str_arg<'a>(ptr: *const c_char, name: &str) -> Result<&'a s
 /// # Safety
 /// `ptr` is NULL or a handle from `cn_run_start` not yet freed.
 pub(crate) unsafe fn run_ref<'a>(ptr: *const CnRun) -> Result<&'a CnRun, Failure> {
-    ptr.as_ref().ok_or_else(|| null("run"))
+    // SAFETY: NULL or a live `Box<CnRun>` from `run_into_raw`, per the contract.
+    unsafe { ptr.as_ref() }.ok_or_else(|| null("run"))
 }
 
 /// Borrows an out-parameter.
@@ -61,7 +69,8 @@ pub(crate) unsafe fn run_ref<'a>(ptr: *const CnRun) -> Result<&'a CnRun, Failure
 /// # Safety
 /// `ptr` is NULL or valid for writes of one `T`.
 pub(crate) unsafe fn out_arg<'a, T>(ptr: *mut T, name: &str) -> Result<&'a mut T, Failure> {
-    ptr.as_mut().ok_or_else(|| null(name))
+    // SAFETY: NULL or valid for one write of `T`, per the contract.
+    unsafe { ptr.as_mut() }.ok_or_else(|| null(name))
 }
 
 /// Hands a run to C.
@@ -75,7 +84,8 @@ pub(crate) fn run_into_raw(run: Run) -> *mut CnRun {
 /// `ptr` is NULL or a handle from `cn_run_start` not yet freed; it is invalid after.
 pub(crate) unsafe fn run_free(ptr: *mut CnRun) {
     if !ptr.is_null() {
-        drop(Box::from_raw(ptr));
+        // SAFETY: made by `Box::into_raw` in `run_into_raw` and not freed yet.
+        drop(unsafe { Box::from_raw(ptr) });
     }
 }
 
@@ -92,9 +102,8 @@ pub(crate) fn buf_from_vec(bytes: Vec<u8>) -> CnBuf {
 /// `buf` came from `buf_from_vec` and was not freed yet.
 pub(crate) unsafe fn buf_free(buf: CnBuf) {
     if !buf.ptr.is_null() {
-        drop(Box::from_raw(std::ptr::slice_from_raw_parts_mut(
-            buf.ptr, buf.len,
-        )));
+        // SAFETY: `ptr` and `len` are those of a boxed slice leaked by `buf_from_vec`.
+        drop(unsafe { Box::from_raw(std::ptr::slice_from_raw_parts_mut(buf.ptr, buf.len)) });
     }
 }
 
@@ -106,6 +115,7 @@ pub(crate) unsafe fn bytes_out<'a>(ptr: *mut c_char, len: usize) -> &'a mut [u8]
     if ptr.is_null() || len == 0 {
         &mut []
     } else {
-        std::slice::from_raw_parts_mut(ptr.cast::<u8>(), len)
+        // SAFETY: not NULL, and valid for writes of `len` bytes per the contract.
+        unsafe { std::slice::from_raw_parts_mut(ptr.cast::<u8>(), len) }
     }
 }

@@ -3,7 +3,16 @@
 //! Every export is written out in full so cbindgen sees it, returns a [`CnStatus`]
 //! (or nothing, for the free functions), and runs inside a panic guard. Pointer
 //! conversions live in `handle.rs`. The header is `python/cannonade/cannonade.h`.
+//!
+//! Threads: every export may be called from any thread. Calls on one `CnRun` may run
+//! at the same time from several threads (a `cn_run_wait` in one while another polls
+//! or stops it), except `cn_run_free`, which must not overlap any other call on the
+//! same handle: the caller makes sure every other call on it has returned first (the
+//! Python backends do). `cn_last_error` reads the calling thread's own message, set by
+//! the last failed call on that thread; every other export clears it when it starts,
+//! so a message is never stale.
 #![deny(missing_docs)]
+#![deny(unsafe_op_in_unsafe_fn)]
 
 mod handle;
 mod status;
@@ -11,15 +20,13 @@ mod status;
 use std::ffi::c_char;
 use std::time::Duration;
 
-use cannonade_core::{PhaseError, Plan, PlanError, Run, StartError};
-
 pub use handle::{CnBuf, CnRun};
 pub use status::CnStatus;
 
 use handle::{
     buf_free, buf_from_vec, bytes_out, out_arg, run_free, run_into_raw, run_ref, str_arg,
 };
-use status::{copy_last_error, guard, Failure};
+use status::{copy_last_error, guard};
 
 /// The ABI version of this library; the Python package checks it at import.
 pub const CN_ABI_VERSION: u32 = 2;
@@ -41,20 +48,20 @@ pub extern "C" fn cn_version() -> *const c_char {
     VERSION.as_ptr().cast()
 }
 
-fn plan_failure(e: PlanError) -> Failure {
-    let status = match e {
-        PlanError::AbiMismatch { .. } => CnStatus::CN_ABI_MISMATCH,
-        _ => CnStatus::CN_INVALID_PLAN,
-    };
-    (status, e.to_string())
-}
-
-fn start_failure(e: StartError) -> Failure {
-    let status = match e {
-        StartError::Connect { .. } => CnStatus::CN_CONNECT_FAILED,
-        StartError::Spawn(_) => CnStatus::CN_RUNTIME_ERROR,
-    };
-    (status, e.to_string())
+/// Checks a plan (JSON text) exactly as `cn_run_start` would, without connecting or
+/// starting anything: `CN_OK`, or `CN_INVALID_PLAN` / `CN_ABI_MISMATCH` with the
+/// message naming the field.
+///
+/// # Safety
+/// `plan_json` is a NUL-terminated string.
+#[no_mangle]
+pub unsafe extern "C" fn cn_plan_validate(plan_json: *const c_char) -> CnStatus {
+    guard(|| {
+        // SAFETY: the caller passes NULL or a NUL-terminated string alive for the call.
+        let text = unsafe { str_arg(plan_json, "plan_json") }?;
+        cannonade_binding::validate(text)?;
+        Ok(CnStatus::CN_OK)
+    })
 }
 
 /// Validates a plan (JSON text), checks the target accepts a connection, and starts
@@ -68,12 +75,12 @@ pub unsafe extern "C" fn cn_run_start(
     out_run: *mut *mut CnRun,
 ) -> CnStatus {
     guard(|| {
-        let out = out_arg(out_run, "out_run")?;
+        // SAFETY: the caller passes NULL or a pointer valid for one write (see # Safety).
+        let out = unsafe { out_arg(out_run, "out_run") }?;
         *out = std::ptr::null_mut();
-        let text = str_arg(plan_json, "plan_json")?;
-        let plan = Plan::from_json(text).map_err(plan_failure)?;
-        let run = Run::start(plan).map_err(start_failure)?;
-        *out = run_into_raw(run);
+        // SAFETY: the caller passes NULL or a NUL-terminated string alive for the call.
+        let text = unsafe { str_arg(plan_json, "plan_json") }?;
+        *out = run_into_raw(cannonade_binding::start(text)?);
         Ok(CnStatus::CN_OK)
     })
 }
@@ -86,7 +93,8 @@ pub unsafe extern "C" fn cn_run_start(
 #[no_mangle]
 pub unsafe extern "C" fn cn_run_wait(run: *const CnRun, timeout_ms: u64) -> CnStatus {
     guard(|| {
-        let run = run_ref(run)?;
+        // SAFETY: the caller passes NULL or a live handle, not freed during the call.
+        let run = unsafe { run_ref(run) }?;
         Ok(if run.run.wait(Some(Duration::from_millis(timeout_ms))) {
             CnStatus::CN_OK
         } else {
@@ -110,16 +118,16 @@ pub unsafe extern "C" fn cn_run_mark_phase(
     out_first_interval: *mut u64,
 ) -> CnStatus {
     guard(|| {
-        let out = out_arg(out_first_interval, "out_first_interval")?;
-        let run = run_ref(run)?;
-        let name = str_arg(name, "name")?;
-        *out = run.run.mark_phase(name).map_err(|e| {
-            let status = match e {
-                PhaseError::BadName(_) => CnStatus::CN_INVALID_ARGUMENT,
-                PhaseError::Finished => CnStatus::CN_RUNTIME_ERROR,
-            };
-            (status, e.to_string())
-        })?;
+        // SAFETY: the caller passes NULL or a pointer valid for one write (see # Safety).
+        let out = unsafe { out_arg(out_first_interval, "out_first_interval") }?;
+        // SAFETY: the caller passes NULL or a live handle, not freed during the call.
+        let run = unsafe { run_ref(run) }?;
+        // SAFETY: the caller passes NULL or a NUL-terminated string alive for the call.
+        let name = unsafe { str_arg(name, "name") }?;
+        *out = run
+            .run
+            .mark_phase(name)
+            .map_err(cannonade_binding::phase_failure)?;
         Ok(CnStatus::CN_OK)
     })
 }
@@ -131,23 +139,10 @@ pub unsafe extern "C" fn cn_run_mark_phase(
 #[no_mangle]
 pub unsafe extern "C" fn cn_run_stop(run: *const CnRun) -> CnStatus {
     guard(|| {
-        run_ref(run)?.run.stop();
+        // SAFETY: the caller passes NULL or a live handle, not freed during the call.
+        unsafe { run_ref(run) }?.run.stop();
         Ok(CnStatus::CN_OK)
     })
-}
-
-fn finished_bytes(
-    run: &CnRun,
-    extract: impl FnOnce(&cannonade_core::Finished) -> Vec<u8>,
-) -> Result<Vec<u8>, Failure> {
-    match run.run.outcome() {
-        None => Err((
-            CnStatus::CN_NOT_FINISHED,
-            "the run is still going; wait for it (cn_run_wait) or stop it first".into(),
-        )),
-        Some(Err(e)) => Err((CnStatus::CN_RUNTIME_ERROR, e.message)),
-        Some(Ok(finished)) => Ok(extract(&finished)),
-    }
 }
 
 /// The intervals finished since the last poll, oldest first, as a JSON array (not
@@ -159,15 +154,10 @@ fn finished_bytes(
 #[no_mangle]
 pub unsafe extern "C" fn cn_run_poll(run: *const CnRun, out: *mut CnBuf) -> CnStatus {
     guard(|| {
-        let out = out_arg(out, "out")?;
-        let intervals = run_ref(run)?.run.poll();
-        let json = serde_json::to_vec(&intervals).map_err(|e| {
-            (
-                CnStatus::CN_RUNTIME_ERROR,
-                format!("cannot encode intervals: {e}"),
-            )
-        })?;
-        *out = buf_from_vec(json);
+        // SAFETY: the caller passes NULL or a pointer valid for one write (see # Safety).
+        let out = unsafe { out_arg(out, "out") }?;
+        // SAFETY: the caller passes NULL or a live handle, not freed during the call.
+        *out = buf_from_vec(cannonade_binding::poll_json(&unsafe { run_ref(run) }?.run)?);
         Ok(CnStatus::CN_OK)
     })
 }
@@ -180,9 +170,12 @@ pub unsafe extern "C" fn cn_run_poll(run: *const CnRun, out: *mut CnBuf) -> CnSt
 #[no_mangle]
 pub unsafe extern "C" fn cn_run_result_json(run: *const CnRun, out: *mut CnBuf) -> CnStatus {
     guard(|| {
-        let out = out_arg(out, "out")?;
-        let bytes = finished_bytes(run_ref(run)?, |f| f.summary.to_json().into_bytes())?;
-        *out = buf_from_vec(bytes);
+        // SAFETY: the caller passes NULL or a pointer valid for one write (see # Safety).
+        let out = unsafe { out_arg(out, "out") }?;
+        // SAFETY: the caller passes NULL or a live handle, not freed during the call.
+        *out = buf_from_vec(cannonade_binding::result_json(
+            &unsafe { run_ref(run) }?.run,
+        )?);
         Ok(CnStatus::CN_OK)
     })
 }
@@ -195,9 +188,10 @@ pub unsafe extern "C" fn cn_run_result_json(run: *const CnRun, out: *mut CnBuf) 
 #[no_mangle]
 pub unsafe extern "C" fn cn_run_histogram(run: *const CnRun, out: *mut CnBuf) -> CnStatus {
     guard(|| {
-        let out = out_arg(out, "out")?;
-        let bytes = finished_bytes(run_ref(run)?, |f| f.histogram_v2_deflate())?;
-        *out = buf_from_vec(bytes);
+        // SAFETY: the caller passes NULL or a pointer valid for one write (see # Safety).
+        let out = unsafe { out_arg(out, "out") }?;
+        // SAFETY: the caller passes NULL or a live handle, not freed during the call.
+        *out = buf_from_vec(cannonade_binding::histogram(&unsafe { run_ref(run) }?.run)?);
         Ok(CnStatus::CN_OK)
     })
 }
@@ -210,7 +204,8 @@ pub unsafe extern "C" fn cn_run_histogram(run: *const CnRun, out: *mut CnBuf) ->
 #[no_mangle]
 pub unsafe extern "C" fn cn_run_free(run: *mut CnRun) {
     let _ = guard(move || {
-        run_free(run);
+        // SAFETY: the caller passes NULL or a live handle that no other call is using; it is not used again.
+        unsafe { run_free(run) };
         Ok(CnStatus::CN_OK)
     });
 }
@@ -222,7 +217,8 @@ pub unsafe extern "C" fn cn_run_free(run: *mut CnRun) {
 #[no_mangle]
 pub unsafe extern "C" fn cn_buf_free(buf: CnBuf) {
     let _ = guard(move || {
-        buf_free(buf);
+        // SAFETY: the buffer came from this library and is freed once.
+        unsafe { buf_free(buf) };
         Ok(CnStatus::CN_OK)
     });
 }
@@ -235,11 +231,8 @@ pub unsafe extern "C" fn cn_buf_free(buf: CnBuf) {
 /// `buf` is NULL or valid for writes of `buf_len` bytes.
 #[no_mangle]
 pub unsafe extern "C" fn cn_last_error(buf: *mut c_char, buf_len: usize) -> usize {
-    let out = bytes_out(buf, buf_len);
-    let mut len = 0;
-    let _ = guard(|| {
-        len = copy_last_error(out);
-        Ok(CnStatus::CN_OK)
-    });
-    len
+    // SAFETY: the caller passes NULL or a buffer valid for `buf_len` bytes.
+    let out = unsafe { bytes_out(buf, buf_len) };
+    // Not through `guard`, which would clear the very message asked for.
+    cannonade_binding::catch(|| Ok(copy_last_error(out))).unwrap_or(0)
 }

@@ -159,3 +159,29 @@ fn run_lifecycle_through_the_abi() {
     }
     holder.join().unwrap();
 }
+
+#[test]
+fn validate_checks_without_connecting_and_clears_a_stale_error() {
+    // Leave a message behind, then succeed: the message must not survive the success.
+    assert_eq!(
+        unsafe { cn_run_wait(null(), 0) },
+        CnStatus::CN_INVALID_ARGUMENT
+    );
+    assert!(!last_error().is_empty());
+    // Nothing listens on port 9 (discard): a validation that connected would fail.
+    let good = r#"{"abi_version": 2, "target": "127.0.0.1:9", "connections": 1, "requests": 1,
+        "protocol": {"kind": "tcp", "payload_hex": "61", "reply": {"kind": "echo"}}}"#;
+    let text = CString::new(good).unwrap();
+    assert_eq!(unsafe { cn_plan_validate(text.as_ptr()) }, CnStatus::CN_OK);
+    assert_eq!(last_error(), "");
+    let bad = CString::new(good.replace("\"connections\": 1", "\"connections\": 0")).unwrap();
+    assert_eq!(
+        unsafe { cn_plan_validate(bad.as_ptr()) },
+        CnStatus::CN_INVALID_PLAN
+    );
+    assert!(last_error().contains("connections"), "{}", last_error());
+    assert_eq!(
+        unsafe { cn_plan_validate(null()) },
+        CnStatus::CN_INVALID_ARGUMENT
+    );
+}

@@ -3,10 +3,10 @@
 //!
 //! The surface is the C ABI's, call for call: `start` (cn_run_start) gives a `Run`
 //! whose methods are `wait`, `poll`, `mark_phase`, `stop`, `result_json`,
-//! `histogram` and `close` (cn_run_free); `abi_version` and `version` are module
-//! functions. JSON and histograms come back as `bytes`. Failures raise the exception
-//! class Python registered for their status (see `status.rs`); panics raise the one
-//! for `CN_PANIC`. Calls that can block or do real work (start, wait, poll, the
+//! `histogram` and `close` (cn_run_free); `validate` (cn_plan_validate), `abi_version`
+//! and `version` are module functions. JSON and histograms come back as `bytes`.
+//! Failures raise the exception class Python registered for their status (see
+//! `status.rs`); panics raise the one for `CN_PANIC`. Calls that can block or do real work (start, wait, poll, the
 //! results, close) release the GIL.
 #![deny(missing_docs)]
 
@@ -15,7 +15,7 @@ mod status;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use cannonade_core::{Finished, PhaseError, Plan, PlanError, Run, StartError};
+use cannonade_core::Run;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict};
 
@@ -23,46 +23,6 @@ use status::{guard, Failure, Status};
 
 /// The ABI version, shared with the C ABI and the plan format.
 const ABI_VERSION: u32 = cannonade_core::ABI_VERSION;
-
-// The C ABI's engine-error -> status mapping, mirrored (rust/capi/src/lib.rs).
-
-fn plan_failure(e: PlanError) -> Failure {
-    let status = match e {
-        PlanError::AbiMismatch { .. } => Status::CN_ABI_MISMATCH,
-        _ => Status::CN_INVALID_PLAN,
-    };
-    (status, e.to_string())
-}
-
-fn start_failure(e: StartError) -> Failure {
-    let status = match e {
-        StartError::Connect { .. } => Status::CN_CONNECT_FAILED,
-        StartError::Spawn(_) => Status::CN_RUNTIME_ERROR,
-    };
-    (status, e.to_string())
-}
-
-fn phase_failure(e: PhaseError) -> Failure {
-    let status = match e {
-        PhaseError::BadName(_) => Status::CN_INVALID_ARGUMENT,
-        PhaseError::Finished => Status::CN_RUNTIME_ERROR,
-    };
-    (status, e.to_string())
-}
-
-fn finished_bytes(
-    run: &Run,
-    extract: impl FnOnce(&Finished) -> Vec<u8>,
-) -> Result<Vec<u8>, Failure> {
-    match run.outcome() {
-        None => Err((
-            Status::CN_NOT_FINISHED,
-            "the run is still going; wait for it (wait) or stop it first".into(),
-        )),
-        Some(Err(e)) => Err((Status::CN_RUNTIME_ERROR, e.message)),
-        Some(Ok(finished)) => Ok(extract(&finished)),
-    }
-}
 
 /// A run in progress (the C ABI's `CnRun`). `close()` stops it, waits for its threads
 /// and frees it; so does garbage collection, as a backstop.
@@ -101,14 +61,7 @@ impl PyRun {
     fn poll<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
         let json = guard(py, || {
             let run = self.live()?;
-            py.detach(move || {
-                serde_json::to_vec(&run.poll()).map_err(|e| {
-                    (
-                        Status::CN_RUNTIME_ERROR,
-                        format!("cannot encode intervals: {e}"),
-                    )
-                })
-            })
+            py.detach(move || cannonade_binding::poll_json(&run))
         })?;
         Ok(PyBytes::new(py, &json))
     }
@@ -116,7 +69,11 @@ impl PyRun {
     /// Starts phase `name` with the next interval to finish; returns that interval's
     /// index. CN_INVALID_ARGUMENT for a bad name, CN_RUNTIME_ERROR once finished.
     fn mark_phase(&self, py: Python<'_>, name: &str) -> PyResult<u64> {
-        guard(py, || self.live()?.mark_phase(name).map_err(phase_failure))
+        guard(py, || {
+            self.live()?
+                .mark_phase(name)
+                .map_err(cannonade_binding::phase_failure)
+        })
     }
 
     /// Asks the run to stop and returns at once. Harmless twice.
@@ -131,7 +88,7 @@ impl PyRun {
     fn result_json<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
         let json = guard(py, || {
             let run = self.live()?;
-            py.detach(move || finished_bytes(&run, |f| f.summary.to_json().into_bytes()))
+            py.detach(move || cannonade_binding::result_json(&run))
         })?;
         Ok(PyBytes::new(py, &json))
     }
@@ -140,7 +97,7 @@ impl PyRun {
     fn histogram<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
         let bytes = guard(py, || {
             let run = self.live()?;
-            py.detach(move || finished_bytes(&run, Finished::histogram_v2_deflate))
+            py.detach(move || cannonade_binding::histogram(&run))
         })?;
         Ok(PyBytes::new(py, &bytes))
     }
@@ -165,14 +122,18 @@ impl PyRun {
 #[pyfunction]
 fn start(py: Python<'_>, plan_json: &str) -> PyResult<PyRun> {
     guard(py, || {
-        let run = py.detach(|| {
-            let plan = Plan::from_json(plan_json).map_err(plan_failure)?;
-            Run::start(plan).map_err(start_failure)
-        })?;
+        let run = py.detach(|| cannonade_binding::start(plan_json))?;
         Ok(PyRun {
             run: Mutex::new(Some(Arc::new(run))),
         })
     })
+}
+
+/// Checks a plan (JSON text) exactly as `start` would, without connecting or starting
+/// anything (the C ABI's `cn_plan_validate`); raises the plan's error.
+#[pyfunction]
+fn validate(py: Python<'_>, plan_json: &str) -> PyResult<()> {
+    guard(py, || cannonade_binding::validate(plan_json))
 }
 
 /// The ABI version of this module (the C ABI's `CN_ABI_VERSION`).
@@ -204,12 +165,13 @@ fn _panic_for_tests(py: Python<'_>, message: &str) -> PyResult<()> {
 #[pymodule]
 fn _pyo3(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("CN_ABI_VERSION", ABI_VERSION)?;
-    for status in Status::ALL {
+    for status in Status::all() {
         m.add(status.name(), status as u32)?;
     }
     m.add("NativeError", m.py().get_type::<status::NativeError>())?;
     m.add_class::<PyRun>()?;
     m.add_function(wrap_pyfunction!(start, m)?)?;
+    m.add_function(wrap_pyfunction!(validate, m)?)?;
     m.add_function(wrap_pyfunction!(abi_version, m)?)?;
     m.add_function(wrap_pyfunction!(version, m)?)?;
     m.add_function(wrap_pyfunction!(set_error_classes, m)?)?;
