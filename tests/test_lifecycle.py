@@ -152,13 +152,13 @@ def test_close_while_another_thread_waits(rust_echo: Server) -> None:
         run = cannonade.start(long_plan(rust_echo))
         outcome: list[object] = []
 
-        def waiter() -> None:
+        def waiter(run: cannonade.Run, outcome: list[object]) -> None:
             try:
                 outcome.append(run.wait(BOUND_S))
             except RunError as error:
                 outcome.append(error)
 
-        thread = threading.Thread(target=waiter)
+        thread = threading.Thread(target=waiter, args=(run, outcome))
         thread.start()
         run.close()
         thread.join(BOUND_S)

@@ -49,6 +49,7 @@ __all__ = [
 ENV = "CANNONADE_BACKEND"
 NAMES = ("cffi", "pyo3")
 
+
 class NativeRun(Protocol):
     """A started native run. Every failure raises its :data:`STATUS_ERRORS` class."""
 
