@@ -13,7 +13,17 @@ import sys
 from pathlib import Path
 
 from setuptools import setup
-from setuptools_rust import Binding, RustExtension
+
+try:
+    from setuptools_rust import Binding, RustExtension
+except ImportError:
+    # `pip install .` installs it by itself (pyproject.toml's build requirements);
+    # `python setup.py install` runs this file directly, in the caller's environment.
+    sys.exit(
+        "cannonade builds its Rust core with setuptools-rust, which is not installed: "
+        "run `python -m pip install setuptools-rust wheel` first, then this command again "
+        "(or install with `python -m pip install .`, which fetches it by itself)"
+    )
 
 
 def pyo3_build_env() -> dict:

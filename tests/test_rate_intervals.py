@@ -120,9 +120,8 @@ def test_churn_and_idle_are_checked() -> None:
 
 
 def test_too_many_sockets_for_the_limit_are_refused_by_the_engine(rust_echo: Server) -> None:
-    plan = cannonade.Plan(rust_echo.address, requests=1, idle_connections=1_000_000)
     with pytest.raises(PlanError, match="ulimit -n|at most"):
-        cannonade.run(plan)
+        cannonade.Plan(rust_echo.address, requests=1, idle_connections=1_000_000)
 
 
 def test_cli_churn_and_idle(rust_echo: Server) -> None:

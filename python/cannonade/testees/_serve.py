@@ -2,7 +2,23 @@
 
 from __future__ import annotations
 
+import importlib
+import sys
 from typing import Any
+
+_EXTRA_HINT = (
+    "install the testees extra: `pip install 'cannonade[testees]'` (under PyPy 3.9 add "
+    "`--only-binary cryptography`, as the README says)"
+)
+
+
+def require(*modules: str) -> None:
+    """Exit with one line naming the missing framework and the extra that brings it."""
+    for name in modules:
+        try:
+            importlib.import_module(name)
+        except ImportError as error:
+            sys.exit(f"{sys.argv[0]}: this testee needs {name} ({error}); {_EXTRA_HINT}")
 
 
 def serve(factory: Any, host: str, port: int) -> int:

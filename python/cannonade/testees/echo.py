@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 from typing import Optional
 
-from ._serve import serve
+from ._serve import require, serve
 
 
 def _parse(argv: Optional[list[str]]) -> argparse.Namespace:
@@ -27,6 +27,7 @@ def _parse(argv: Optional[list[str]]) -> argparse.Namespace:
 def main(argv: Optional[list[str]] = None) -> int:
     args = _parse(argv)
     # Twisted is optional (extra "testees"): import it only when a server is wanted.
+    require("twisted.internet")
     from twisted.internet import protocol
 
     close_after = args.close_after_bytes

@@ -20,7 +20,7 @@ from __future__ import annotations
 import argparse
 from typing import Optional
 
-from ._serve import serve
+from ._serve import require, serve
 
 _PATTERN = b"Hello, world!"
 _STATUS_PREFIX = b"/status/"
@@ -46,6 +46,7 @@ def fixed_body(size: int) -> bytes:
 def main(argv: Optional[list[str]] = None) -> int:
     args = _parse(argv)
     # Twisted is optional (extra "testees"): import it only when a server is wanted.
+    require("twisted.web")
     from twisted.web import resource, server
 
     body = fixed_body(args.body_bytes)

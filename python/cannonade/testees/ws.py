@@ -16,7 +16,7 @@ from __future__ import annotations
 import argparse
 from typing import Optional
 
-from ._serve import serve
+from ._serve import require, serve
 
 MAX_MESSAGE_BYTES = 16 * 1024 * 1024
 
@@ -33,6 +33,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     args = _parse(argv)
     # Twisted and Autobahn are optional (extra "testees"): import them only when a
     # server is wanted.
+    require("twisted.internet", "autobahn.twisted.websocket")
     from autobahn.twisted.websocket import WebSocketServerFactory, WebSocketServerProtocol
 
     subprotocol = args.subprotocol

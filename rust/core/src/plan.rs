@@ -307,22 +307,26 @@ fn parse_url(url: &str, scheme: &str, field: &'static str) -> Result<Url, PlanEr
         Some(i) => (&rest[..i], format!("/{}", &rest[i..])),
         None => (rest, "/".to_string()),
     };
-    let path = path.split('#').next().unwrap_or("/").to_string();
-    if authority.is_empty() || authority.contains('@') {
+    if path.contains('#') {
         return Err(invalid(
             field,
-            format!("{url:?} has no host (or has user info, which is not supported)"),
+            format!("{url:?}: remove the #fragment, it is never sent"),
         ));
     }
-    // The port follows the last colon, unless that colon is inside an IPv6 [address].
-    let has_port = match authority.rfind(':') {
-        Some(i) => !authority[i..].contains(']'),
-        None => false,
-    };
-    let address = if has_port {
-        authority.to_string()
-    } else {
-        format!("{authority}:80")
+    if authority.contains('@') {
+        return Err(invalid(
+            field,
+            format!(
+                "{url:?}: user:password@ in the URL is not supported; \
+                 send an Authorization header instead"
+            ),
+        ));
+    }
+    let example = format!("{scheme}://127.0.0.1:8080/");
+    let (_, port) = split_host_port(authority, field, url, &example)?;
+    let address = match port {
+        Some(_) => authority.to_string(),
+        None => format!("{authority}:80"),
     };
     Ok(Url {
         address,
@@ -331,12 +335,83 @@ fn parse_url(url: &str, scheme: &str, field: &'static str) -> Result<Url, PlanEr
     })
 }
 
+/// Splits `host[:port]` (an IPv6 host in brackets) and checks both parts, so that a
+/// mistake gets a message about what was written rather than a failed DNS lookup.
+/// `what` is the text the user wrote, `example` a correct one.
+fn split_host_port<'a>(
+    authority: &'a str,
+    field: &'static str,
+    what: &str,
+    example: &str,
+) -> Result<(&'a str, Option<u16>), PlanError> {
+    let (host, port) = if let Some(bracketed) = authority.strip_prefix('[') {
+        let Some(end) = bracketed.find(']') else {
+            return Err(invalid(
+                field,
+                format!("bad IPv6 address in brackets in {what:?}"),
+            ));
+        };
+        let rest = &bracketed[end + 1..];
+        let port = match rest.strip_prefix(':') {
+            Some(port) => Some(port),
+            None if rest.is_empty() => None,
+            None => {
+                return Err(invalid(
+                    field,
+                    format!("bad IPv6 address in brackets in {what:?}"),
+                ))
+            }
+        };
+        (&authority[..end + 2], port)
+    } else {
+        match authority.split_once(':') {
+            Some((_, port)) if port.contains(':') => {
+                return Err(invalid(
+                    field,
+                    format!("write an IPv6 address in brackets, e.g. [::1]:8080, in {what:?}"),
+                ))
+            }
+            Some((host, port)) => (host, Some(port)),
+            None => (authority, None),
+        }
+    };
+    if host.is_empty() || host == "[]" {
+        return Err(invalid(
+            field,
+            format!("{what:?} has no host (e.g. {example})"),
+        ));
+    }
+    let port = match port {
+        None => None,
+        Some(port) => match port.parse::<u16>() {
+            Ok(n) if n > 0 && port.bytes().all(|b| b.is_ascii_digit()) => Some(n),
+            _ => {
+                return Err(invalid(
+                    field,
+                    format!("the port must be 1-65535 (e.g. {example}), got {what:?}"),
+                ))
+            }
+        },
+    };
+    Ok((host, port))
+}
+
 fn http_spec(raw: RawHttp) -> Result<(Url, HttpSpec), PlanError> {
     let url = parse_url(&raw.url, "http", "protocol.url")?;
     if raw.pipeline == 0 || raw.pipeline > 1024 {
         return Err(invalid(
             "protocol.pipeline",
             format!("must be between 1 and 1024, got {}", raw.pipeline),
+        ));
+    }
+    if raw.pipeline > 1 && raw.close {
+        return Err(invalid(
+            "protocol.pipeline",
+            format!(
+                "pipeline {} with close: a connection closed after each reply has one \
+                 request in flight; set pipeline to 1 or close to false",
+                raw.pipeline
+            ),
         ));
     }
     let body = decode_hex(&raw.body_hex).map_err(|m| invalid("protocol.body_hex", m))?;
@@ -601,7 +676,22 @@ impl Plan {
             ));
         }
         let target = match (raw.target, url) {
-            (Some(target), _) => target,
+            (Some(target), _) => {
+                let example = "127.0.0.1:8080";
+                if split_host_port(&target, "target", &target, example)?
+                    .1
+                    .is_none()
+                {
+                    return Err(invalid(
+                        "target",
+                        format!(
+                            "must be HOST:PORT with a port 1-65535 (e.g. {example}), \
+                             got {target:?}"
+                        ),
+                    ));
+                }
+                target
+            }
             (None, Some(url)) => url.address,
             (None, None) => {
                 return Err(invalid(
@@ -1063,5 +1153,51 @@ mod tests {
         let text = plan_json("").replace("127.0.0.1:9", "no-port-here");
         let err = Plan::from_json(&text).unwrap_err().to_string();
         assert!(err.contains("`target`"), "{err}");
+        for (target, words) in [
+            ("127.0.0.1:", "port must be 1-65535"),
+            ("h:0", "port must be 1-65535"),
+            ("h:65536", "port must be 1-65535"),
+            (":80", "no host"),
+            ("::1:80", "brackets"),
+            ("[::1", "IPv6"),
+            ("[::1]x", "IPv6"),
+        ] {
+            let text = plan_json("").replace("127.0.0.1:9", target);
+            let err = Plan::from_json(&text).unwrap_err().to_string();
+            assert!(
+                err.contains("`target`") && err.contains(words),
+                "{target}: {err}"
+            );
+        }
+        let text = plan_json("").replace("127.0.0.1:9", "[::1]:9");
+        assert!(Plan::from_json(&text).is_ok());
+    }
+
+    #[test]
+    fn bad_urls_say_what_to_change() {
+        for (url, words) in [
+            ("http://127.0.0.1:0/", "1-65535"),
+            ("http://127.0.0.1:http/", "1-65535"),
+            ("http://::1/", "brackets"),
+            ("http:///path", "no host"),
+            ("http://:8080/", "no host"),
+            ("http://user:pw@127.0.0.1/", "Authorization"),
+            ("http://127.0.0.1/#top", "fragment"),
+        ] {
+            let e = web_plan(&format!(r#"{{"kind":"http","url":"{url}"}}"#))
+                .unwrap_err()
+                .to_string();
+            assert!(
+                e.contains("`protocol.url`") && e.contains(words),
+                "{url}: {e}"
+            );
+        }
+        let e = web_plan(r#"{"kind":"http","url":"http://127.0.0.1/","pipeline":2,"close":true}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("`protocol.pipeline`") && e.contains("close"),
+            "{e}"
+        );
     }
 }
