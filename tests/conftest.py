@@ -13,6 +13,17 @@ from support import Server, rust_testee_argv, start_server, stop_process, twiste
 TESTEES = {"rust": rust_testee_argv, "twisted": twisted_testee_argv}
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    # .ci/run runs the suite three times (PyPy with cffi, CPython with PyO3, CPython with
+    # cffi); the long ground-truth runs against real servers do not depend on the
+    # backend, so the second and third passes leave them out (-m "not once").
+    config.addinivalue_line(
+        "markers",
+        "once: a long run against real servers whose outcome does not depend on the "
+        "backend; .ci/run runs it in its first pass only",
+    )
+
+
 @pytest.fixture
 def server_factory() -> Iterator[Callable[..., Server]]:
     """Start testees with extra arguments; all are stopped at teardown."""
