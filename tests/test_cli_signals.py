@@ -64,6 +64,9 @@ class Cli:
                 break
         assert seen >= count, ("".join(self.stdout), self.stderr())
 
+    def count(self, text: str) -> int:
+        return sum(text in line for line in self.stdout)
+
     def finish(self) -> tuple[int, str, str]:
         """Wait for the CLI to exit: (status, stdout, stderr)."""
         try:
@@ -146,7 +149,7 @@ def _check_benchmark_files(out: Path, hlog: Path, stopped_by: str) -> dict:
     # The run's result inside reads back with the loader.
     Result.from_dict(execution["result"])
     lines = [line for line in hlog.read_text().splitlines() if line.startswith("Tag=")]
-    assert len(lines) == len(execution["intervals"])
+    assert len(lines) == sum(len(e["intervals"]) for e in data["executions"])
     return data
 
 
@@ -191,6 +194,30 @@ def test_ctrl_c_in_the_measurement_keeps_the_measured_intervals(tmp_path: Path) 
     assert phases.count("measure") >= 2, phases
     assert sum(line.startswith("Tag=e1-measure,") for line in hlog.read_text().splitlines()) >= 2
     assert "measured " in stdout  # the measured phase's summary line
+
+
+def test_an_interrupted_second_execution_keeps_the_first(tmp_path: Path) -> None:
+    cli, first_pid, out, hlog = _benchmark(
+        tmp_path, "--warmup-min", "1", "--warmup-max", "2", "--window", "0.5",
+        "--measure", "1", "--executions", "2",
+    )  # fmt: skip
+    pid = first_pid
+    try:
+        cli.wait_for("  measure ", count=4)
+        cli.wait_for("  warmup ", count=cli.count("  warmup ") + 2)
+        pid = _server_pid(tmp_path / "server.pid")
+        cli.proc.send_signal(signal.SIGINT)
+        status, stdout, stderr = cli.finish()
+        assert _wait_gone(pid) and not _alive(first_pid)
+    finally:
+        cli.kill()
+        _cleanup(pid)
+    assert status == 130, stderr
+    data = _check_benchmark_files(out, hlog, "interrupted")
+    first, second = data["executions"]
+    assert first["error"] is None and second["error"] == "interrupted by SIGINT"
+    assert [e["index"] for e in data["executions"]] == [1, 2]
+    assert "execution 1: " in stdout and "execution 2: " in stdout
 
 
 def test_a_server_that_exits_in_warmup_is_reported_with_the_data(tmp_path: Path) -> None:

@@ -45,8 +45,17 @@ class _Parser(argparse.ArgumentParser):
         _fail(message)
 
 
+def _say(message: str) -> None:
+    """One line to stderr; a closed terminal (SIGHUP) must not turn into a traceback."""
+    try:
+        print(message, file=sys.stderr)
+        sys.stderr.flush()
+    except OSError:
+        pass
+
+
 def _fail(message: str) -> NoReturn:
-    print(f"{_PROG}: error: {' '.join(message.split())}", file=sys.stderr)
+    _say(f"{_PROG}: error: {' '.join(message.split())}")
     raise SystemExit(2)
 
 
@@ -468,6 +477,7 @@ class _Signals:
 
 def _run(args: argparse.Namespace) -> int:
     plan = _plan(args)
+    interrupted = False
     with _Signals(patience_s=None) as signals:
         handle = start(plan)
         with handle:
@@ -475,17 +485,16 @@ def _run(args: argparse.Namespace) -> int:
             while result is None and signals.signum is None:
                 result = handle.wait(0.1)
             if result is None:
+                interrupted = True
                 handle.stop()
                 result = handle.wait(_STOP_TIMEOUT_S)
                 if result is None:
-                    print(
+                    _say(
                         f"{_PROG}: error: the load did not stop within {_STOP_TIMEOUT_S:.0f} s "
-                        f"of {signal.Signals(signals.status - 128).name}; nothing written",
-                        file=sys.stderr,
+                        f"of {signal.Signals(signals.status - 128).name}; nothing written"
                     )
-                    sys.stderr.flush()
                     os._exit(signals.status)  # joining its threads could hang as well
-    if signals.signum is not None:
+    if interrupted:
         result = dataclasses.replace(result, stopped_by="interrupted")
     if args.json:
         try:
@@ -494,8 +503,8 @@ def _run(args: argparse.Namespace) -> int:
             _print(result.format())
             _fail(f"cannot write --json {args.json}: {error.strerror or error}")
     _print(result.format())
-    if signals.signum is not None:
-        print(f"{_PROG}: interrupted by {signal.Signals(signals.signum).name}", file=sys.stderr)
+    if interrupted:
+        _say(f"{_PROG}: interrupted by {signal.Signals(signals.status - 128).name}")
         return signals.status
     return 0
 
@@ -576,7 +585,7 @@ def _benchmark(args: argparse.Namespace) -> int:
                 if server is not None:
                     server.stop()
     except _Interrupted as error:  # before anything was measured
-        print(f"{_PROG}: {error}; nothing was measured", file=sys.stderr)
+        _say(f"{_PROG}: {error}; nothing was measured")
         return 128 + error.signum
     except (CannonadeError, ValueError) as error:
         _fail(str(error))
@@ -595,10 +604,10 @@ def _benchmark(args: argparse.Namespace) -> int:
     _print("")
     _print(result.format())
     if isinstance(stopped, _Interrupted):
-        print(f"{_PROG}: {stopped}", file=sys.stderr)
+        _say(f"{_PROG}: {stopped}")
         return 128 + stopped.signum
     if stopped is not None:
-        print(f"{_PROG}: error: {' '.join(str(stopped).split())}", file=sys.stderr)
+        _say(f"{_PROG}: error: {' '.join(str(stopped).split())}")
         return 2
     return 0
 
