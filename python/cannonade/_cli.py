@@ -619,9 +619,12 @@ def main(argv: Optional[list[str]] = None) -> int:
         _fail("--hlog and --pypylog belong to a benchmark: add --warmup or --server CMD")
     _check_writable("--json", args.json)
     _check_writable("--hlog", args.hlog)
-    if benchmark:
-        return _benchmark(args)
     try:
+        if benchmark:
+            return _benchmark(args)
         return _run(args)
     except CannonadeError as error:
         _fail(str(error))
+    except KeyboardInterrupt:  # Ctrl-C before the handlers were in place: nothing ran yet
+        _say(f"{_PROG}: interrupted by SIGINT; nothing was measured")
+        return 130
