@@ -359,3 +359,24 @@ def test_bit_flips_in_a_saved_histogram_are_caught(saved_result: bytes) -> None:
             refused += 1
     # deflate's checksum (Adler-32) catches nearly every flip in the compressed body
     assert refused > 250, refused
+
+
+def test_what_a_loader_keeps_of_the_json_still_copies_and_dumps() -> None:
+    import copy
+    import dataclasses
+    import pickle
+
+    from cannonade._result import _Tracked, _TrackedList
+
+    # A field a loader keeps as it was read (a dict or a list) must behave as one.
+    tracked = _Tracked({"a": [1, {"b": 2}]}, "x")
+    kept = tracked["a"]
+    assert isinstance(kept, _TrackedList) and kept == [1, {"b": 2}]
+    assert json.loads(json.dumps(tracked)) == {"a": [1, {"b": 2}]}
+    assert copy.deepcopy(tracked) == tracked and pickle.loads(pickle.dumps(tracked)) == tracked
+
+    @dataclasses.dataclass
+    class Holder:
+        value: Any
+
+    assert dataclasses.asdict(Holder(tracked)) == {"value": {"a": [1, {"b": 2}]}}

@@ -516,7 +516,8 @@ def _partial(bench: Any, error: BaseException) -> Any:
     """The executions finished and the one ``error`` stopped, as a BenchmarkResult, or None.
 
     Built from what the driver keeps public: the finished executions
-    (``Benchmark.result()``) and the execution a ServerError carries.
+    (``Benchmark.result()``) and the execution a ServerError carries (other errors
+    carry none: only the finished executions are kept then).
     """
     from ._benchmark import BenchmarkResult
 
@@ -567,13 +568,13 @@ def _benchmark(args: argparse.Namespace) -> int:
             executions=args.executions,
             progress=progress,
         )
-        stopped: Optional[ServerError] = None
+        stopped: Optional[CannonadeError] = None
         with signals:
             try:
                 with bench:
                     try:
                         result = bench.run()
-                    except ServerError as error:  # the server exited, or a signal came
+                    except CannonadeError as error:  # the server exited, a signal came...
                         stopped = error
                         result = _partial(bench, error)
                         if result is None:

@@ -51,7 +51,8 @@ class _Tracked(dict):  # type: ignore[type-arg]
     A dict, so that whatever a loader keeps of it still behaves as one (and dumps as JSON).
     """
 
-    def __init__(self, data: Mapping[str, Any], path: str) -> None:
+    # Defaults, so that copies (dataclasses.asdict, copy, pickle) can rebuild one.
+    def __init__(self, data: Any = (), path: str = "") -> None:
         super().__init__(data)
         self._path = path
 
@@ -67,7 +68,7 @@ class _Tracked(dict):  # type: ignore[type-arg]
 class _TrackedList(list):  # type: ignore[type-arg]
     """A JSON array whose items, when iterated or indexed, record their path."""
 
-    def __init__(self, items: list[Any], path: str) -> None:
+    def __init__(self, items: Any = (), path: str = "") -> None:
         super().__init__(items)
         self._path = path
 
