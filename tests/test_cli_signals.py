@@ -245,7 +245,7 @@ def _engine_threads(pid: int) -> int:
         return 0
 
 
-@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP])
 def test_a_signal_stops_a_plain_run_and_keeps_its_result(
     sig: signal.Signals, rust_echo: Server, tmp_path: Path
 ) -> None:
