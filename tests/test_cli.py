@@ -100,3 +100,41 @@ def test_benchmark_options_without_a_benchmark_are_refused() -> None:
         cli("tcp", "127.0.0.1:9", "--warmup", "--warmup-min", "10", "--warmup-max", "5"),
         "max_s",
     )
+
+
+@pytest.mark.parametrize("option", ["--json", "--hlog"])
+def test_an_unwritable_output_path_fails_before_the_load(
+    option: str, tmp_path: Path, unused_port: int
+) -> None:
+    a_file = tmp_path / "a-file"
+    a_file.write_text("")
+    marker = tmp_path / "server-started"
+    server = f"sh -c 'touch {marker}; exec {RUST_TESTEE} echo --port {{port}}'"
+    for path, words in [
+        ("/nonexistent/dir/x.out", ["/nonexistent/dir", "create the directory"]),
+        (str(a_file / "x.out"), ["Not a directory"]),
+        (str(tmp_path), ["is a directory"]),
+    ]:
+        # The target does not listen: had the load started, the error would say so.
+        target = f"127.0.0.1:{unused_port}"
+        args = ["tcp", target, "-n", "1", option, path]
+        if option == "--hlog":
+            args += ["--server", server]
+        proc = cli(*args)
+        one_line_error(proc, option, path, *words)
+        assert target not in proc.stderr
+        assert not marker.exists(), "the server was started before the paths were checked"
+    assert a_file.read_text() == ""
+
+
+def test_an_output_path_that_exists_is_kept_until_written(
+    rust_echo: Server, tmp_path: Path
+) -> None:
+    out = tmp_path / "r.json"
+    out.write_text("old")
+    fresh = tmp_path / "fresh.json"
+    # Refused for another reason after the check: neither file is touched.
+    proc = cli("tcp", rust_echo.address, "-c", "0", "--json", str(out))
+    assert proc.returncode == 2 and out.read_text() == "old"
+    proc = cli("tcp", rust_echo.address, "-c", "0", "--json", str(fresh))
+    assert proc.returncode == 2 and not fresh.exists()

@@ -342,7 +342,7 @@ def test_a_result_without_the_new_fields_still_parses() -> None:
 def test_a_broken_connect_latency_names_it() -> None:
     data = _result_json("ws")
     del data["connect_ns"]["max"]
-    with pytest.raises(cannonade.InternalError, match="connect_ns.'max'"):
+    with pytest.raises(cannonade.ResultError, match="connect_ns.'max'"):
         Result.from_dict(data)
 
 

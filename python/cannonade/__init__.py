@@ -37,6 +37,7 @@ from ._errors import (
     ConnectError,
     InternalError,
     PlanError,
+    ResultError,
     RunError,
     ServerError,
 )
@@ -70,6 +71,7 @@ __all__ = [
     "PlanError",
     "ProcessSample",
     "Result",
+    "ResultError",
     "Run",
     "RunError",
     "Server",

@@ -3,22 +3,34 @@
 
 Prints the wrk-like summary. With ``--warmup`` (or ``--server CMD``) the run is a
 benchmark instead: warm up until steady, measure, classify, report. Any error (bad
-arguments, unreachable target, bad plan) prints one line to stderr and exits with
-status 2; Ctrl-C stops the run and exits with status 130.
+arguments, unreachable target, bad plan, an output file that cannot be written) prints
+one line to stderr and exits with status 2, before any load is sent.
+
+SIGINT (Ctrl-C), SIGTERM and SIGHUP stop the load and the server cannonade started,
+then print and write (``--json``, ``--hlog``) what was measured, marked as
+interrupted, and exit with status 128 + the signal's number (130 for Ctrl-C). A server
+that exits during a benchmark is reported the same way, marked with its error, and
+the exit status is 2.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import json
+import os
 import re
+import signal
 import sys
-from typing import NoReturn, Optional, Union
+import time
+from types import FrameType
+from typing import Any, NoReturn, Optional, Union
 
-from ._errors import CannonadeError
+from ._errors import CannonadeError, RunError, ServerError
 from ._plan import Http, Plan, Tcp, Ws
 from ._report import format_ns
 from ._result import Interval
-from ._run import run
+from ._run import start
 from ._version import __version__
 
 _PROG = "cannonade"
@@ -33,8 +45,17 @@ class _Parser(argparse.ArgumentParser):
         _fail(message)
 
 
+def _say(message: str) -> None:
+    """One line to stderr; a closed terminal (SIGHUP) must not turn into a traceback."""
+    try:
+        print(message, file=sys.stderr)
+        sys.stderr.flush()
+    except OSError:
+        pass
+
+
 def _fail(message: str) -> NoReturn:
-    print(f"{_PROG}: error: {' '.join(message.split())}", file=sys.stderr)
+    _say(f"{_PROG}: error: {' '.join(message.split())}")
     raise SystemExit(2)
 
 
@@ -324,9 +345,15 @@ def _plan(args: argparse.Namespace) -> Plan:
 
 def _print(text: str) -> None:
     try:
-        print(text)
-    except UnicodeEncodeError:  # a terminal that cannot show "µ"
-        print(text.replace("µ", "u"))
+        try:
+            print(text)
+        except UnicodeEncodeError:  # a terminal that cannot show "µ"
+            print(text.replace("µ", "u"))
+        sys.stdout.flush()
+    except OSError:
+        # The terminal is gone (SIGHUP) or the pipe closed: the files still get written,
+        # and an error here must not abandon the measurement under way.
+        pass
 
 
 def _progress(phase: str, interval: Interval, server: object) -> None:
@@ -336,63 +363,269 @@ def _progress(phase: str, interval: Interval, server: object) -> None:
         f"  {phase:<8}{interval.end_s:7.1f}s {interval.requests_per_s:>10,.0f} req/s"
         f"  p50 {p50:>9}  p99 {p99:>9}"
     )
-    sys.stdout.flush()
+
+
+# --- output files ------------------------------------------------------------------
+
+
+def _check_writable(option: str, path: Optional[str]) -> None:
+    """Fail now, before any load, if ``path`` cannot be written."""
+    if path is None:
+        return
+    if os.path.isdir(path):
+        _fail(f"cannot write {option} {path}: it is a directory; give a file name")
+    if os.path.exists(path) and not os.path.isfile(path):
+        return  # a device or a pipe (e.g. /dev/stdout): opening it now could block
+    existed = os.path.exists(path)
+    try:
+        with open(path, "a", encoding="utf-8"):
+            pass
+    except OSError as error:
+        parent = os.path.dirname(os.path.abspath(path))
+        if os.path.exists(parent) and not os.path.isdir(parent):
+            hint = f"{parent} is not a directory; choose another path"
+        elif not os.path.isdir(parent):
+            hint = f"create the directory {parent} first, or choose another path"
+        else:
+            hint = "choose a path you can write to"
+        _fail(f"cannot write {option} {path}: {error.strerror or error}; {hint}")
+    if not existed:
+        os.unlink(path)  # written for real once there is something to write
+
+
+def _write(path: str, text: str) -> None:
+    with open(path, "w", encoding="utf-8") as out:
+        out.write(text)
+
+
+# --- signals -----------------------------------------------------------------------
+
+_STOP_SIGNALS = tuple(
+    getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name)
+)
+# How long the load may take to stop once asked before the CLI gives up on it.
+_STOP_TIMEOUT_S = 30.0
+
+
+class _Interrupted(ServerError):
+    """A terminating signal, raised inside the benchmark loop to end it.
+
+    A ServerError, because that is the error on which the warm-up driver keeps the
+    execution measured so far (``error.execution``), as it does when the server exits.
+    """
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(f"interrupted by {signal.Signals(signum).name}")
+        self.signum = signum
+
+
+class _Signals:
+    """SIGINT, SIGTERM and SIGHUP stop the load, whichever arrives.
+
+    The handler only records the signal while the load loop will look at it soon (a
+    plain run polls; a benchmark's progress callback runs every interval), so the
+    driver is not interrupted half-way through bookkeeping. Otherwise (a server
+    starting, no interval for a while) it raises :class:`_Interrupted` at once. It
+    raises at most once: later signals do not interrupt the clean-up.
+    """
+
+    def __init__(self, patience_s: Optional[float]) -> None:
+        #: Defer to the loop while its last check is younger than this (None: always).
+        self.patience_s = patience_s
+        self.signum: Optional[int] = None
+        self._raised = False
+        self._last_check = -1e18
+        self._previous: dict[int, Any] = {}
+
+    def __enter__(self) -> _Signals:
+        for sig in _STOP_SIGNALS:
+            self._previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+
+    def _handle(self, signum: int, frame: Optional[FrameType]) -> None:
+        if self.signum is None:
+            self.signum = signum
+        if self._raised:
+            return
+        if self.patience_s is None or time.monotonic() - self._last_check < self.patience_s:
+            return
+        self._raised = True
+        raise _Interrupted(self.signum)
+
+    def disarm(self) -> None:
+        """From now on only record signals: the clean-up must not be cut short."""
+        self._raised = True
+
+    def check(self) -> None:
+        """Raise :class:`_Interrupted` (once) if a signal has arrived."""
+        self._last_check = time.monotonic()
+        if self.signum is not None and not self._raised:
+            self._raised = True
+            raise _Interrupted(self.signum)
+
+    @property
+    def status(self) -> int:
+        return 128 + (self.signum or signal.SIGINT)
+
+
+# --- a plain run -------------------------------------------------------------------
+
+
+def _run(args: argparse.Namespace) -> int:
+    plan = _plan(args)
+    interrupted = False
+    with _Signals(patience_s=None) as signals:
+        handle = start(plan)
+        with handle:
+            result = handle.wait(0.1)
+            while result is None and signals.signum is None:
+                result = handle.wait(0.1)
+            if result is None:
+                interrupted = True
+                handle.stop()
+                result = handle.wait(_STOP_TIMEOUT_S)
+                if result is None:
+                    _say(
+                        f"{_PROG}: error: the load did not stop within {_STOP_TIMEOUT_S:.0f} s "
+                        f"of {signal.Signals(signals.status - 128).name}; nothing written"
+                    )
+                    os._exit(signals.status)  # joining its threads could hang as well
+    if interrupted:
+        result = dataclasses.replace(result, stopped_by="interrupted")
+    if args.json:
+        try:
+            _write(args.json, result.to_json() + "\n")
+        except OSError as error:
+            _print(result.format())
+            _fail(f"cannot write --json {args.json}: {error.strerror or error}")
+    _print(result.format())
+    if interrupted:
+        _say(f"{_PROG}: interrupted by {signal.Signals(signals.status - 128).name}")
+        return signals.status
+    return 0
+
+
+# --- a benchmark -------------------------------------------------------------------
+
+
+def _partial(bench: Any, error: BaseException) -> Any:
+    """The executions finished and the one ``error`` stopped, as a BenchmarkResult, or None.
+
+    Built from what the driver keeps public: the finished executions
+    (``Benchmark.result()``) and the execution a ServerError carries (other errors
+    carry none: only the finished executions are kept then).
+    """
+    from ._benchmark import BenchmarkResult
+
+    stopped = getattr(error, "execution", None)
+    try:
+        done: Optional[BenchmarkResult] = bench.result()
+    except RunError:  # no execution finished
+        done = None
+    if done is None and stopped is None:
+        return None
+    if done is None:
+        return BenchmarkResult(
+            executions=(stopped,),
+            classification="no steady state",
+            steady={},
+            confidence=bench.confidence,
+            warmup=bench.settings,
+            measure_s=bench.measure_s,
+        )
+    if stopped is None:
+        return done
+    # The estimates stay those of the finished executions: a stopped one is not steady.
+    return dataclasses.replace(done, executions=done.executions + (stopped,))
 
 
 def _benchmark(args: argparse.Namespace) -> int:
     from ._benchmark import Benchmark, Warmup
     from ._server import Server
 
+    server: Optional[Server] = None
     try:
         plan = _plan(args)
-        server = Server(args.server, pypylog=args.pypylog or None) if args.server else None
-        if args.pypylog and server is None:
+        if args.pypylog and not args.server:
             _fail("--pypylog needs --server: cannonade can only log a server it starts")
+        server = Server(args.server, pypylog=args.pypylog or None) if args.server else None
         warmup = Warmup(min_s=args.warmup_min, max_s=args.warmup_max, steady_window_s=args.window)
+        signals = _Signals(patience_s=2 * plan.interval_s + 1.0)
+
+        def progress(phase: str, interval: Interval, sample: object) -> None:
+            _progress(phase, interval, sample)
+            signals.check()
+
         bench = Benchmark(
             plan,
             server,
             warmup=warmup,
             measure_s=args.measure,
             executions=args.executions,
-            progress=_progress,
+            progress=progress,
         )
-        with bench:
-            result = bench.run()
-        if args.json:
-            with open(args.json, "w", encoding="utf-8") as out:
-                out.write(result.to_json() + "\n")
-        if args.hlog:
-            result.write_hlog(args.hlog)
+        stopped: Optional[CannonadeError] = None
+        with signals:
+            try:
+                with bench:
+                    try:
+                        result = bench.run()
+                    except CannonadeError as error:  # the server exited, a signal came...
+                        stopped = error
+                        result = _partial(bench, error)
+                        if result is None:
+                            raise
+            finally:
+                signals.disarm()
+                # The driver stops the server; this covers a signal that lands between
+                # the server's start and the load's.
+                if server is not None:
+                    server.stop()
+    except _Interrupted as error:  # before anything was measured
+        _say(f"{_PROG}: {error}; nothing was measured")
+        return 128 + error.signum
     except (CannonadeError, ValueError) as error:
         _fail(str(error))
+    data = result.to_dict()
+    if stopped is not None:
+        data["stopped_by"] = "interrupted" if isinstance(stopped, _Interrupted) else "error"
+        data["error"] = str(stopped)
+    try:
+        if args.json:
+            _write(args.json, json.dumps(data, indent=2) + "\n")
+        if args.hlog:
+            result.write_hlog(args.hlog)
     except OSError as error:
+        _print(result.format())
         _fail(f"cannot write {error.filename}: {error.strerror or error}")
-    except KeyboardInterrupt:
-        print(f"{_PROG}: interrupted", file=sys.stderr)
-        return 130
     _print("")
     _print(result.format())
+    if isinstance(stopped, _Interrupted):
+        _say(f"{_PROG}: {stopped}")
+        return 128 + stopped.signum
+    if stopped is not None:
+        _say(f"{_PROG}: error: {' '.join(str(stopped).split())}")
+        return 2
     return 0
 
 
 def main(argv: Optional[list[str]] = None) -> int:
     args = _parser().parse_args(argv)
-    if args.warmup or args.server:
-        return _benchmark(args)
-    if args.hlog or args.pypylog:
+    benchmark = bool(args.warmup or args.server)
+    if not benchmark and (args.hlog or args.pypylog):
         _fail("--hlog and --pypylog belong to a benchmark: add --warmup or --server CMD")
+    _check_writable("--json", args.json)
+    _check_writable("--hlog", args.hlog)
     try:
-        result = run(_plan(args))
-        if args.json:
-            with open(args.json, "w", encoding="utf-8") as out:
-                out.write(result.to_json() + "\n")
+        if benchmark:
+            return _benchmark(args)
+        return _run(args)
     except CannonadeError as error:
         _fail(str(error))
-    except OSError as error:  # --json file
-        _fail(f"cannot write {args.json}: {error.strerror or error}")
-    except KeyboardInterrupt:
-        print(f"{_PROG}: interrupted", file=sys.stderr)
+    except KeyboardInterrupt:  # Ctrl-C before the handlers were in place: nothing ran yet
+        _say(f"{_PROG}: interrupted by SIGINT; nothing was measured")
         return 130
-    _print(result.format())
-    return 0

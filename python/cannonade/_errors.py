@@ -18,6 +18,7 @@ __all__ = [
     "ConnectError",
     "InternalError",
     "PlanError",
+    "ResultError",
     "RunError",
     "ServerError",
     "STATUS_ERRORS",
@@ -39,6 +40,12 @@ class ConnectError(CannonadeError, ConnectionError):
     Constructed with the message as the only argument, so ``str(error)`` is the
     message (``OSError`` would otherwise format ``errno`` and ``strerror``).
     """
+
+
+class ResultError(CannonadeError, ValueError):
+    """A result (JSON and histograms) cannot be read: empty, truncated, corrupted, of
+    the wrong type or written by a newer cannonade. The message names the file, when
+    there is one, and what is wrong in it."""
 
 
 class RunError(CannonadeError, RuntimeError):

@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import base64
+import binascii
+import functools
 import json
-from collections.abc import Mapping
+import os
+import struct
+import threading
+import zlib
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, fields
-from typing import Any, Optional, Union
+from pathlib import Path
+from typing import Any, Callable, Optional, TypeVar, Union
 
-from ._errors import InternalError
+from ._errors import ResultError
 from ._report import format_result
 
 __all__ = ["Errors", "IdleConnections", "Interval", "Latency", "Phase", "Result"]
@@ -18,14 +25,191 @@ SCHEMA_VERSION = 2
 _READABLE_SCHEMAS = (1, 2)
 
 
+# --- reading results back -----------------------------------------------------------
+# Saved results come back from disk, where they may be empty, cut short or edited. Every
+# way a result can fail to load raises ResultError: the readers below track the field
+# being read, so that a value of the wrong type is named by its path in the JSON.
+
+_reading = threading.local()
+
+
+def _path_of(prefix: str, key: object) -> str:
+    return f"{prefix}[{key}]" if isinstance(key, int) else f"{prefix}.{key}" if prefix else str(key)
+
+
+def _tracked(value: Any, path: str) -> Any:
+    if isinstance(value, dict) and not isinstance(value, _Tracked):
+        return _Tracked(value, path)
+    if isinstance(value, list) and not isinstance(value, _TrackedList):
+        return _TrackedList(value, path)
+    return value
+
+
+class _Tracked(dict):  # type: ignore[type-arg]
+    """A JSON object that records the path of the field read last, for error messages.
+
+    A dict, so that whatever a loader keeps of it still behaves as one (and dumps as JSON).
+    """
+
+    # Defaults, so that copies (dataclasses.asdict, copy, pickle) can rebuild one.
+    def __init__(self, data: Any = (), path: str = "") -> None:
+        super().__init__(data)
+        self._path = path
+
+    def __getitem__(self, key: str) -> Any:
+        where = _path_of(self._path, key)
+        _reading.field = where
+        return _tracked(super().__getitem__(key), where)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self[key] if key in self else default
+
+
+class _TrackedList(list):  # type: ignore[type-arg]
+    """A JSON array whose items, when iterated or indexed, record their path."""
+
+    def __init__(self, items: Any = (), path: str = "") -> None:
+        super().__init__(items)
+        self._path = path
+
+    def __getitem__(self, index: Any) -> Any:
+        value = super().__getitem__(index)
+        if isinstance(index, int):
+            where = _path_of(self._path, index)
+            _reading.field = where
+            return _tracked(value, where)
+        return value
+
+    def __iter__(self) -> Iterator[Any]:
+        for index, value in enumerate(super().__iter__()):
+            where = _path_of(self._path, index)
+            _reading.field = where
+            yield _tracked(value, where)
+
+
+def _json_type(value: object) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return f"the number {value!r}"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "an array"
+    return type(value).__name__
+
+
+_LoaderT = TypeVar("_LoaderT", bound=Callable[..., Any])
+
+# What the conversions in a loader raise on a value of the wrong type or size.
+_BAD_VALUE = (TypeError, ValueError, KeyError, IndexError, AttributeError, OverflowError)
+
+
+def _loader(method: _LoaderT) -> _LoaderT:
+    """Make a ``from_dict`` classmethod raise ResultError, naming the field, on bad input."""
+
+    @functools.wraps(method)
+    def load(cls: type, data: Any, *args: Any, **kwargs: Any) -> Any:
+        if isinstance(data, _Tracked):
+            return method(cls, data, *args, **kwargs)  # nested: the outer call reports
+        depth = getattr(_reading, "depth", 0)
+        where = getattr(_reading, "field", None) if depth else None
+        if not isinstance(data, Mapping):
+            at = f" {where}" if where else ""
+            raise ResultError(f"{cls.__name__} JSON{at} must be an object, got {_json_type(data)}")
+        if not depth:
+            _reading.field = None
+        _reading.depth = depth + 1
+        try:
+            return method(cls, _Tracked(data, where or ""), *args, **kwargs)
+        except ResultError:
+            raise
+        except _BAD_VALUE as error:
+            field = getattr(_reading, "field", None)
+            at = f"{field}: " if field else ""
+            if isinstance(error, KeyError):
+                detail = f"missing {error}"
+            else:
+                detail = str(error) or type(error).__name__
+                for name, kind in (("_TrackedList", "list"), ("_Tracked", "dict")):
+                    detail = detail.replace(f"'{name}'", f"'{kind}'")
+            raise ResultError(f"{cls.__name__} JSON: {at}{detail}") from None
+        finally:
+            _reading.depth = depth
+
+    return load  # type: ignore[return-value]
+
+
 def _require(data: Mapping[str, Any], key: str, where: str) -> Any:
     try:
         return data[key]
     except (KeyError, TypeError):
-        raise InternalError(
-            f"result JSON has no {where}{key!r}; the package and its native library disagree "
-            f"on the result format (reinstall cannonade)"
+        raise ResultError(
+            f"result JSON has no {where}{key!r}; it was not written by this version of "
+            f"cannonade, or was edited or cut short"
         ) from None
+
+
+_V2_COOKIE = 0x1C849303
+_V2_COMPRESSED_COOKIE = 0x1C849304
+_V2_HEADER = struct.Struct(">IIIIqqd")
+
+
+def _check_histogram(blob: object, where: str) -> bytes:
+    """``blob`` if it is an HdrHistogram V2 deflate histogram (or empty); else ResultError."""
+    if not isinstance(blob, (bytes, bytearray, memoryview)):
+        raise ResultError(f"{where} must be bytes, got {type(blob).__name__}")
+    blob = bytes(blob)
+    if not blob:
+        return blob
+    bad = f"{where} is not an HdrHistogram V2 deflate histogram"
+    if len(blob) < 8:
+        raise ResultError(f"{bad}: {len(blob)} bytes, shorter than its 8-byte header")
+    cookie, length = struct.unpack_from(">II", blob, 0)
+    if cookie & ~0xF0 != _V2_COMPRESSED_COOKIE:
+        raise ResultError(f"{bad}: cookie {cookie:#010x}")
+    if length != len(blob) - 8:
+        raise ResultError(f"{bad}: header says {length} compressed bytes, found {len(blob) - 8}")
+    try:
+        inner = zlib.decompress(blob[8:])
+    except zlib.error as error:
+        raise ResultError(f"{bad}: its compressed data is corrupt ({error})") from None
+    if len(inner) < _V2_HEADER.size:
+        raise ResultError(f"{bad}: {len(inner)} bytes once inflated, shorter than its header")
+    cookie, payload, offset, digits, lowest, highest, _ = _V2_HEADER.unpack_from(inner, 0)
+    if cookie & ~0xF0 != _V2_COOKIE:
+        raise ResultError(f"{bad}: inner cookie {cookie:#010x}")
+    if payload != len(inner) - _V2_HEADER.size:
+        raise ResultError(
+            f"{bad}: header says {payload} payload bytes, found {len(inner) - _V2_HEADER.size}"
+        )
+    if not 0 <= digits <= 5 or lowest < 1 or highest < 2 * lowest:
+        raise ResultError(
+            f"{bad}: {digits} significant digits, range {lowest}..{highest} is impossible"
+        )
+    return blob
+
+
+def _histogram_base64(text: object, where: str) -> bytes:
+    if not isinstance(text, str):
+        raise ResultError(f"{where} must be a base64 string, got {type(text).__name__}")
+    try:
+        blob = base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError) as error:
+        raise ResultError(f"{where} is not valid base64 ({error})") from None
+    return _check_histogram(blob, where)
+
+
+def _describe_json_error(text: Union[str, bytes], error: ValueError) -> str:
+    if not text.strip():
+        return "it is empty"
+    if isinstance(error, json.JSONDecodeError):
+        if error.pos >= len(error.doc.rstrip()):
+            return f"it ends too early (cut short?): {error.msg}"
+        return f"it is not valid JSON: {error}"
+    return f"it is not UTF-8 JSON text ({error})"
 
 
 @dataclass(frozen=True)
@@ -50,6 +234,7 @@ class Errors:
         return {f.name: getattr(self, f.name) for f in fields(self)}
 
     @classmethod
+    @_loader
     def from_dict(cls, data: Mapping[str, Any]) -> Errors:
         return cls(**{f.name: int(_require(data, f.name, "errors.")) for f in fields(cls)})
 
@@ -86,6 +271,7 @@ class Latency:
         }
 
     @classmethod
+    @_loader
     def from_dict(cls, data: Mapping[str, Any], where: str = "latency_ns") -> Latency:
         """Build from a latency object; ``where`` names it in error messages."""
 
@@ -108,9 +294,7 @@ _NO_LATENCY = Latency(count=0, min_ns=0, mean_ns=0.0, stdev_ns=0.0, max_ns=0, pe
 
 def _status_codes(data: object) -> tuple[tuple[int, int], ...]:
     if not isinstance(data, Mapping):
-        raise InternalError(
-            f"result JSON status_codes is not an object: {data!r}; reinstall cannonade"
-        )
+        raise ResultError(f"result JSON status_codes is not an object: {data!r}")
     return tuple(sorted((int(code), int(count)) for code, count in data.items()))
 
 
@@ -126,6 +310,7 @@ class IdleConnections:
         return {"requested": self.requested, "opened": self.opened, "held": self.held}
 
     @classmethod
+    @_loader
     def from_dict(cls, data: Mapping[str, Any]) -> IdleConnections:
         return cls(**{k: int(_require(data, k, "idle_connections.")) for k in cls().to_dict()})
 
@@ -149,7 +334,7 @@ def _span(data: Mapping[str, Any], where: str) -> dict[str, Any]:
         "uncorrected_latency": Latency.from_dict(
             get("uncorrected_latency_ns"), f"{where}uncorrected_latency_ns"
         ),
-        "histogram": base64.b64decode(get("histogram_v2_base64")),
+        "histogram": _histogram_base64(get("histogram_v2_base64"), f"{where}histogram_v2_base64"),
     }
 
 
@@ -205,6 +390,7 @@ class Phase:
         }
 
     @classmethod
+    @_loader
     def from_dict(cls, data: Mapping[str, Any]) -> Phase:
         def get(key: str) -> Any:
             return _require(data, key, "phases[].")
@@ -324,6 +510,7 @@ class Result:
         return json.dumps(self.to_dict(), indent=indent)
 
     @classmethod
+    @_loader
     def from_dict(cls, data: Mapping[str, Any], histogram: Optional[bytes] = None) -> Result:
         """Build from a result JSON object; ``histogram`` overrides ``histogram_base64``."""
 
@@ -331,13 +518,20 @@ class Result:
             return _require(data, key, "")
 
         version = get("schema_version")
-        if version not in _READABLE_SCHEMAS:
-            raise InternalError(
-                f"result schema_version {version} is not one of {_READABLE_SCHEMAS}; "
-                f"reinstall cannonade so the package and its native library match"
+        if isinstance(version, int) and version > SCHEMA_VERSION:
+            raise ResultError(
+                f"result schema_version {version} is newer than this cannonade reads "
+                f"({', '.join(map(str, _READABLE_SCHEMAS))}); upgrade cannonade to read it"
+            )
+        if not isinstance(version, int) or version not in _READABLE_SCHEMAS:
+            raise ResultError(
+                f"result schema_version {version!r} is not one of {_READABLE_SCHEMAS}; "
+                f"this is not a cannonade result, or it was edited"
             )
         if histogram is None:
-            histogram = base64.b64decode(data.get("histogram_base64", ""))
+            histogram = _histogram_base64(data.get("histogram_base64", ""), "histogram_base64")
+        else:
+            histogram = _check_histogram(histogram, "the histogram")
         return cls(
             schema_version=version,
             target=str(get("target")),
@@ -385,7 +579,30 @@ class Result:
 
     @classmethod
     def from_json(cls, text: Union[str, bytes], histogram: Optional[bytes] = None) -> Result:
-        return cls.from_dict(json.loads(text), histogram)
+        """Read result JSON (e.g. a ``--json`` file's text); raises ResultError if it is bad."""
+        if not isinstance(text, (str, bytes, bytearray)):
+            raise ResultError(f"result JSON must be str or bytes, got {type(text).__name__}")
+        try:
+            data = json.loads(text)
+        except (ValueError, RecursionError) as error:  # JSONDecodeError, UnicodeDecodeError
+            reason = "it nests too deeply" if isinstance(error, RecursionError) else None
+            raise ResultError(
+                f"result JSON cannot be read: {reason or _describe_json_error(text, error)}"
+            ) from None
+        return cls.from_dict(data, histogram)
+
+    @classmethod
+    def from_file(cls, path: Union[str, os.PathLike[str]]) -> Result:
+        """Read a result saved with ``to_json()`` (or the CLI's ``--json``).
+
+        Raises ResultError naming the file and what is wrong in it, or OSError if it
+        cannot be opened.
+        """
+        data = Path(path).read_bytes()
+        try:
+            return cls.from_json(data)
+        except ResultError as error:
+            raise ResultError(f"{os.fspath(path)}: {error}") from None
 
     def format(self) -> str:
         """A wrk-like text summary."""
@@ -424,6 +641,7 @@ class Interval:
         return self.end_ns / 1e9
 
     @classmethod
+    @_loader
     def from_dict(cls, data: Mapping[str, Any]) -> Interval:
         return cls(
             index=int(_require(data, "index", "interval.")),
