@@ -80,6 +80,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m cannonade.testees.jdk_json",
         epilog="Arguments after -- go to the server: --host H, --port P, --items N.",
+        allow_abbrev=False,
     )
     parser.add_argument("--classes", type=Path, help="where the compiled class is kept")
     parser.add_argument("--java", default="java", help="the java launcher (default: java)")
