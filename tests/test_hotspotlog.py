@@ -4,7 +4,8 @@
 (``cannonade.testees.jdk_json``) under load, written with
 ``cannonade._hotspotlog.xlog_option``. It holds C1 and C2 tasks, native wrappers, an
 on-stack-replacement compilation, a ``made not entrant`` line and, at its end, a C2
-task still compiling.
+task still compiling. ``data/hotspot-jit-compilation-nontiered.log`` is the start of a log
+of the same server with ``-XX:-TieredCompilation`` (C2 only, one unsegmented code cache).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from cannonade._hotspotlog import (
 from support import rust_testee_argv
 
 DATA = Path(__file__).resolve().parent / "data" / "hotspot-jit-compilation.log"
+NONTIERED = DATA.with_name("hotspot-jit-compilation-nontiered.log")
 
 
 def test_a_recorded_log_gives_each_task_with_its_duration() -> None:
@@ -51,6 +53,22 @@ def test_a_recorded_log_gives_each_task_with_its_duration() -> None:
     assert reader.unfinished == [("java.util.HashMap::putVal", 1094.918627273)]
     assert reader.read() == []
     assert parse_hotspot_log(DATA) == tasks
+
+
+def test_a_jvm_without_tiered_compilation_is_read_too() -> None:
+    tasks = parse_hotspot_log(NONTIERED)
+    compiled = [t for t in tasks if not t.native]
+    assert [(t.compile_id, t.tier, t.method) for t in compiled] == [
+        (7, None, "java.nio.Buffer::limit"),
+        (9, None, "java.lang.String::isLatin1"),
+        (10, None, "java.lang.String::charAt"),
+    ]
+    # Its code cache summary is one "CodeCache:" line, not one line per code heap.
+    assert compiled[0].duration_s == pytest.approx((1782602360070 - 1782601898748) / 1e9)
+    assert len(tasks) - len(compiled) == 7 and all(t.tier is None for t in tasks)
+    (per,) = summarize_intervals(tasks, [tasks[0].start_s, tasks[-1].start_s + 1])
+    # Without a tier neither C1 nor C2 can be told: only the total counts them.
+    assert (per.jit.count, per.c1.count, per.c2.count) == (3, 0, 0)
 
 
 def test_reading_a_growing_log_in_pieces_gives_the_same_tasks(tmp_path: Path) -> None:

@@ -71,7 +71,6 @@ _TASK = re.compile(
 )
 _JIT_COMPILATION = b"jit,compilation"
 _CODECACHE = b"compilation,codecache"
-_CODECACHE_SUMMARY_START = b"CodeHeap"
 
 
 def xlog_option(path: Union[str, os.PathLike[str]]) -> str:
@@ -221,10 +220,12 @@ class HotSpotLogReader:
         stamp, tid_text, tags, text = match.groups()
         t_ns, tid = int(stamp), int(tid_text)
         if tags == _CODECACHE:
-            # A summary is three lines (one per code heap); the first one ends the task.
+            # A summary is one line per code heap (three when the cache is segmented,
+            # as with tiered compilation; one "CodeCache:" line otherwise): the first
+            # line ends the task, the others find nothing pending.
             self._summary_seen = True
             pending = self._pending.pop(tid, None)
-            if pending is not None and text.startswith(_CODECACHE_SUMMARY_START):
+            if pending is not None:
                 events.append(self._event(pending, tid, t_ns))
             return
         if tags != _JIT_COMPILATION:
