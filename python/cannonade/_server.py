@@ -12,6 +12,11 @@
         print(server.sample())     # CPU seconds and RSS of its processes
         events = server.pypylog.read()   # GC/JIT events on the time.monotonic() line
 
+    with Server(["java", "-cp", classes, "JsonServer", "--port", "{port}"],
+                hotspot_log=True) as server:
+        ...
+        compiles = server.hotspot_log.read()   # HotSpot JIT compilations, same clock
+
 The server runs in a new session (``start_new_session=True``), so stopping it
 signals the whole process group: a shell wrapper's children stop too. Its stdout
 and stderr go straight to a log file (no pipe that could fill up and block it).
@@ -39,6 +44,7 @@ from types import TracebackType
 from typing import Optional, Union
 
 from ._errors import CannonadeError, ServerError
+from ._hotspotlog import HotSpotLogReader, xlog_option
 from ._pypylog import DEFAULT_SECTIONS, ClockProbe, PypyLogReader, find_pypy, pypylog_value
 
 __all__ = ["DEFAULT_READY_PATTERN", "ProcessSample", "Server"]
@@ -245,6 +251,13 @@ class Server:
         pypy: The PyPy interpreter used to calibrate the log's clock. Default: this
             process if it is PyPy, else the command's program if it is PyPy, else
             ``pypy3``/``pypy`` on ``PATH``.
+        hotspot_log: Collect HotSpot JIT compilations (see :mod:`cannonade._hotspotlog`):
+            the ``-Xlog`` option is inserted after the program when it is named
+            ``java``, else appended to ``JDK_JAVA_OPTIONS`` (read by any ``java``
+            launcher a wrapper starts). Read the compilations with :attr:`hotspot_log`.
+        hotspot_log_path: File for the HotSpot log (emptied at each start; no ``:``,
+            ``,``, ``=`` or spaces in it). Default: a new temporary file at each start,
+            all deleted by :meth:`close`.
 
     Raises:
         ValueError: A non-loopback host, a bad pattern, or ``PYPYLOG`` given both in
@@ -268,6 +281,8 @@ class Server:
         pypylog: Union[None, bool, str, Sequence[str]] = None,
         pypylog_path: Optional[PathArg] = None,
         pypy: Optional[str] = None,
+        hotspot_log: bool = False,
+        hotspot_log_path: Optional[PathArg] = None,
     ) -> None:
         self._init_common(host, port)
         argv = shlex.split(command) if isinstance(command, str) else list(command)
@@ -296,6 +311,10 @@ class Server:
             pypylog_value(self._sections, "check")  # validates the names now
         self._pypylog_request = pypylog_path
         self._pypy = pypy
+        self._hotspot = bool(hotspot_log)
+        self._hotspot_request = hotspot_log_path
+        if self._hotspot and hotspot_log_path is not None:
+            xlog_option(hotspot_log_path)  # validates the path now
 
     def _init_common(self, host: Optional[str], port: Optional[int]) -> None:
         self._host_given = host is not None
@@ -315,6 +334,9 @@ class Server:
         self._pypylog_path: Optional[Path] = None
         self._temp_files: list[Path] = []
         self._reader: Optional[PypyLogReader] = None
+        self._hotspot = False
+        self._hotspot_path: Optional[Path] = None
+        self._hotspot_reader: Optional[HotSpotLogReader] = None
         self._scan_offset = 0
         self._scan_partial = b""
         self._command: tuple[str, ...] = ()
@@ -404,6 +426,20 @@ class Server:
         return self._reader
 
     @property
+    def hotspot_log_path(self) -> Optional[Path]:
+        """The HotSpot log file, when ``hotspot_log`` was requested and the server started."""
+        return self._hotspot_path
+
+    @property
+    def hotspot_log(self) -> Optional[HotSpotLogReader]:
+        """Reader of the HotSpot JIT compilations (``None`` unless ``hotspot_log`` was set).
+
+        ``read()`` returns the compilations finished since the previous call, on the
+        ``time.monotonic()`` line.
+        """
+        return self._hotspot_reader
+
+    @property
     def returncode(self) -> Optional[int]:
         """The exit status once the process has exited (negative: killed by a signal)."""
         if self._process is not None and self._returncode is None:
@@ -469,6 +505,16 @@ class Server:
                 self._pypylog_path.write_bytes(b"")
                 environ["PYPYLOG"] = pypylog_value(self._sections, self._pypylog_path)
                 probe = self._start_probe()
+            if self._hotspot:
+                self._hotspot_path = self._make_file(self._hotspot_request, "hotspot")
+                self._hotspot_path.write_bytes(b"")
+                option = xlog_option(self._hotspot_path)
+                if os.path.basename(self._command[0]) == "java":
+                    self._command = (self._command[0], option, *self._command[1:])
+                else:
+                    given = environ.get("JDK_JAVA_OPTIONS", "").strip()
+                    environ["JDK_JAVA_OPTIONS"] = f"{given} {option}".strip()
+                self._hotspot_reader = HotSpotLogReader(self._hotspot_path)
             # A given log is truncated at the first start and appended to at restarts.
             truncate = 0 if self._restarted else os.O_TRUNC
             log_fd = os.open(
@@ -522,6 +568,7 @@ class Server:
         self._host = self._host_requested
         self._port = self._port_requested
         self._reader = None
+        self._hotspot_reader = None
         self._scan_partial = b""
 
     def _make_file(self, requested: Optional[PathArg], kind: str) -> Path:
