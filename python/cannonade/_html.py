@@ -540,18 +540,32 @@ def _script_json(model: Mapping[str, Any]) -> str:
     return text.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
 
 
+def _load_benchmark(data: Mapping[str, Any]) -> Any:
+    """A BenchmarkResult rebuilt from its dict, if this version of the package can."""
+    from ._benchmark import BenchmarkResult
+
+    try:
+        from_dict = getattr(BenchmarkResult, "from_dict", None)
+        if from_dict is not None:
+            return from_dict(data)
+        from_json = getattr(BenchmarkResult, "from_json", None)
+        if from_json is not None:
+            return from_json(json.dumps(data))
+    except Exception:  # an older or partial dict: the plots still show it
+        return None
+    return None
+
+
 def _text_report(result: Any, data: Mapping[str, Any]) -> Optional[str]:
     """The wrk-like text summary, from the object or rebuilt from its dict."""
     fmt = getattr(result, "format", None)
     if not callable(fmt) or isinstance(result, Mapping):
         try:
             if _is_benchmark(data):
-                from ._benchmark import BenchmarkResult
-
-                loader = getattr(BenchmarkResult, "from_dict", None)
-                if loader is None:
+                loaded = _load_benchmark(data)
+                if loaded is None:
                     return None
-                fmt = loader(data).format
+                fmt = loaded.format
             else:
                 from ._result import Result
 
@@ -698,11 +712,7 @@ def _ratios(a: Any, b: Any, labels: tuple[str, str]) -> tuple[list[dict[str, Any
         if isinstance(r, BenchmarkResult):
             objects.append(r)
         elif isinstance(r, Mapping) and _is_benchmark(r):
-            loader = getattr(BenchmarkResult, "from_dict", None)
-            try:
-                objects.append(loader(r) if loader is not None else None)
-            except Exception:
-                objects.append(None)
+            objects.append(_load_benchmark(r))
         else:
             objects.append(None)
     if objects[0] is not None and objects[1] is not None:
