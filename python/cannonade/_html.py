@@ -457,20 +457,21 @@ def _series_table(
 ) -> Optional[dict[str, Any]]:
     """One y column per source and metric over ``xs`` (seconds), None where no value."""
     columns = []
-    for label, source in sources:
-        for metric in key.split("+"):
+    for group, (label, source) in enumerate(sources):
+        for variant, metric in enumerate(key.split("+")):
             values = {r["t"]: r[metric] for r in source.rows if r[metric] is not None}
             if values:
                 name = {"rps": "req/s", "gc": "GC", "jit": "JIT", "cpu": "CPU %"}.get(
                     metric, metric
                 )
-                columns.append((f"{label}{name}".strip(), values))
+                columns.append((f"{label}{name}".strip(), values, group, variant))
     if not columns:
         return None
     return {
         "x": xs,
         "series": [
-            {"label": name, "values": [values.get(x) for x in xs]} for name, values in columns
+            {"label": name, "values": [values.get(x) for x in xs], "group": g, "variant": v}
+            for name, values, g, v in columns
         ],
         "ylabel": unit_label,
     }
@@ -967,9 +968,12 @@ _JS = r"""
     charts.appendChild(box);
     var series = [{label: options.xlabel}];
     spec.series.forEach(function (s, i) {
+      // In a comparison each result keeps its colour; its second metric is dashed.
+      var byGroup = data.ratios && s.group !== undefined;
       series.push({
-        label: s.label, stroke: PALETTE[i % PALETTE.length], width: 1.5, spanGaps: true,
-        dash: s.dash ? [6, 4] : undefined, points: {show: spec.x.length < 60}
+        label: s.label, width: 1.5, spanGaps: true, points: {show: spec.x.length < 60},
+        stroke: byGroup ? PALETTE[s.group % 2] : PALETTE[i % PALETTE.length],
+        dash: (s.dash || (byGroup && s.variant)) ? [6, 4] : undefined
       });
     });
     var values = [spec.x].concat(spec.series.map(function (s) { return s.values; }));
