@@ -233,3 +233,20 @@ def test_the_vendored_chart_library_is_installed_with_its_licence() -> None:
     script = (vendor / "uPlot.iife.min.js").read_text()
     assert f"(v{UPLOT_VERSION})" in script.splitlines()[0]
     assert (vendor / "uPlot.min.css").is_file()
+
+
+def test_a_run_is_plotted_from_the_intervals_it_delivered(rust_echo) -> None:  # type: ignore[no-untyped-def]
+    with cannonade.start(_plan(rust_echo.address, duration_s=1.0)) as run:
+        result = run.wait(60)
+        assert result is not None
+        intervals = run.poll()  # what the CLI printed, one line each
+    assert len(intervals) >= 3
+    model = _model(render_html(result, intervals=intervals))
+    throughput, latency = model["time_charts"][:2]
+    assert len(throughput["x"]) == len(intervals) and not model["notes"]
+    assert throughput["series"][0]["values"] == [i.requests_per_s for i in intervals]
+    p99 = [s for s in latency["series"] if s["label"] == "p99"][0]["values"]
+    assert p99 == [i.latency.percentile(99.0) / 1e6 if i.latency.count else None for i in intervals]
+    assert "cannonade run" in model["title"] and model["text"] == result.format()
+    # Without them, one step per phase, and the page says so.
+    assert "one step per phase" in _model(render_html(result))["notes"][0]
