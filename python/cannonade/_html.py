@@ -23,6 +23,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Optional, Union
 
+from ._errors import InternalError
 from ._hlog import Histogram, decode_histogram, measured_tags
 
 __all__ = ["render_compare_html", "render_html", "write_compare_html", "write_html"]
@@ -36,12 +37,12 @@ def _vendored(name: str) -> str:
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as error:
-        raise RuntimeError(
+        raise InternalError(
             f"the vendored chart library is missing ({path}: {error.strerror}); reinstall cannonade"
         ) from None
     # Inlined as is: it must not be able to close its own element.
     if "</script" in text.lower() or "</style" in text.lower():
-        raise RuntimeError(f"{path} holds a closing tag and cannot be inlined")
+        raise InternalError(f"{path} holds a closing tag and cannot be inlined (reinstall)")
     return text
 
 
@@ -142,6 +143,9 @@ def _summary_points(latency: Any) -> Optional[list[list[float]]]:
             p, v = _num(pair[0]), _num(pair[1])
             if p is not None and v is not None:
                 points.append([round(_nines(p, total), 6), v / 1e6])
+    high = _num(latency.get("max"))
+    if high is not None:
+        points.append([round(_nines(100.0, total), 6), high / 1e6])
     return sorted(points) or None
 
 
