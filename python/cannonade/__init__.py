@@ -41,6 +41,7 @@ from ._errors import (
     RunError,
     ServerError,
 )
+from ._html import write_compare_html, write_html
 from ._plan import MAX_PAYLOAD_BYTES, Http, Plan, Tcp, Ws
 from ._report import format_ns
 from ._result import Errors, IdleConnections, Interval, Latency, Phase, Result
@@ -87,4 +88,6 @@ __all__ = [
     "run",
     "start",
     "start_json",
+    "write_compare_html",
+    "write_html",
 ]
