@@ -11,8 +11,9 @@
 //! a cold start (`--cold-ms T --cold-delay-us D`) and a service-time shape (`--shape
 //! flat|warmup|slowdown|alternate`, see [`shape`]). All are counted from the server's
 //! start and add up; each reply waits on a timer, so other connections are served
-//! meanwhile. For example, a server whose throughput triples at 3 s (8 connections,
-//! closed loop: about 600 then 1,800 requests a second):
+//! meanwhile. For example, a server whose throughput rises 2.5 times at 3 s (8
+//! connections, closed loop: about 600 then 1,500 requests a second, as the timer ends
+//! each wait on the next millisecond):
 //!
 //! ```text
 //! cannonade-testee http --shape warmup --at-ms 3000 --slow-us 12000 --fast-us 4000
