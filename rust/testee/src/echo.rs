@@ -1,4 +1,4 @@
-//! TCP echo: every byte received is sent back (after any stall).
+//! TCP echo: every byte received is sent back (after any delay: stall, cold start, shape).
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;

@@ -2,8 +2,8 @@
 //! deliberately malformed replies for testing a client's error handling.
 //!
 //! GET and HEAD get a fixed body; POST, PUT and PATCH get their request body back; a
-//! path `/status/NNN` (NNN in 200..=599) sets the status. Every reply waits out any stall.
-// Not wired into main.rs yet; the lead adds the mode.
+//! path `/status/NNN` (NNN in 200..=599) sets the status. Every reply waits out any delay
+//! (stall, cold start, shape).
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;

@@ -1,12 +1,28 @@
 //! cannonade-testee: a fast native reference server for cannonade's tests and benchmarks.
 //!
-//! `cannonade-testee MODE [--host H] [--port P] [--stall-ms S --stall-every-ms P] [mode flags]`
+//! `cannonade-testee MODE [--host H] [--port P] [delays] [mode flags]`; `--help` lists
+//! them all.
 //!
 //! Prints `listening on HOST:PORT` once bound (port 0 picks a free one), then serves
 //! until SIGINT or SIGTERM.
+//!
+//! Delays give servers whose behaviour over time is known, for testing the warm-up
+//! analysis against ground truth: a periodic stall (`--stall-ms S --stall-every-ms E`),
+//! a cold start (`--cold-ms T --cold-delay-us D`) and a service-time shape (`--shape
+//! flat|warmup|slowdown|alternate`, see [`shape`]). All are counted from the server's
+//! start and add up; each reply waits on a timer, so other connections are served
+//! meanwhile. For example, a server whose throughput rises 2.5 times at 3 s (8
+//! connections, closed loop: about 600 then 1,500 requests a second, as the timer ends
+//! each wait on the next millisecond):
+//!
+//! ```text
+//! cannonade-testee http --shape warmup --at-ms 3000 --slow-us 12000 --fast-us 4000
+//! ```
+#![forbid(unsafe_code)]
 
 mod echo;
 mod http;
+mod shape;
 mod stall;
 mod ws;
 
@@ -17,6 +33,7 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::signal::unix::{signal, SignalKind};
 
+use shape::Shape;
 use stall::Stall;
 
 const USAGE: &str = "usage: cannonade-testee MODE [OPTIONS]
@@ -45,6 +62,24 @@ Options for every mode:
   --cold-ms T              for the first T ms, hold every reply a further ...
   --cold-delay-us D        ... D µs, as a JIT not yet warm would (both or neither)
   --exit-after-ms X        exit with status 3 after X ms, as a crashing server would
+
+Shapes: a service time that every reply waits before it is sent, following a known
+shape over time counted from the server's start (on top of any stall or cold start).
+It is a timer wait: other connections are served meanwhile and no CPU is spent, so C
+connections in a closed loop get about C / (service time) replies a second.
+  --shape flat --delay-us D
+                   D µs for every reply
+  --shape warmup --at-ms T --slow-us A --fast-us B
+                   A µs before T ms, B µs from then on: faster from T on
+  --shape slowdown --at-ms T --slow-us A --fast-us B
+                   B µs before T ms, A µs from then on: slower from T on
+  --shape alternate --period-ms P --slow-us A --fast-us B
+                   A µs in the first half of every P ms, B µs in the second half
+                   (a change every P/2 ms; the first half starts at the server's start)
+  A must be longer than B. A periodic stall, the fifth shape, is --stall-ms S
+  --stall-every-ms E.
+  The timer ends every wait on the next whole millisecond: give whole milliseconds
+  (multiples of 1000 µs), and expect each wait to last up to 1 ms longer.
 ";
 
 /// One server mode and its own options.
@@ -65,6 +100,7 @@ struct Options {
     /// `(for, delay)`
     cold: Option<(Duration, Duration)>,
     exit_after: Option<Duration>,
+    shape: Option<Shape>,
 }
 
 fn parse_ms(flag: &str, value: &str) -> Result<Duration, String> {
@@ -90,7 +126,7 @@ fn parse_args(args: &[String]) -> Result<Options, String> {
     let (mut host, mut port) = ("127.0.0.1".to_string(), 0u16);
     let (mut stall_ms, mut every_ms) = (None, None);
     let (mut cold_ms, mut cold_delay_us, mut exit_after) = (None, None, None);
-    let mut mode_flags = Vec::new();
+    let (mut mode_flags, mut shape_flags) = (Vec::new(), Vec::new());
     while let Some(flag) = iter.next() {
         if !flag.starts_with("--") {
             return Err(format!("unexpected argument {flag:?}"));
@@ -116,6 +152,7 @@ fn parse_args(args: &[String]) -> Result<Options, String> {
                 cold_delay_us = Some(Duration::from_micros(us));
             }
             "--exit-after-ms" => exit_after = Some(parse_ms(flag, &value)?),
+            f if shape::FLAGS.contains(&f) => shape_flags.push((flag.clone(), value)),
             _ => mode_flags.push((flag.clone(), value)),
         }
     }
@@ -130,6 +167,7 @@ fn parse_args(args: &[String]) -> Result<Options, String> {
         (Some(t), Some(d)) => Some((t, d)),
         _ => return Err("give both --cold-ms and --cold-delay-us, or neither".into()),
     };
+    let shape = Shape::from_flags(&shape_flags)?;
     let mode = match mode {
         "echo" => Mode::Echo(echo::Echo::from_flags(&mode_flags)?),
         "http" => Mode::Http(http::Http::from_flags(&mode_flags)?),
@@ -143,6 +181,7 @@ fn parse_args(args: &[String]) -> Result<Options, String> {
         stall,
         cold,
         exit_after,
+        shape,
     })
 }
 
@@ -181,8 +220,8 @@ async fn serve(opts: Options) -> std::io::Result<()> {
     // Handlers first: a signal sent as soon as the line below is read must find them.
     let mut interrupt = signal(SignalKind::interrupt())?;
     let mut terminate = signal(SignalKind::terminate())?;
-    let stall =
-        (opts.stall.is_some() || opts.cold.is_some()).then(|| Stall::with(opts.stall, opts.cold));
+    let delayed = opts.stall.is_some() || opts.cold.is_some() || opts.shape.is_some();
+    let stall = delayed.then(|| Stall::with(opts.stall, opts.cold).shaped(opts.shape));
     if let Some(after) = opts.exit_after {
         tokio::spawn(async move {
             tokio::time::sleep(after).await;
@@ -248,6 +287,21 @@ mod tests {
             Some((Duration::from_millis(3000), Duration::from_micros(500)))
         );
         assert_eq!(o.exit_after, Some(Duration::from_millis(9000)));
+        let o = parse_args(&args(
+            "http --shape alternate --period-ms 2000 --slow-us 12000 --fast-us 4000 \
+             --body-bytes 5",
+        ))
+        .unwrap();
+        assert_eq!(
+            o.shape,
+            Some(Shape::Alternate {
+                period: Duration::from_millis(2000),
+                first: Duration::from_millis(12),
+                second: Duration::from_millis(4),
+            })
+        );
+        assert!(matches!(o.mode, Mode::Http(_)));
+        assert_eq!(parse_args(&args("http")).unwrap().shape, None);
         let err = parse_args(&args("echo --cold-ms 3000")).unwrap_err();
         assert!(err.contains("--cold-delay-us"), "{err}");
     }
@@ -263,5 +317,7 @@ mod tests {
         assert!(err("echo --bogus 1").contains("--bogus"));
         assert!(err("echo --stall-ms 100").contains("both"));
         assert!(err("echo --stall-ms 100 --stall-every-ms 50").contains("shorter"));
+        assert!(err("http --shape flat").contains("--delay-us"));
+        assert!(err("http --slow-us 5").contains("--shape"));
     }
 }

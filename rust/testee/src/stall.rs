@@ -2,13 +2,17 @@
 //! counted from the server's start), as a GC pause or a blocked event loop would make it.
 //! Used to test coordinated-omission correction. Cold mode: for the first T ms every
 //! reply waits D µs more, as a JIT that has not compiled yet; used to test warm-up
-//! detection against a known changepoint.
+//! detection against a known changepoint. Shape mode ([`crate::shape`]) adds its
+//! service time on top of both.
 
 use std::time::Duration;
 
 use tokio::time::Instant;
 
-/// A repeating stall window, shared by every connection.
+use crate::shape::Shape;
+
+/// Every delay a reply waits (stall window, cold start, shape), shared by every
+/// connection and counted from the same origin: the server's start.
 #[derive(Debug, Clone, Copy)]
 pub struct Stall {
     origin: Instant,
@@ -16,6 +20,7 @@ pub struct Stall {
     periodic: Option<(Duration, Duration)>,
     /// `(for, delay)`
     cold: Option<(Duration, Duration)>,
+    shape: Option<Shape>,
 }
 
 impl Stall {
@@ -28,11 +33,17 @@ impl Stall {
             origin: Instant::now(),
             periodic,
             cold,
+            shape: None,
         }
     }
 
-    /// How long a reply ready at `now` must wait: zero outside a stall window and
-    /// after the cold start.
+    /// The same, with the service time of `shape` on top.
+    pub fn shaped(self, shape: Option<Shape>) -> Stall {
+        Stall { shape, ..self }
+    }
+
+    /// How long a reply ready at `now` must wait: zero outside a stall window, after
+    /// the cold start and without a shape.
     pub fn delay_at(&self, now: Instant) -> Duration {
         let since = now.duration_since(self.origin);
         let mut delay = Duration::ZERO;
@@ -46,6 +57,9 @@ impl Stall {
             if since < cold_for {
                 delay += cold_delay;
             }
+        }
+        if let Some(shape) = self.shape {
+            delay += shape.service_time(since);
         }
         delay
     }
@@ -89,5 +103,19 @@ mod tests {
         assert_eq!(s.delay_at(at(500)), Duration::ZERO);
         let both = Stall::with(Some((ms(100), ms(1000))), Some((ms(500), ms(1))));
         assert_eq!(both.delay_at(both.origin + ms(50)), ms(51));
+    }
+
+    #[test]
+    fn a_shape_adds_its_service_time() {
+        let ms = Duration::from_millis;
+        let step = Shape::Step {
+            at: ms(1000),
+            before: ms(12),
+            after: ms(4),
+        };
+        let s = Stall::with(Some((ms(100), ms(1000))), None).shaped(Some(step));
+        assert_eq!(s.delay_at(s.origin + ms(500)), ms(12));
+        assert_eq!(s.delay_at(s.origin + ms(1030)), ms(70 + 4));
+        assert_eq!(s.delay_at(s.origin + ms(1500)), ms(4));
     }
 }

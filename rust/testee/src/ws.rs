@@ -1,9 +1,8 @@
 //! WebSocket (RFC 6455) echo: every text or binary message is sent back as one frame of
-//! the same kind (after any stall); pings are answered, the close handshake completed.
+//! the same kind (after any delay); pings are answered, the close handshake completed.
 //!
 //! `--malformed KIND` breaks the protocol on purpose, so the client's error paths can be
 //! tested against a real socket.
-// Not wired into main.rs yet; the lead adds the `ws` mode.
 
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine as _;

@@ -1,44 +1,13 @@
 //! The engine end to end against this testee: HTTP and WebSocket, well-formed and
 //! malformed, over loopback.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+mod common;
+
 use std::time::Duration;
 
 use cannonade_core::{Plan, Run, Summary};
 
-/// A testee process, killed when dropped.
-struct Testee {
-    child: Child,
-    address: String,
-}
-
-impl Testee {
-    fn start(args: &[&str]) -> Testee {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_cannonade-testee"))
-            .args(args)
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("start the testee");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let address = line
-            .trim()
-            .strip_prefix("listening on ")
-            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-            .to_string();
-        Testee { child, address }
-    }
-}
-
-impl Drop for Testee {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+use common::Testee;
 
 fn run(plan: &str) -> Summary {
     let run = Run::start(Plan::from_json(plan).unwrap()).unwrap();
