@@ -9,12 +9,16 @@ from __future__ import annotations
 
 import dataclasses
 import importlib.util
+import json
+import typing
+from pathlib import Path
 from typing import Optional
 
 import pytest
 
 import cannonade
 from cannonade import Benchmark, Warmup
+from cannonade._benchmark import Replay
 
 from support import PYPY, RUST_TESTEE, rust_testee_argv
 
@@ -245,3 +249,60 @@ def test_gc_and_jit_events_are_summed_in_the_report() -> None:
     text = _events_text(events)
     assert "3 minor gc" in text and "2 major gc steps" in text
     assert "1 jit tracing (50.00ms total, 50.00ms max)" in text
+
+
+# --- the driver's decisions, replayed on recorded series (no server, no clock) -------
+
+DATA = Path(__file__).parent / "data"
+
+
+def _replayed(
+    name: str, warmup: Warmup, measure_s: float, **replay: typing.Any
+) -> tuple[cannonade.Execution, Replay]:
+    source = Replay.from_file(DATA / name) if not replay else Replay(**replay)
+    plan = cannonade.Plan("127.0.0.1:9", cannonade.Tcp(payload_bytes=32), duration_s=1)
+    bench = Benchmark(plan, source.server(), warmup=warmup, measure_s=measure_s, **source.hooks())
+    with bench:
+        execution = bench.execution()
+    return execution, source
+
+
+def test_replayed_hotspot_warmup_is_found_near_6_s() -> None:
+    execution, _ = _replayed(
+        "hotspot-jdk-httpserver-100ms.json",
+        Warmup(min_s=2, max_s=7, steady_window_s=2),
+        measure_s=2,
+    )
+    assert execution.classification == "warmup", execution.reasons
+    # The last step, where throughput doubles (8,000 -> 17,500 req/s), is at 6 s.
+    last = max(c for a in execution.analyses.values() for c in a.changepoints)
+    assert abs(last - 60) <= 2, execution.analyses
+    assert execution.steady_start is not None and abs(execution.steady_start - 60) <= 2
+    # Decisions step by step: the first measurement started during the tiering-up,
+    # so the driver went back to warming up and measured again after the step.
+    first = execution.attempts[0]
+    assert first.phase == "measure" and first.classification == "no steady state"
+    final = execution.attempts[-1]
+    assert final.phase == execution.measure_phase != "measure"
+    assert final.classification == "warmup" and final.count == 20
+    assert execution.intervals[final.first].start_s >= 6.0
+    assert {i.phase for i in execution.measured} == {final.phase}
+    assert any("warming up again" in d for d in execution.decisions)
+    assert execution.decisions[-1].endswith(f"{final.phase} is warmup")
+    assert execution.measure.requests == sum(i.requests for i in execution.measured)
+
+
+def test_replayed_pypy_warmup_is_found_at_1_s() -> None:
+    data = json.loads((DATA / "pypy-twisted-web-100ms.json").read_text())
+    execution, _ = _replayed(
+        "pypy-twisted-web-100ms.json",
+        Warmup(min_s=1, max_s=8, steady_window_s=1, metrics=("requests_per_s",)),
+        measure_s=1,
+    )
+    rates = data["requests_per_s"]
+    jump = next(k for k, r in enumerate(rates) if r > 3 * rates[0])
+    changepoints = execution.analyses["requests_per_s"].changepoints
+    assert changepoints and abs(changepoints[0] - jump) <= 2, (jump, changepoints)
+    verdicts = [a.classification for a in execution.attempts]
+    assert verdicts[-1] == execution.classification
+    print(execution.classification, execution.reasons, verdicts, execution.decisions)

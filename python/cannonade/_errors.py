@@ -13,6 +13,8 @@ from typing import Optional
 
 __all__ = [
     "AbiMismatchError",
+    "AnalysisError",
+    "AnalysisTypeError",
     "CannonadeError",
     "ConnectError",
     "InternalError",
@@ -36,6 +38,14 @@ class ConnectError(CannonadeError, ConnectionError):
     Constructed with the message as the only argument, so ``str(error)`` is the
     message (``OSError`` would otherwise format ``errno`` and ``strerror``).
     """
+
+
+class AnalysisError(CannonadeError, ValueError):
+    """A series or setting the steady-state analysis cannot use (empty, not finite, negative)."""
+
+
+class AnalysisTypeError(AnalysisError, TypeError):
+    """A value of the wrong type given to the steady-state analysis (also a ``TypeError``)."""
 
 
 class RunError(CannonadeError, RuntimeError):
