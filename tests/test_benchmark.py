@@ -259,7 +259,7 @@ DATA = Path(__file__).parent / "data"
 def _replayed(
     name: str, warmup: Warmup, measure_s: float, **replay: typing.Any
 ) -> tuple[cannonade.Execution, Replay]:
-    source = Replay.from_file(DATA / name) if not replay else Replay(**replay)
+    source = Replay.from_file(DATA / name) if name else Replay(**replay)
     plan = cannonade.Plan("127.0.0.1:9", cannonade.Tcp(payload_bytes=32), duration_s=1)
     bench = Benchmark(plan, source.server(), warmup=warmup, measure_s=measure_s, **source.hooks())
     with bench:
@@ -270,10 +270,10 @@ def _replayed(
 def test_replayed_hotspot_warmup_is_found_near_6_s() -> None:
     execution, _ = _replayed(
         "hotspot-jdk-httpserver-100ms.json",
-        Warmup(min_s=2, max_s=7, steady_window_s=2),
+        Warmup(min_s=2, max_s=9, steady_window_s=2),
         measure_s=2,
     )
-    assert execution.classification == "warmup", execution.reasons
+    assert execution.classification == "warmup", (execution.reasons, execution.decisions)
     # The last step, where throughput doubles (8,000 -> 17,500 req/s), is at 6 s.
     last = max(c for a in execution.analyses.values() for c in a.changepoints)
     assert abs(last - 60) <= 2, execution.analyses
@@ -297,12 +297,65 @@ def test_replayed_pypy_warmup_is_found_at_1_s() -> None:
     execution, _ = _replayed(
         "pypy-twisted-web-100ms.json",
         Warmup(min_s=1, max_s=8, steady_window_s=1, metrics=("requests_per_s",)),
-        measure_s=1,
+        measure_s=1.5,
     )
     rates = data["requests_per_s"]
     jump = next(k for k, r in enumerate(rates) if r > 3 * rates[0])
     changepoints = execution.analyses["requests_per_s"].changepoints
     assert changepoints and abs(changepoints[0] - jump) <= 2, (jump, changepoints)
-    verdicts = [a.classification for a in execution.attempts]
-    assert verdicts[-1] == execution.classification
-    print(execution.classification, execution.reasons, verdicts, execution.decisions)
+    # This recording wanders between 13,000 and 31,000 req/s after its warm-up (the
+    # machine was shared): every 1.5 s measurement is too loose to estimate (±15 %),
+    # so the driver re-measures until max_s, and says why.
+    phases = [a.phase for a in execution.attempts]
+    assert phases[:3] == ["measure", "measure-2", "measure-3"]
+    assert all(a.classification == "no steady state" for a in execution.attempts)
+    assert execution.classification == "no steady state"
+    assert execution.reasons[0].startswith("max_s (8 s) ran out after")
+    assert any("not tight" in r for r in execution.reasons)
+    assert any("would be warmup" in r for r in execution.reasons)
+    assert execution.decisions[-1].endswith("max_s (8 s) is up; no steady state")
+
+
+def test_replayed_decisions_wait_for_the_jit_to_go_quiet() -> None:
+    # A flat series whose JIT compiles 10 ms of every 100 ms interval until 3 s.
+    rates = [20000.0 + 500.0 * ((k * 7) % 5) for k in range(80)]
+    jit = [0.010 if k < 30 else 0.0 for k in range(80)]
+    execution, _ = _replayed(
+        "",
+        Warmup(min_s=1, max_s=7, steady_window_s=1),
+        measure_s=1.5,
+        requests_per_s=rates,
+        p50_ns=[1.6e6] * 80,
+        interval_s=0.1,
+        jit_s=jit,
+    )
+    assert execution.classification == "flat", execution.reasons
+    assert any("the JIT spent 10.0%" in d for d in execution.decisions)
+    # Measured only once the last window was free of compilation.
+    assert execution.intervals[execution.attempts[0].first].start_s >= 3.0
+    assert execution.jit_share == 0.0
+
+
+def test_replayed_alternation_is_not_flat() -> None:
+    # 4,000 <-> 480 req/s every 2 intervals (a little noise on top): shorter than a
+    # segment may be, so no changepoint shows it; the guards do.
+    rates = [(4000.0 if (k // 2) % 2 == 0 else 480.0) * (1 + 0.01 * (k % 3)) for k in range(60)]
+    execution, _ = _replayed(
+        "",
+        Warmup(min_s=1, max_s=4, steady_window_s=1.2),
+        measure_s=1.2,
+        requests_per_s=rates,
+        p50_ns=[8e9 / r for r in rates],
+        interval_s=0.1,
+    )
+    assert execution.classification == "no steady state"
+    assert any("correlated" in r or "not tight" in r for r in execution.reasons), execution.reasons
+
+
+def test_a_window_too_short_for_a_changepoint_is_refused() -> None:
+    plan = _plan()
+    with pytest.raises(cannonade.PlanError, match=r"steady_window_s \(2 s\) holds 2 intervals"):
+        Benchmark(plan, "127.0.0.1:9", warmup=Warmup(min_s=3, steady_window_s=2, interval_s=1.0))
+    with pytest.raises(cannonade.PlanError, match="measure_s"):
+        Benchmark(plan, "127.0.0.1:9", warmup=Warmup(min_s=3, steady_window_s=2), measure_s=0.5)
+    Benchmark(plan, "127.0.0.1:9", warmup=Warmup(min_s=3, steady_window_s=2), measure_s=2)

@@ -590,10 +590,12 @@ class Benchmark:
         self.server = server
         self.settings = settings
         longest = self._intervals_for(settings.max_s + measure_s)
-        least = _steady.minimum_window(longest, factor=settings.penalty_factor)
-        for name, seconds in (
-            ("Warmup.steady_window_s", settings.steady_window_s),
-            ("measure_s", measure_s),
+        window_least = _steady.minimum_window(longest, factor=settings.penalty_factor)
+        # The measurement is the final steady window, and its finer checks need points.
+        measure_least = max(window_least, _steady.GUARD_MIN_POINTS)
+        for name, seconds, least in (
+            ("Warmup.steady_window_s", settings.steady_window_s, window_least),
+            ("measure_s", measure_s, measure_least),
         ):
             held = self._intervals_for(seconds)
             if held < least:

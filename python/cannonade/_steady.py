@@ -97,8 +97,9 @@ iterations):
    ``NO_STEADY_STATE``).
 6. Guards (``guards=True``), which fail safe: a series alternating or drifting
    at a period of a few intervals has no changepoint PELT can pay for, so a
-   flat, warm-up or slowdown verdict also needs the steady part (from
-   ``steady_start``, at least 12 points) to show (a) no level shift at a finer
+   flat, warm-up or slowdown verdict also needs the steady window (the last
+   ``steady_window`` points, at least 12, from ``steady_start`` on: in the
+   driver, the measurement that gives the estimates) to show (a) no level shift at a finer
    grain (the same analysis of the steady part alone with 2-point segments),
    (b) no correlation between intervals (Ljung-Box test of the logs over up to
    10 lags at the 0.001 level, chi-square quantile by Wilson-Hilferty), and,
@@ -380,22 +381,22 @@ def _guards(
     min_effect: float,
     max_halfwidth: Optional[float],
 ) -> tuple[list[str], list[str], Optional[float]]:
-    """Checks of the steady part at a finer grain: (failures, passes, half-width)."""
+    """Checks of the steady window at a finer grain: (failures, passes, half-width)."""
     failed: list[str] = []
     passed: list[str] = []
     m = len(steady)
     if m < GUARD_MIN_POINTS:
-        return failed, [f"steady part of {m} intervals: too short for finer checks"], None
+        return failed, [f"steady window of {m} intervals: too short for finer checks"], None
     fine = _bounds(steady, factor=factor, min_segment=2, min_effect=min_effect)
     if len(fine) > 2:
         at = ", ".join(str(start + b) for b in fine[1:-1])
-        failed.append(f"level shifts inside the steady part at a finer grain (at {at})")
+        failed.append(f"level shifts inside the steady window at a finer grain (at {at})")
     else:
         passed.append("no level shift at a finer grain")
     q, limit, lags = _ljung_box(steady)
     if q > limit:
         failed.append(
-            f"intervals of the steady part are correlated (alternation or drift): "
+            f"intervals of the steady window are correlated (alternation or drift): "
             f"Ljung-Box Q {q:.1f} over {lags} lags, limit {limit:.1f}"
         )
     else:
@@ -482,10 +483,12 @@ def analyse(
     )
     halfwidth = None
     if guards and steady_start is not None:
-        steady = [values[index] for index in kept if index >= steady_start]
+        # The window that must hold no changepoint (the measurement, in the driver).
+        checked_from = max(steady_start, n - max(steady_window, GUARD_MIN_POINTS))
+        steady = [values[index] for index in kept if index >= checked_from]
         failed, passed, halfwidth = _guards(
             steady,
-            steady_start,
+            checked_from,
             factor=penalty_factor,
             min_effect=min_effect,
             max_halfwidth=max_halfwidth,
