@@ -58,7 +58,7 @@ iterations):
    the penalty is 45).  A doubling with ``w`` points after it, in log-normal
    noise of σ, lowers the cost by about ``n log(1 + p(1 − p) log² 2 / σ²)``,
    ``p = w / n``: at σ = 0.25 (the noise of 100 ms intervals on this 2-core VM)
-   that pays ``6 log n`` from 8 points on, for n up to 1,200.  The table in
+   that pays ``6 log n`` from 6 points on, for n up to 1,200.  The table in
    bench/RESULTS.md (``bench/accuracy.py``) shows ``6 log n`` finding ×2 and ×3
    steps over 10-20 intervals within an interval or two, and not splitting flat
    log-normal noise, where 4 log n splits 1 flat series in 4 with 5 % of deep
