@@ -10,7 +10,6 @@ import typing
 import pytest
 
 from cannonade import AnalysisError, CannonadeError
-from cannonade._changepoint import pelt
 from cannonade._steady import (
     BAD_INCONSISTENT,
     FLAT,
@@ -273,21 +272,19 @@ def lognormal(rng: random.Random, level: float, sigma: float, count: int) -> lis
 
 
 def test_a_short_series_pays_for_a_tripling() -> None:
-    # Barrett's 15 log n could not: 20 points, the level triples after 10.
+    # 20 points, the level triples after 10.
     rng = random.Random(30)
     series = lognormal(rng, 250.0, 0.15, 10) + lognormal(rng, 750.0, 0.15, 10)
     analysis = analyse(series, higher_is_better=True, steady_window=8)
     assert analysis.changepoints == (10,)
     assert analysis.classification == WARMUP
     assert analysis.reasons[0].startswith("level changed from")
-    # The raw values with Barrett's penalty (the analysis before) find nothing.
-    assert pelt(series, 15 * math.log(20)) == []
 
 
 def test_flat_lognormal_noise_does_not_split() -> None:
     for seed in range(20):
         series = lognormal(random.Random(100 + seed), 20000.0, 0.25, 100)
-        analysis = analyse(series, higher_is_better=True, steady_window=50, max_halfwidth=0.1)
+        analysis = analyse(series, higher_is_better=True, steady_window=100, max_halfwidth=0.1)
         assert analysis.classification == FLAT, (seed, analysis.reasons)
         assert analysis.changepoints == ()
         assert any("uncorrelated" in r for r in analysis.reasons)
