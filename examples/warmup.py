@@ -23,7 +23,6 @@ import sys
 import cannonade
 from cannonade import format_ns
 
-
 _shown = {"phase": ""}
 
 
