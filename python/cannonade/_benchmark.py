@@ -66,6 +66,10 @@ __all__ = [
     "compare",
 ]
 
+#: The interval of the analysed series when neither the plan nor Warmup asks for a
+#: fine one, and the coarsest plan interval kept as it is.
+DEFAULT_INTERVAL_S, COARSEST_INTERVAL_S = 0.1, 0.25
+
 #: Phase names the driver marks on the load stream.
 WARMUP, MEASURE, AFTER = "warmup", "measure", "after"
 
@@ -97,8 +101,10 @@ METRICS: Mapping[str, tuple[Callable[[Interval], float], bool]] = {
 class Warmup:
     """When the server counts as warm.
 
-    The load runs with intervals of ``interval_s`` (the plan's own ``interval_s``
-    is replaced; None keeps it). The warm-up lasts at least ``min_s`` and at most
+    The load runs with intervals of ``interval_s``, replacing the plan's own; None
+    (the default) keeps the plan's when it is 250 ms or finer, and takes 100 ms
+    otherwise (a JIT warms up within a second or two: coarser intervals average
+    that away). The warm-up lasts at least ``min_s`` and at most
     ``max_s``. It ends once the series named in ``metrics`` (keys of
     :data:`METRICS`) have had no changepoint for ``steady_window_s`` and, when the
     server's JIT activity is collected, the JIT spent at most ``jit_quiet`` (2 %)
@@ -115,7 +121,7 @@ class Warmup:
     penalty: Optional[float] = None
     delta: float = 0.001
     outlier_window: int = 200
-    interval_s: Optional[float] = 0.1
+    interval_s: Optional[float] = None
     min_effect: float = _steady.MIN_EFFECT
     penalty_factor: float = _steady.PENALTY_FACTOR
     max_halfwidth: float = _steady.MAX_HALFWIDTH
@@ -497,6 +503,10 @@ class _Live:
         #: Intervals before this one are not looked at again by the online analysis.
         self.origin = 0
         self.last_checked = 0
+        #: Length of the series at the last online analysis.
+        self.analysed = 0
+        #: Index of the latest interval polled.
+        self.seen = -1
         self.raw_events: list[Any] = []
         self.jit_events: list[Any] = []
         self.final: Optional[tuple[str, Optional[int], dict[str, _steady.SeriesAnalysis]]] = None
@@ -575,8 +585,11 @@ class Benchmark:
                 "else; give a cannonade.Server(command) to let cannonade restart it"
             )
         settings = warmup if warmup is not None else Warmup()
-        if settings.interval_s is not None:
-            plan = dataclasses.replace(plan, interval_s=settings.interval_s)
+        interval = settings.interval_s
+        if interval is None and plan.interval_s > COARSEST_INTERVAL_S:
+            interval = DEFAULT_INTERVAL_S
+        if interval is not None:
+            plan = dataclasses.replace(plan, interval_s=interval)
         interval_s = plan.interval_s
         if isinstance(measure_s, bool) or not isinstance(measure_s, (int, float)):
             raise PlanError(f"measure_s must be a number of seconds, got {measure_s!r}")
@@ -657,11 +670,16 @@ class Benchmark:
         window = self._intervals_for(settings.steady_window_s)
         least = max(self._intervals_for(settings.min_s), window)
         most = self._intervals_for(settings.max_s)
+        # Analysing every twentieth of a window keeps the cost per interval low (see
+        # bench/RESULTS.md) and the decision at most 5 % of a window late.
+        every = max(1, window // 20)
         while True:
             if not self._step(live, live.warmup_phase):
                 continue
             n = len(live.intervals)
-            if n >= least and n - live.origin >= window:
+            due = n - live.analysed >= every or n >= most
+            if due and n >= least and n - live.origin >= window:
+                live.analysed = n
                 verdict = self._online(live, window)
                 if verdict is not None:
                     live.reached_steady = True
@@ -721,6 +739,12 @@ class Benchmark:
                 attempt = live.attempts[-1]
                 while self._count(live, attempt.phase) < want:
                     self._step(live, attempt.phase)
+                # The attempt is complete: what follows is the next warm-up (or the end,
+                # which drops it). Judge exactly the intervals before the mark.
+                number = len(live.attempts) + 1
+                boundary = live.run.mark_phase(f"{WARMUP}-{number}")
+                while live.seen < boundary - 1:
+                    self._step(live, attempt.phase)
                 verdict = self._judge(live)
                 if verdict is not None or not live.reached_steady:
                     break
@@ -731,10 +755,8 @@ class Benchmark:
                         f"no steady state"
                     )
                     break
-                number = len(live.attempts) + 1
                 live.warmup_phase = f"{WARMUP}-{number}"
                 live.measure_phase = f"{MEASURE}-{number}"
-                live.run.mark_phase(live.warmup_phase)
                 self._warm(live)
             # The interval the stop cuts short goes to a phase of its own.
             live.run.mark_phase(AFTER)
@@ -837,6 +859,7 @@ class Benchmark:
         self._sleep(_POLL_S)
         fresh = live.run.poll()
         for interval in fresh:
+            live.seen = max(live.seen, interval.index)
             self._record(live, interval)
         live.server.check()
         if live.run.finished:
@@ -941,7 +964,9 @@ class Benchmark:
                 f"max_s ({self.settings.max_s:g} s) ran out after {len(live.attempts)} "
                 f"measurement attempt{'s' if len(live.attempts) != 1 else ''}",
             )
-        server = tuple(self._server_interval(live, k) for k in range(len(live.samples)))
+        # Intervals after the last measurement (taken while it was judged) are dropped,
+        # as the one the stop cuts short is.
+        server = tuple(self._server_interval(live, k) for k in range(len(series)))
         events = self._events_for(live, series) if series else None
         return Execution(
             index=live.index,
