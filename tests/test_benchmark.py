@@ -10,6 +10,8 @@ from __future__ import annotations
 import dataclasses
 import importlib.util
 import json
+import math
+import random
 import typing
 from pathlib import Path
 from typing import Optional
@@ -343,9 +345,15 @@ def test_replayed_pypy_warmup_is_found_at_1_s() -> None:
     assert execution.decisions[-1].endswith("max_s (8 s) is up; no steady state")
 
 
+def _noisy(count: int, level: float = 20000.0) -> list[float]:
+    """A flat series with log-normal noise of 5 % (seeded)."""
+    rng = random.Random(count)
+    return [level * math.exp(rng.gauss(0.0, 0.05)) for _ in range(count)]
+
+
 def test_replayed_decisions_wait_for_the_jit_to_go_quiet() -> None:
     # A flat series whose JIT compiles 10 ms of every 100 ms interval until 3 s.
-    rates = [20000.0 + 500.0 * ((k * 7) % 5) for k in range(80)]
+    rates = _noisy(80)
     jit = [0.010 if k < 30 else 0.0 for k in range(80)]
     execution, _ = _replayed(
         "",
@@ -386,3 +394,85 @@ def test_a_window_too_short_for_a_changepoint_is_refused() -> None:
     with pytest.raises(cannonade.PlanError, match="measure_s"):
         Benchmark(plan, "127.0.0.1:9", warmup=Warmup(min_s=3, steady_window_s=2), measure_s=0.5)
     Benchmark(plan, "127.0.0.1:9", warmup=Warmup(min_s=3, steady_window_s=2), measure_s=3)
+
+
+def test_replayed_execution_reports_its_reasons_attempts_and_generator_noise() -> None:
+    source = Replay.from_file(DATA / "hotspot-jdk-httpserver-100ms.json")
+    plan = cannonade.Plan("127.0.0.1:9", cannonade.Tcp(payload_bytes=32), duration_s=1)
+    bench = Benchmark(
+        plan,
+        source.server(),
+        warmup=Warmup(min_s=2, max_s=9, steady_window_s=2),
+        measure_s=2,
+        **source.hooks(),
+    )
+    with bench:
+        result = bench.run()
+    (execution,) = result.executions
+    report = result.format()
+    assert "why this verdict:" in report
+    assert all(f"    - {reason}" in report for reason in execution.reasons)
+    assert f"measured {len(execution.attempts)} times: measure at " in report
+    data = json.loads(result.to_json())["executions"][0]
+    assert data["reasons"] == list(execution.reasons)
+    assert [a["phase"] for a in data["attempts"]] == [a.phase for a in execution.attempts]
+    assert data["decisions"] == list(execution.decisions)
+    assert data["analyses"]["p50"]["reasons"] == list(execution.analyses["p50"].reasons)
+    # A replay has no generator figures; an open-loop one whose send lag is a third
+    # of the measured p50 is flagged.
+    assert execution.generator_noise is None and data["generator_noise"] is None
+    phase = execution.measure
+    p50 = phase.latency.percentile(50.0)
+    lag = cannonade.Latency(
+        count=100, min_ns=0, mean_ns=p50 / 3, stdev_ns=0.0, max_ns=p50,
+        percentiles=((50.0, p50 // 3), (99.0, p50 // 2)),
+    )  # fmt: skip
+    phases = tuple(
+        dataclasses.replace(p, send_lag=lag) if p.name == phase.name else p
+        for p in execution.result.phases
+    )
+    noisy_result = dataclasses.replace(execution.result, rate_per_s=1000.0, phases=phases)
+    noisy = dataclasses.replace(execution, result=noisy_result)
+    noise = noisy.generator_noise
+    assert noise is not None and noise.kind == "send_lag" and noise.flagged
+    assert noise.share == pytest.approx((p50 // 3) / p50)
+    text = dataclasses.replace(result, executions=(noisy,)).format()
+    assert "generator send lag (behind schedule)" in text
+    assert "generator noise over 10% of p50" in text
+    quiet_lag = dataclasses.replace(lag, percentiles=((50.0, p50 // 50), (99.0, p50 // 20)))
+    quiet_phases = tuple(
+        dataclasses.replace(p, send_lag=quiet_lag) if p.name == phase.name else p
+        for p in execution.result.phases
+    )
+    quiet = dataclasses.replace(
+        execution, result=dataclasses.replace(noisy_result, phases=quiet_phases)
+    )
+    assert quiet.generator_noise is not None and not quiet.generator_noise.flagged
+
+
+def test_a_busy_jit_during_the_measurement_is_said() -> None:
+    # The JIT is quiet in the first window, then compiles again while measured: that
+    # measurement does not count, and the driver measures again once it is quiet.
+    rates = _noisy(100)
+    jit = [0.01 if 20 <= k < 40 else 0.0 for k in range(100)]
+    execution, _ = _replayed(
+        "",
+        Warmup(min_s=1, max_s=8, steady_window_s=1),
+        measure_s=2,
+        requests_per_s=rates,
+        p50_ns=[1.6e6] * 100,
+        interval_s=0.1,
+        jit_s=jit,
+    )
+    first = execution.attempts[0]
+    assert first.jit_share is not None and first.jit_share > 0.02
+    assert first.classification == "no steady state"
+    assert first.reasons[0].startswith("the JIT was still busy: ")
+    assert first.reasons[1] == "(the series alone would be flat)"
+    assert execution.classification == "flat", execution.reasons
+    assert execution.jit_share == 0.0
+    assert execution.intervals[execution.attempts[-1].first].start_s >= 4.0
+    report = cannonade.BenchmarkResult(
+        (execution,), execution.classification, {}, 0.99, Warmup(), 2.0
+    ).format()
+    assert "jit while measured:" in report

@@ -792,6 +792,10 @@ class Benchmark:
         reasons = _reasons(analyses)
         share = self._jit_share(live, first, first + count)
         if share is not None and share > self.settings.jit_quiet:
+            # Not warm, whatever the series says: fail safe, and measure again.
+            if overall != _steady.NO_STEADY_STATE:
+                reasons.insert(0, f"(the series alone would be {overall})")
+                overall, steady_start = _steady.NO_STEADY_STATE, None
             reasons.insert(
                 0,
                 f"the JIT was still busy: {share:.1%} of the measurement spent compiling "
@@ -807,7 +811,14 @@ class Benchmark:
             c for a in analyses.values() for c in a.changepoints if first <= c < first + count
         ]
         live.origin = max(inside) if inside else first
-        cause = f"a change at interval {max(inside)}" if inside else reasons[0]
+        failing = [
+            f"{name}: {a.reasons[0]}"
+            for name, a in analyses.items()
+            if a.classification == _steady.NO_STEADY_STATE and a.reasons
+        ]
+        if reasons and reasons[0].startswith("the JIT was still busy"):
+            failing.insert(0, reasons[0])
+        cause = f"a change at interval {max(inside)}" if inside else failing[0]
         live.decide(
             f"interval {first + count - 1}: {attempt.phase} is not steady ({cause}); "
             f"warming up again from interval {live.origin}"

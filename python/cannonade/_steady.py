@@ -295,7 +295,9 @@ def _ljung_box(values: Sequence[float]) -> tuple[float, float, int]:
     centred = [x - mean for x in logs]
     denominator = math.fsum(x * x for x in centred)
     q = 0.0
-    if denominator > 0.0:
+    # Variation below the quantisation step (a constant series, up to rounding of its
+    # mean) is no pattern.
+    if denominator > m * LOG_FLOOR:
         for k in range(1, lags + 1):
             rho = math.fsum(a * b for a, b in zip(centred, centred[k:])) / denominator
             q += rho * rho / (m - k)
