@@ -153,6 +153,12 @@ def _execution_lines(execution: Any) -> list[str]:
         head = f"stopped early: {e.error.splitlines()[0]}"
     elif not e.reached_steady:
         head = f"no steady state reached in {e.warmup_s:.1f} s of warm-up; measured anyway"
+    elif e.classification == "no steady state":
+        tries = len(getattr(e, "attempts", ())) or 1
+        head = (
+            f"looked steady after {e.warmup_s:.1f} s of warm-up, but no measurement was "
+            f"({tries} tried)"
+        )
     else:
         head = f"steady after {e.warmup_s:.1f} s of warm-up"
     lines.append(f"execution {e.index}: {e.classification}; {head}")
