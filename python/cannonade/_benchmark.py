@@ -502,7 +502,8 @@ class _Live:
         self.decisions: list[str] = []
         #: Intervals before this one are not looked at again by the online analysis.
         self.origin = 0
-        self.last_checked = 0
+        #: The series looked steady but the JIT was busy (said once per wait).
+        self.jit_waiting = False
         #: Length of the series at the last online analysis.
         self.analysed = 0
         #: Index of the latest interval polled.
@@ -709,15 +710,15 @@ class Benchmark:
             return None
         share = self._jit_share(live, n - window, n)
         if share is not None and share > self.settings.jit_quiet:
-            if live.last_checked != -1:
+            if not live.jit_waiting:  # said once per wait
                 live.decide(
                     f"interval {n - 1}: the series is {overall} but the JIT spent "
                     f"{share:.1%} of the last {window} intervals compiling "
                     f"(limit {self.settings.jit_quiet:.0%}); still warming up"
                 )
-                live.last_checked = -1
+                live.jit_waiting = True
             return None
-        live.last_checked = n
+        live.jit_waiting = False
         jit = f", JIT {share:.1%} of the window" if share is not None else ""
         return f"{overall} over intervals {recent_from}-{n - 1}{jit}"
 
@@ -803,7 +804,6 @@ class Benchmark:
             )
         live.attempts[-1] = Attempt(attempt.phase, first, count, overall, tuple(reasons), share)
         live.final = (overall, steady_start, analyses)
-        n = len(live.intervals)
         if overall != _steady.NO_STEADY_STATE:
             live.decide(f"interval {first + count - 1}: {attempt.phase} is {overall}")
             return overall
@@ -823,7 +823,6 @@ class Benchmark:
             f"interval {first + count - 1}: {attempt.phase} is not steady ({cause}); "
             f"warming up again from interval {live.origin}"
         )
-        live.last_checked = n
         return None
 
     def execution(self) -> Execution:
