@@ -59,10 +59,10 @@ iterations):
    noise of σ, lowers the cost by about ``n log(1 + p(1 − p) log² 2 / σ²)``,
    ``p = w / n``: at σ = 0.25 (the noise of 100 ms intervals on this 2-core VM)
    that pays ``6 log n`` from 6 points on, for n up to 1,200.  The table in
-   bench/RESULTS.md (``bench/accuracy.py``) shows ``6 log n`` finding ×2 and ×3
+   bench/RESULTS.md (``bench/warmup_analysis.py``) shows ``6 log n`` finding ×2 and ×3
    steps over 10-20 intervals within an interval or two, and not splitting flat
    log-normal noise, where 4 log n splits 1 flat series in 4 with 5 % of deep
-   dips and 8 log n misses a third of the ×2 steps after 10 intervals.  Why
+   dips and 8 log n misses 13 in 30 of the ×2 steps after 10 intervals.  Why
    4 points: a JIT warm-up of a second is 10 intervals; 2-point segments let
    the variance term split noise at will.  Why 10 %: the mean of 20 intervals
    at σ = 0.25 is uncertain by about ±14 % (99 %), so smaller changes of level
