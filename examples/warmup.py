@@ -56,8 +56,13 @@ def main() -> None:
     )
     # The target's host and port are replaced by the server's; the driver decides
     # how long the load runs, so the plan's duration is not used.
+    # One generator thread leaves the other core to the server (a single PyPy process).
     plan = cannonade.Plan(
-        "127.0.0.1:9000", cannonade.Tcp(payload_bytes=64), connections=32, duration_s=1
+        "127.0.0.1:9000",
+        cannonade.Tcp(payload_bytes=64),
+        connections=32,
+        threads=1,
+        duration_s=1,
     )
     bench = cannonade.Benchmark(
         plan,
