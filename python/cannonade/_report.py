@@ -162,7 +162,10 @@ def _execution_lines(execution: Any) -> list[str]:
     else:
         head = f"steady after {e.warmup_s:.1f} s of warm-up"
     lines.append(f"execution {e.index}: {e.classification}; {head}")
-    changes = ", ".join(f"{t:.1f} s" for t in e.changepoints_s)
+    times = e.changepoints_s
+    changes = ", ".join(f"{t:.1f} s" for t in times[:8])
+    if len(times) > 8:
+        changes += f", ... {times[-1]:.1f} s ({len(times)} in all)"
     lines.append(f"  changepoints at: {changes or 'none'}")
     reasons = getattr(e, "reasons", ())
     if reasons:
@@ -247,6 +250,13 @@ def _events_text(events: list[Any]) -> str:
     return ", ".join(parts) if parts else "no gc or jit events"
 
 
+def _interval_text(executions: Any) -> str:
+    for e in executions:
+        for i in e.intervals:
+            return f"; intervals of {(i.end_ns - i.start_ns) / 1e6:g} ms"
+    return ""
+
+
 def format_benchmark(result: Any) -> str:
     """The report of a benchmark: each execution, the classification, the estimates."""
     executions = result.executions
@@ -257,7 +267,7 @@ def format_benchmark(result: Any) -> str:
         f"{first.connections} connections, {first.threads} threads",
         f"warm-up: {w.min_s:g} s to {w.max_s:g} s, until no changepoint for "
         f"{w.steady_window_s:g} s in {', '.join(w.metrics)}; then measure {result.measure_s:g} s"
-        + (f"; intervals of {w.interval_s * 1000:g} ms" if getattr(w, "interval_s", None) else ""),
+        + _interval_text(executions),
         "",
     ]
     for e in executions:
