@@ -63,14 +63,16 @@ def test_a_known_warmup_is_found_and_measured_after_it() -> None:
             server,
             # p99 of a few hundred requests per interval is too spiky on a shared VM to
             # stay unchanged for sure; the step itself shows in p50.
-            # A loose tightness limit: 12 intervals of a few hundred requests are noisy
-            # on a shared VM, and this test is about finding the step.
+            # Loose limits: on a loaded 2-core VM the p50 of a few hundred requests
+            # wanders by 20-30 % between seconds, and this test is about finding a step
+            # of more than x3 (5 ms held replies, then none).
             warmup=Warmup(
                 min_s=4,
                 max_s=20,
                 steady_window_s=2,
                 metrics=("requests_per_s", "p50"),
                 max_halfwidth=0.5,
+                min_effect=0.4,
             ),
             measure_s=3,
         )
@@ -112,7 +114,7 @@ def test_a_change_during_the_measurement_is_measured_again() -> None:
     bench = Benchmark(
         _plan(),
         server,
-        warmup=Warmup(min_s=1.5, max_s=20, steady_window_s=1.5, max_halfwidth=0.5),
+        warmup=Warmup(min_s=1.5, max_s=20, steady_window_s=1.5, max_halfwidth=0.5, min_effect=0.4),
         measure_s=3,
     )
     with bench:
