@@ -12,7 +12,7 @@ series of tests/data. Prints a Markdown table: how often the verdict is the
 expected one, and the changepoint's position error in intervals.
 
 ``cost``: the online analysis the driver runs every twentieth of a steady window
-(the last two steady windows of throughput and p50), timed over a whole warm-up
+(the steady window and 50 intervals before it, of throughput and p50), timed over a whole warm-up
 of ``--points`` intervals (1,200 = max_s 120 s at 100 ms), on flat noise (the
 worst case for PELT's pruning) and on a series with a warm-up step: the median
 and the longest analysis, the cost per interval (all analyses over the
@@ -137,13 +137,14 @@ def cost(points: int, window: int) -> None:
     for name, rates in cases.items():
         latencies = [1e9 * 32 / r for r in rates]
         times = []
-        for n in range(2 * window, points + 1, every):
-            lo = n - 2 * window
+        context = min(window, 50)  # as the driver does
+        for n in range(window + context, points + 1, every):
+            lo = n - window - context
             start = time.perf_counter()
             for series, higher in ((rates[lo:n], True), (latencies[lo:n], False)):
                 _steady.analyse(series, higher_is_better=higher, steady_window=window)
             times.append(time.perf_counter() - start)
-        per_interval = math.fsum(times) / (points - 2 * window)
+        per_interval = math.fsum(times) / (points - window - context)
         start = time.perf_counter()
         for series, higher in ((rates, True), (latencies, False)):
             _steady.analyse(

@@ -3,8 +3,8 @@
 One load stream runs against one server process, with intervals of
 ``Warmup.interval_s`` (100 ms by default: a JIT server warms in about a second,
 and one-second intervals average that away). It starts in the phase ``"warmup"``;
-after each batch of new intervals the recent part of the series (the last two
-steady windows: throughput and p50 by default) is analysed with PELT
+every twentieth of a steady window the recent part of the series (the steady
+window and up to 50 intervals before it: throughput and p50 by default) is analysed with PELT
 changepoints and classified the way of Barrett et al., "Virtual Machine Warmup
 Blows Hot and Cold" (OOPSLA 2017), with the finer-grain guards of
 :mod:`cannonade._steady`. When no changepoint lies in the last
@@ -69,6 +69,9 @@ __all__ = [
 #: The interval of the analysed series when neither the plan nor Warmup asks for a
 #: fine one, and the coarsest plan interval kept as it is.
 DEFAULT_INTERVAL_S, COARSEST_INTERVAL_S = 0.1, 0.25
+
+#: Intervals before the steady window that the online analysis also looks at.
+ONLINE_CONTEXT = 50
 
 #: Phase names the driver marks on the load stream.
 WARMUP, MEASURE, AFTER = "warmup", "measure", "after"
@@ -702,7 +705,8 @@ class Benchmark:
     def _online(self, live: _Live, window: int) -> Optional[str]:
         """The verdict on the recent series if it is steady and the JIT quiet, else None."""
         n = len(live.intervals)
-        recent_from = max(live.origin, n - 2 * window)
+        # The window, and before it enough context to see a change at its start.
+        recent_from = max(live.origin, n - window - min(window, ONLINE_CONTEXT))
         recent = live.intervals[recent_from:]
         analyses = _analyse(recent, self.settings, window)
         overall, _ = _steady.combine(list(analyses.values()))
