@@ -329,3 +329,50 @@ def test_pelt_equals_optimal_partitioning_on_long_series() -> None:
         found = pelt(series, penalty=penalty)
         assert len(found) >= 5
         assert found == optimal_partitioning(series, penalty, 2)
+
+
+def floored_cost(series: Sequence[float], changepoints: Sequence[int], penalty: float,
+                 floor: float) -> float:  # fmt: skip
+    """The cost with an absolute variance floor, written out directly."""
+    bounds = [0, *changepoints, len(series)]
+    total = penalty * len(changepoints)
+    for a, b in zip(bounds, bounds[1:]):
+        segment = series[a:b]
+        mean = sum(segment) / len(segment)
+        variance = sum((x - mean) ** 2 for x in segment) / len(segment)
+        total += len(segment) * (math.log(2 * math.pi) + math.log(variance + floor) + 1)
+    return total
+
+
+@pytest.mark.parametrize("min_segment", [1, 2, 4])
+def test_pelt_with_an_absolute_floor_is_optimal(min_segment: int) -> None:
+    # Log-scale series, as the steady-state analysis gives it: compare with every
+    # segmentation of short series.
+    rng = random.Random(500 + min_segment)
+    floor = 1e-6 / 12
+    for _ in range(60):
+        n = rng.randint(2, 11)
+        series = [math.log(rng.choice((1e3, 2e3, 5e3)) * math.exp(rng.gauss(0, 0.2)))
+                  for _ in range(n)]  # fmt: skip
+        for penalty in (0.5, 3.0, 6 * math.log(n)):
+            found = pelt(series, penalty, min_segment, variance_floor=floor)
+            best = math.inf
+            for mask in range(2 ** max(n - 1, 0)):
+                cps = [k + 1 for k in range(n - 1) if mask >> k & 1]
+                sizes = [b - a for a, b in zip([0, *cps], [*cps, n])]
+                if all(size >= min_segment for size in sizes):
+                    best = min(best, floored_cost(series, cps, penalty, floor))
+            if n < 2 * min_segment:
+                assert found == []
+            else:
+                cost = floored_cost(series, found, penalty, floor)
+                assert cost == pytest.approx(best, rel=1e-9, abs=1e-9), (series, penalty)
+
+
+def test_absolute_floor_arguments() -> None:
+    with pytest.raises(ValueError, match="variance_floor must be positive"):
+        pelt([1.0, 2.0, 3.0, 4.0], variance_floor=0.0)
+    with pytest.raises(TypeError):
+        pelt([1.0, 2.0, 3.0, 4.0], variance_floor="x")  # type: ignore[arg-type]
+    # A constant series: no changepoint, whatever the floor.
+    assert pelt([3.0] * 50, 0.1, variance_floor=1e-12) == []

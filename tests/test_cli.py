@@ -83,16 +83,24 @@ def test_a_benchmark_from_the_command_line(tmp_path: Path) -> None:
     out, hlog = tmp_path / "bench.json", tmp_path / "bench.hlog"
     proc = cli(
         "tcp", "127.0.0.1:9", "--server", server, "-c", "8", "-R", "400", "--interval", "250ms",
-        "--warmup-min", "3", "--warmup-max", "10", "--window", "1", "--measure", "1",
+        "--warmup-min", "3", "--warmup-max", "10", "--window", "1.5", "--measure", "3",
         "--json", str(out), "--hlog", str(hlog),
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     assert "  warmup " in proc.stdout and "  measure " in proc.stdout
-    assert "classification: warmup" in proc.stdout, proc.stdout
+    # The step at 1.5 s is found; whether the measurement after it is steady depends on
+    # how loaded the machine is (the driver re-measures until max_s, then says so).
     data = json.loads(out.read_text())
-    assert data["kind"] == "benchmark" and data["classification"] == "warmup"
+    assert data["kind"] == "benchmark"
+    assert data["classification"] in ("warmup", "no steady state"), proc.stdout
+    assert f"classification: {data['classification']}" in proc.stdout
+    execution = data["executions"][0]
+    starts = [i["start_ns"] / 1e9 for i in execution["intervals"]]
+    found = [starts[c] for c in execution["analyses"]["p50"]["changepoints"]]
+    assert any(0.5 <= t <= 2.0 for t in found), found
+    # The last measurement attempt is written untagged (what the reference tools read).
     lines = hlog.read_text().splitlines()
-    assert sum(not line.startswith(("Tag=", "#", '"')) for line in lines) == 4  # measured
+    assert sum(not line.startswith(("Tag=", "#", '"')) for line in lines) == 12
 
 
 def test_benchmark_options_without_a_benchmark_are_refused() -> None:

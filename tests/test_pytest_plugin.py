@@ -20,13 +20,13 @@ def _bench(cannonade_benchmark, *extra):
     server = cannonade.Server([TESTEE, "echo", "--port", "{{port}}", *extra])
     plan = cannonade.Plan("127.0.0.1:9", cannonade.Tcp(payload_bytes=16), connections=4,
                           threads=1, duration_s=1, interval_s=0.25)
-    warmup = cannonade.Warmup(min_s=1, max_s=4, steady_window_s=1)
-    return cannonade_benchmark(plan, server, warmup=warmup, measure_s=1)
+    warmup = cannonade.Warmup(min_s=1.5, max_s=4, steady_window_s=1.5)
+    return cannonade_benchmark(plan, server, warmup=warmup, measure_s=3)
 
 
 def test_measured(cannonade_benchmark):
     result = _bench(cannonade_benchmark)
-    assert len(result.executions[0].measured) == 4
+    assert len(result.executions[0].measured) == 12
     assert result.executions[0].measure.requests > 0
 
 

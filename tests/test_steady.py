@@ -9,6 +9,7 @@ import typing
 
 import pytest
 
+from cannonade import AnalysisError, CannonadeError
 from cannonade._steady import (
     BAD_INCONSISTENT,
     FLAT,
@@ -21,6 +22,8 @@ from cannonade._steady import (
     analyse,
     combine,
     combine_executions,
+    minimum_window,
+    penalty_for,
 )
 
 
@@ -190,23 +193,31 @@ def test_variance_only_change_is_flat() -> None:
     rng = random.Random(12)
     series = centred(rng, 1000.0, 1.0, 100) + centred(rng, 1000.0, 20.0, 100)
     analysis = analyse(series, higher_is_better=True, steady_window=50)
-    (changepoint,) = analysis.changepoints
-    assert abs(changepoint - 100) <= 5
+    # PELT's variance term splits it, but one level is one segment (min_effect).
+    assert analysis.changepoints == ()
     assert analysis.classification == FLAT
     assert analysis.steady_start == 0
+    raw = analyse(series, higher_is_better=True, steady_window=50, min_effect=0.0)
+    (changepoint,) = raw.changepoints
+    assert abs(changepoint - 100) <= 5
+    assert (raw.classification, raw.steady_start) == (FLAT, 0)
 
 
 def test_equivalence_is_relative() -> None:
-    # A 0.08 % step is found, but lies within delta = 0.1 % of the last mean.
+    # A 0.08 % step is below the minimum effect; without one it is found, but lies
+    # within delta = 0.1 % of the last mean.
     rng = random.Random(13)
     series = noise(rng, 999.2, 0.01, 100) + noise(rng, 1000.0, 0.01, 100)
-    analysis = analyse(series, higher_is_better=True, steady_window=50)
+    assert analyse(series, higher_is_better=True, steady_window=50).changepoints == ()
+    analysis = analyse(series, higher_is_better=True, steady_window=50, min_effect=0.0)
     assert analysis.changepoints == (100,)
     assert (analysis.classification, analysis.steady_start) == (FLAT, 0)
-    strict = analyse(series, higher_is_better=True, steady_window=50, delta=0.0005)
+    strict = analyse(series, higher_is_better=True, steady_window=50, delta=0.0005, min_effect=0)
     assert (strict.classification, strict.steady_start) == (WARMUP, 100)
     # The same series in other units classifies the same.
-    scaled = analyse([x * 1e6 for x in series], higher_is_better=True, steady_window=50)
+    scaled = analyse(
+        [x * 1e6 for x in series], higher_is_better=True, steady_window=50, min_effect=0.0
+    )
     assert (scaled.classification, scaled.changepoints) == (FLAT, (100,))
 
 
@@ -215,7 +226,7 @@ def test_variance_of_the_last_segment_widens_equivalence() -> None:
     # lower first segment is equivalent; the variance change is still found.
     rng = random.Random(14)
     series = centred(rng, 995.0, 1.0, 100) + centred(rng, 1000.0, 100.0, 200)
-    analysis = analyse(series, higher_is_better=True, steady_window=50)
+    analysis = analyse(series, higher_is_better=True, steady_window=50, min_effect=0.0)
     assert len(analysis.changepoints) == 1
     assert analysis.classification == FLAT
 
@@ -247,10 +258,89 @@ def test_steady_start_skips_equivalent_segments() -> None:
         + centred(rng, 1000.0, 1.0, 100)
         + centred(rng, 1000.0, 30.0, 100)
     )
-    analysis = analyse(series, higher_is_better=True, steady_window=50)
+    analysis = analyse(series, higher_is_better=True, steady_window=50, min_effect=0.0)
     assert len(analysis.changepoints) == 2
     assert analysis.classification == WARMUP
     assert analysis.steady_start == analysis.changepoints[0]
+    # With the minimum effect, the variance change is no change of level at all.
+    merged = analyse(series, higher_is_better=True, steady_window=50)
+    assert (merged.classification, merged.changepoints) == (WARMUP, (30,))
+
+
+def lognormal(rng: random.Random, level: float, sigma: float, count: int) -> list[float]:
+    return [level * math.exp(rng.gauss(0.0, sigma)) for _ in range(count)]
+
+
+def test_a_short_series_pays_for_a_tripling() -> None:
+    # 20 points, the level triples after 10.
+    rng = random.Random(30)
+    series = lognormal(rng, 250.0, 0.15, 10) + lognormal(rng, 750.0, 0.15, 10)
+    analysis = analyse(series, higher_is_better=True, steady_window=8)
+    assert analysis.changepoints == (10,)
+    assert analysis.classification == WARMUP
+    assert analysis.reasons[0].startswith("level changed from")
+
+
+def test_flat_lognormal_noise_does_not_split() -> None:
+    for seed in range(20):
+        series = lognormal(random.Random(100 + seed), 20000.0, 0.25, 100)
+        analysis = analyse(series, higher_is_better=True, steady_window=100, max_halfwidth=0.1)
+        assert analysis.classification == FLAT, (seed, analysis.reasons)
+        assert analysis.changepoints == ()
+        assert any("uncorrelated" in r for r in analysis.reasons)
+        assert analysis.halfwidth is not None and analysis.halfwidth < 0.1
+
+
+@pytest.mark.parametrize("half", [2, 4])
+def test_fast_alternation_is_no_steady_state(half: int) -> None:
+    # A server alternating every few intervals: no flat verdict, and the reason says so.
+    rng = random.Random(31)
+    series = [
+        (4000.0 if (k // half) % 2 == 0 else 480.0) * math.exp(rng.gauss(0.0, 0.05))
+        for k in range(100)
+    ]
+    analysis = analyse(series, higher_is_better=True, steady_window=20, max_halfwidth=0.1)
+    assert analysis.classification == NO_STEADY_STATE
+    assert analysis.steady_start is None and analysis.reasons
+
+
+def test_a_level_that_returns_is_no_warmup() -> None:
+    rng = random.Random(32)
+    series = lognormal(rng, 4000, 0.05, 40) + lognormal(rng, 480, 0.05, 40)
+    series += lognormal(rng, 4000, 0.05, 40)
+    analysis = analyse(series, higher_is_better=True, steady_window=20)
+    assert analysis.changepoints == (40, 80)
+    assert analysis.classification == NO_STEADY_STATE
+    assert "recurring" in analysis.reasons[0]
+
+
+def test_tightness_guard() -> None:
+    rng = random.Random(33)
+    series = lognormal(rng, 1000.0, 0.6, 40)
+    loose = analyse(series, higher_is_better=True, steady_window=20, max_halfwidth=0.05)
+    assert loose.classification == NO_STEADY_STATE
+    assert any("not tight" in r for r in loose.reasons)
+    assert analyse(series, higher_is_better=True, steady_window=20).classification == FLAT
+
+
+def test_minimum_window() -> None:
+    # At 100 ms intervals over 120 s, a changepoint needs 6 intervals after it; at 1 s
+    # intervals over 120 s, 5 (so a 2-interval window is refused).
+    assert minimum_window(1200) == 6
+    assert minimum_window(120) == 5
+    assert minimum_window(120, noise=0.5) > minimum_window(120)
+    assert penalty_for(100) == pytest.approx(6 * math.log(100))
+
+
+def test_errors_are_cannonade_errors_and_still_value_or_type_errors() -> None:
+    with pytest.raises(AnalysisError) as caught:
+        analyse([], higher_is_better=True, steady_window=1)
+    assert isinstance(caught.value, ValueError) and isinstance(caught.value, CannonadeError)
+    with pytest.raises(TypeError) as typed:
+        analyse(["x"], higher_is_better=True, steady_window=1)  # type: ignore[list-item]
+    assert isinstance(typed.value, AnalysisError)
+    with pytest.raises(AnalysisError, match="negative"):
+        analyse([1.0, -1.0], higher_is_better=True, steady_window=1)
 
 
 def test_quantised_repeats() -> None:

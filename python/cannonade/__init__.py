@@ -33,6 +33,7 @@ from ._benchmark import (
 )
 from ._errors import (
     AbiMismatchError,
+    AnalysisError,
     CannonadeError,
     ConnectError,
     InternalError,
@@ -54,6 +55,7 @@ __all__ = [
     "MAX_PAYLOAD_BYTES",
     "METRICS",
     "AbiMismatchError",
+    "AnalysisError",
     "Benchmark",
     "BenchmarkResult",
     "CannonadeError",

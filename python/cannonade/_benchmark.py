@@ -1,16 +1,30 @@
 """Warm-up, then measurement: decide from the data when a JIT server is warm.
 
-One load stream runs against one server process. It starts in the phase
-``"warmup"``; after every interval the warm-up series so far (throughput, p50 and
-p99 by default) is analysed with PELT changepoints and classified the way of
-Barrett et al., "Virtual Machine Warmup Blows Hot and Cold" (OOPSLA 2017). When no
-changepoint lies in the last ``steady_window_s`` (and ``min_s`` has passed), the
-server is warm: the phase ``"measure"`` starts at the next interval boundary and
-lasts ``measure_s``. If ``max_s`` passes first, the execution is reported as "no
-steady state reached"; it is still measured, and flagged, never silently averaged
-in. A *process execution* (start the server, warm it, measure it, stop it) is the
-unit of repetition; :meth:`Benchmark.run` does ``executions`` of them and
-estimates the steady-state means with bootstrap confidence intervals.
+One load stream runs against one server process, with intervals of
+``Warmup.interval_s`` (100 ms by default: a JIT server warms in about a second,
+and one-second intervals average that away). It starts in the phase ``"warmup"``;
+every twentieth of a steady window the recent part of the series (the steady
+window and up to 50 intervals before it: throughput and p50 by default) is analysed with PELT
+changepoints and classified the way of Barrett et al., "Virtual Machine Warmup
+Blows Hot and Cold" (OOPSLA 2017), with the finer-grain guards of
+:mod:`cannonade._steady`. When no changepoint lies in the last
+``steady_window_s``, ``min_s`` has passed and, if the server's JIT activity is
+known, the JIT spent at most ``jit_quiet`` of the window compiling, the server
+is warm: the phase ``"measure"`` starts at the next interval boundary and lasts
+``measure_s``. The whole series is then classified again, with the measurement
+as the steady window; if it is not steady (a changepoint inside the
+measurement, or a guard failed), the driver goes back to warming up
+(``"warmup-2"``) and measures again (``"measure-2"``), for as long as ``max_s``
+allows. Every attempt is kept; the last one gives the estimates. An execution
+whose warm-up reached ``max_s`` is reported as "no steady state" (it is still
+measured once, and flagged, never silently averaged in). A *process execution*
+(start the server, warm it, measure it, stop it) is the unit of repetition;
+:meth:`Benchmark.run` does ``executions`` of them and estimates the
+steady-state means with bootstrap confidence intervals.
+
+The driver's clock, its sleep, the load (``start``) and the server's JIT
+events (``events``) can be injected: :class:`Replay` plays a recorded series
+through the same decisions, deterministically.
 """
 
 from __future__ import annotations
@@ -19,6 +33,8 @@ import base64
 import dataclasses
 import json
 import math
+import os
+import statistics
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -30,9 +46,9 @@ from urllib.parse import urlsplit, urlunsplit
 from . import _stats, _steady
 from ._errors import PlanError, RunError, ServerError
 from ._plan import Plan, Tcp
-from ._pypylog import summarize_intervals
-from ._result import Interval, Phase, Result
-from ._run import Run, start
+from ._pypylog import JIT_TRACING, summarize_intervals
+from ._result import Errors, Interval, Latency, Phase, Result
+from ._run import start as _run_start
 from ._server import ProcessSample, Server
 
 __all__ = [
@@ -40,12 +56,22 @@ __all__ = [
     "Benchmark",
     "BenchmarkResult",
     "Comparison",
+    "Attempt",
     "Execution",
+    "GeneratorNoise",
     "MetricComparison",
+    "Replay",
     "ServerInterval",
     "Warmup",
     "compare",
 ]
+
+#: The interval of the analysed series when neither the plan nor Warmup asks for a
+#: fine one, and the coarsest plan interval kept as it is.
+DEFAULT_INTERVAL_S, COARSEST_INTERVAL_S = 0.1, 0.25
+
+#: Intervals before the steady window that the online analysis also looks at.
+ONLINE_CONTEXT = 50
 
 #: Phase names the driver marks on the load stream.
 WARMUP, MEASURE, AFTER = "warmup", "measure", "after"
@@ -78,20 +104,31 @@ METRICS: Mapping[str, tuple[Callable[[Interval], float], bool]] = {
 class Warmup:
     """When the server counts as warm.
 
-    The warm-up lasts at least ``min_s`` and at most ``max_s``. It ends once the
-    series named in ``metrics`` (keys of :data:`METRICS`) have had no changepoint
-    for ``steady_window_s``. ``penalty`` (default 15·log n), ``delta`` (0.001 of the
-    last segment's mean) and ``outlier_window`` (200 intervals) are Barrett et al.'s
-    parameters; see :mod:`cannonade._steady`.
+    The load runs with intervals of ``interval_s``, replacing the plan's own; None
+    (the default) keeps the plan's when it is 250 ms or finer, and takes 100 ms
+    otherwise (a JIT warms up within a second or two: coarser intervals average
+    that away). The warm-up lasts at least ``min_s`` and at most
+    ``max_s``. It ends once the series named in ``metrics`` (keys of
+    :data:`METRICS`) have had no changepoint for ``steady_window_s`` and, when the
+    server's JIT activity is collected, the JIT spent at most ``jit_quiet`` (2 %)
+    of that window compiling. ``penalty`` (default ``penalty_factor × log n``),
+    ``min_effect`` (10 %: smaller level changes do not count), ``max_halfwidth``
+    (10 %: the measured mean's 99 % interval, relative), ``delta`` and
+    ``outlier_window`` are the analysis's parameters; see :mod:`cannonade._steady`.
     """
 
     min_s: float = 10.0
     max_s: float = 120.0
     steady_window_s: float = 10.0
-    metrics: tuple[str, ...] = ("requests_per_s", "p50", "p99")
+    metrics: tuple[str, ...] = ("requests_per_s", "p50")
     penalty: Optional[float] = None
     delta: float = 0.001
     outlier_window: int = 200
+    interval_s: Optional[float] = None
+    min_effect: float = _steady.MIN_EFFECT
+    penalty_factor: float = _steady.PENALTY_FACTOR
+    max_halfwidth: float = _steady.MAX_HALFWIDTH
+    jit_quiet: float = 0.02
 
     def __post_init__(self) -> None:
         for name in ("min_s", "max_s", "steady_window_s"):
@@ -113,6 +150,21 @@ class Warmup:
         if unknown:
             raise PlanError(f"Warmup.metrics: unknown {unknown}; choose from {list(METRICS)}")
         object.__setattr__(self, "metrics", tuple(self.metrics))
+        if self.interval_s is not None:
+            value = self.interval_s
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise PlanError(f"Warmup.interval_s must be seconds or None, got {value!r}")
+            if not 0.01 <= value <= self.steady_window_s:
+                raise PlanError(
+                    f"Warmup.interval_s must be between 0.01 s and steady_window_s "
+                    f"({self.steady_window_s}), got {value}"
+                )
+        for name in ("min_effect", "penalty_factor", "max_halfwidth", "jit_quiet", "delta"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise PlanError(f"Warmup.{name} must be a number, got {value!r}")
+            if not math.isfinite(value) or value < 0:
+                raise PlanError(f"Warmup.{name} must be finite and not negative, got {value}")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -132,8 +184,13 @@ class ServerInterval:
 
 
 def _analyse(
-    intervals: Sequence[Interval], warmup: Warmup, steady_window: int
+    intervals: Sequence[Interval],
+    warmup: Warmup,
+    steady_window: int,
+    *,
+    final: bool = False,
 ) -> dict[str, _steady.SeriesAnalysis]:
+    """Each watched metric's analysis; ``final`` also checks the steady mean's tightness."""
     out = {}
     for name in warmup.metrics:
         value, higher_is_better = METRICS[name]
@@ -144,19 +201,70 @@ def _analyse(
             delta=warmup.delta,
             penalty=warmup.penalty,
             outlier_window=warmup.outlier_window,
+            min_effect=warmup.min_effect,
+            penalty_factor=warmup.penalty_factor,
+            max_halfwidth=warmup.max_halfwidth if final else None,
         )
     return out
+
+
+def _reasons(analyses: Mapping[str, _steady.SeriesAnalysis]) -> list[str]:
+    return [f"{name}: {reason}" for name, a in analyses.items() for reason in a.reasons]
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One measurement of an execution (phase ``measure``, ``measure-2``, ...)."""
+
+    phase: str
+    #: Position of its first interval in ``Execution.intervals``, and how many.
+    first: int
+    count: int
+    classification: str
+    reasons: tuple[str, ...]
+    #: Share of the attempt's time the server's JIT spent compiling (None: not known).
+    jit_share: Optional[float] = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+#: Generator noise above this share of the measured p50 latency is flagged.
+GENERATOR_NOISE_LIMIT = 0.10
+
+
+@dataclass(frozen=True)
+class GeneratorNoise:
+    """What the load generator itself adds to the measured latency.
+
+    ``kind`` is ``"send_lag"`` (open loop: how late requests left against their
+    schedule) or ``"send_gap"`` (closed loop: from a reply's arrival to the next
+    request's write). ``flagged`` when its p50 exceeds
+    :data:`GENERATOR_NOISE_LIMIT` of the measured p50 latency.
+    """
+
+    kind: str
+    p50_ns: float
+    p99_ns: float
+    latency_p50_ns: float
+    share: float
+    flagged: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
 
 
 @dataclass(frozen=True)
 class Execution:
     """One process execution: the server started, warmed up, measured, stopped.
 
-    ``warmup`` and ``measured`` are the intervals of each phase (the short interval
-    cut by the end of the run is in neither). ``classification`` is Barrett et
-    al.'s over the whole series, with the measurement as the steady window: "flat",
-    "warmup", "slowdown" or "no steady state". ``reached_steady`` is False when the
-    warm-up hit ``max_s``; such an execution is classified "no steady state".
+    ``measured`` are the intervals of the last measurement attempt, ``warmup``
+    every interval before it (earlier attempts included; the short interval cut
+    by the end of the run is in neither). ``classification`` is Barrett et
+    al.'s over the whole series, with the last measurement as the steady
+    window: "flat", "warmup", "slowdown" or "no steady state"; ``reasons`` say
+    why. ``reached_steady`` is False when the warm-up hit ``max_s``; such an
+    execution is classified "no steady state".
     """
 
     index: int
@@ -168,7 +276,7 @@ class Execution:
     steady_start: Optional[int]
     warmup: tuple[Interval, ...]
     measured: tuple[Interval, ...]
-    #: The whole run's result; ``result.phase("measure")`` merges the measured intervals.
+    #: The whole run's result; ``result.phase(measure_phase)`` merges the measured intervals.
     result: Result
     #: Per metric: changepoints, segments, outliers and classification.
     analyses: Mapping[str, _steady.SeriesAnalysis]
@@ -180,6 +288,14 @@ class Execution:
     #: Set when the execution stopped early (the server exited): what happened.
     error: Optional[str] = None
     started_unix_s: float = 0.0
+    #: Why the classification is what it is (the deciding reason first).
+    reasons: tuple[str, ...] = ()
+    #: Every measurement attempt, in order; the last one is ``measured``.
+    attempts: tuple[Attempt, ...] = ()
+    #: The phase of the last attempt (``"measure"``, ``"measure-2"``, ...).
+    measure_phase: str = MEASURE
+    #: The driver's decisions, one line each, in order (what it saw and did).
+    decisions: tuple[str, ...] = ()
 
     @property
     def intervals(self) -> tuple[Interval, ...]:
@@ -189,7 +305,7 @@ class Execution:
     @property
     def measure(self) -> Phase:
         """The measured phase, merged (histogram percentiles, not means of intervals)."""
-        return self.result.phase(MEASURE)
+        return self.result.phase(self.measure_phase)
 
     @property
     def steady(self) -> bool:
@@ -200,6 +316,34 @@ class Execution:
         """Where any watched series changed, as seconds from the start of the run."""
         starts = sorted({c for a in self.analyses.values() for c in a.changepoints})
         return tuple(self.intervals[c].start_s for c in starts if c < len(self.intervals))
+
+    @property
+    def jit_share(self) -> Optional[float]:
+        """Share of the last measurement the server's JIT spent compiling, if known."""
+        return self.attempts[-1].jit_share if self.attempts else None
+
+    @property
+    def generator_noise(self) -> Optional[GeneratorNoise]:
+        """The generator's own noise over the measurement, when the engine reported it."""
+        if not self.measured:
+            return None
+        try:
+            phase = self.measure
+        except KeyError:
+            return None
+        if self.result.rate_per_s is not None:
+            kind, noise = "send_lag", phase.send_lag
+        else:
+            kind, noise = "send_gap", getattr(phase, "send_gap", None)
+        if noise is None or not noise.count or not phase.latency.count:
+            return None
+        try:
+            p50, p99 = float(noise.percentile(50.0)), float(noise.percentile(99.0))
+            latency = float(phase.latency.percentile(50.0))
+        except KeyError:
+            return None
+        share = p50 / latency if latency > 0 else math.inf
+        return GeneratorNoise(kind, p50, p99, latency, share, share > GENERATOR_NOISE_LIMIT)
 
     def values(self, metric: str, measured_only: bool = True) -> list[float]:
         """The per-interval values of ``metric`` (a key of :data:`METRICS`)."""
@@ -225,13 +369,19 @@ class Execution:
                 row["events"] = _jsonable(self.events[k])
             return row
 
+        noise = self.generator_noise
         return {
             "index": self.index,
             "address": self.address,
             "classification": self.classification,
+            "reasons": list(self.reasons),
             "reached_steady": self.reached_steady,
             "warmup_s": self.warmup_s,
             "steady_start": self.steady_start,
+            "measure_phase": self.measure_phase,
+            "attempts": [a.to_dict() for a in self.attempts],
+            "decisions": list(self.decisions),
+            "generator_noise": noise.to_dict() if noise is not None else None,
             "error": self.error,
             "started_unix_s": self.started_unix_s,
             "server_log": self.server_log,
@@ -284,7 +434,7 @@ class BenchmarkResult:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "schema_version": 1,
+            "schema_version": 2,
             "kind": "benchmark",
             "classification": self.classification,
             "confidence": self.confidence,
@@ -337,7 +487,7 @@ def _external(address: str) -> Server:
 class _Live:
     """The state of the execution under way."""
 
-    def __init__(self, index: int, run: Run, server: Server, t0: float, unix0: float) -> None:
+    def __init__(self, index: int, run: Any, server: Server, t0: float, unix0: float) -> None:
         self.index = index
         self.run = run
         self.server = server
@@ -347,10 +497,39 @@ class _Live:
         self.samples: list[Optional[ProcessSample]] = []
         self.reached_steady = False
         self.warmup_s = 0.0
-        self.first_measured: Optional[int] = None
+        #: Name of the measurement phase under way (or about to start), and the
+        #: warm-up phase before it.
+        self.measure_phase = MEASURE
+        self.warmup_phase = WARMUP
+        self.attempts: list[Attempt] = []
+        self.decisions: list[str] = []
+        #: Intervals before this one are not looked at again by the online analysis.
+        self.origin = 0
+        #: The series looked steady but the JIT was busy (said once per wait).
+        self.jit_waiting = False
+        #: Length of the series at the last online analysis.
+        self.analysed = 0
+        #: Index of the latest interval polled.
+        self.seen = -1
+        self.raw_events: list[Any] = []
+        self.jit_events: list[Any] = []
+        self.final: Optional[tuple[str, Optional[int], dict[str, _steady.SeriesAnalysis]]] = None
+
+    def decide(self, text: str) -> None:
+        self.decisions.append(text)
 
 
 Progress = Callable[[str, Interval, Optional[ServerInterval]], None]
+#: Per-interval JIT activity: given ``n + 1`` interval edges (seconds from the start
+#: of the load), ``n`` objects whose ``jit.total_s`` is the JIT's compile time in each
+#: (None where unknown), or None when the server's JIT activity is not collected.
+EventSource = Callable[[Sequence[float]], Optional[Sequence[Any]]]
+
+
+def _jit_seconds(event: Any) -> Optional[float]:
+    jit = getattr(event, "jit", None)
+    total = getattr(jit, "total_s", None)
+    return float(total) if isinstance(total, (int, float)) else None
 
 
 class Benchmark:
@@ -359,8 +538,8 @@ class Benchmark:
     ``server`` is a :class:`Server` that cannonade starts and stops (so executions
     restart it), or ``"HOST:PORT"`` of a server someone else runs, or None to use
     the plan's own target as such. The plan's target host and port are replaced by
-    the server's address; its ``duration_s`` and ``requests`` are ignored, as the
-    driver decides when to stop.
+    the server's address, and its interval by ``Warmup.interval_s``; its
+    ``duration_s`` and ``requests`` are ignored, as the driver decides when to stop.
 
     Use the steps yourself::
 
@@ -369,6 +548,11 @@ class Benchmark:
             execution = bench.measure()
 
     or :meth:`run` for every execution and the estimates across them.
+
+    For tests and replays, ``start`` (plan -> run, default :func:`cannonade.start`),
+    ``clock`` (monotonic seconds), ``sleep`` and ``events`` (the server's JIT
+    activity per interval, default: its PyPy log when collected) can be given;
+    see :class:`Replay`.
     """
 
     def __init__(
@@ -382,6 +566,10 @@ class Benchmark:
         confidence: float = 0.99,
         resamples: int = 10_000,
         progress: Optional[Progress] = None,
+        start: Optional[Callable[[Plan], Any]] = None,
+        clock: Optional[Callable[[], float]] = None,
+        sleep: Optional[Callable[[float], None]] = None,
+        events: Optional[EventSource] = None,
     ) -> None:
         if not isinstance(plan, Plan):
             raise PlanError(f"Benchmark takes a cannonade.Plan, got {type(plan).__name__}")
@@ -400,27 +588,49 @@ class Benchmark:
                 "executions > 1 restarts the server, but this server was started by someone "
                 "else; give a cannonade.Server(command) to let cannonade restart it"
             )
+        settings = warmup if warmup is not None else Warmup()
+        interval = settings.interval_s
+        if interval is None and plan.interval_s > COARSEST_INTERVAL_S:
+            interval = DEFAULT_INTERVAL_S
+        if interval is not None:
+            plan = dataclasses.replace(plan, interval_s=interval)
+        interval_s = plan.interval_s
         if isinstance(measure_s, bool) or not isinstance(measure_s, (int, float)):
             raise PlanError(f"measure_s must be a number of seconds, got {measure_s!r}")
-        if not math.isfinite(measure_s) or measure_s < plan.interval_s:
+        if not math.isfinite(measure_s) or measure_s < interval_s:
             raise PlanError(
-                f"measure_s must be at least one interval ({plan.interval_s} s), got {measure_s}"
+                f"measure_s must be at least one interval ({interval_s} s), got {measure_s}"
             )
         if not 0.5 <= confidence < 1:
             raise PlanError(f"confidence must be in [0.5, 1), got {confidence}")
         self.plan = plan
         self.server = server
-        self.settings = warmup if warmup is not None else Warmup()
-        if self.settings.steady_window_s < 2 * plan.interval_s:
-            raise PlanError(
-                f"Warmup.steady_window_s ({self.settings.steady_window_s}) must span at least "
-                f"two intervals of {plan.interval_s} s"
-            )
+        self.settings = settings
+        longest = self._intervals_for(settings.max_s + measure_s)
+        window_least = _steady.minimum_window(longest, factor=settings.penalty_factor)
+        # The measurement is the final steady window, and its finer checks need points.
+        measure_least = max(window_least, _steady.GUARD_MIN_POINTS)
+        for name, seconds, least in (
+            ("Warmup.steady_window_s", settings.steady_window_s, window_least),
+            ("measure_s", measure_s, measure_least),
+        ):
+            held = self._intervals_for(seconds)
+            if held < least:
+                raise PlanError(
+                    f"{name} ({seconds:g} s) holds {held} intervals of {interval_s:g} s, too "
+                    f"few to show a changepoint at the analysis's penalty in a series of "
+                    f"{longest}: use at least {least * interval_s:g} s ({least} intervals), "
+                    f"or a shorter Warmup.interval_s"
+                )
         self.measure_s = float(measure_s)
         self.executions = executions
         self.confidence = confidence
         self.resamples = resamples
         self.progress = progress
+        self._start = start if start is not None else _run_start
+        self._clock = clock if clock is not None else time.monotonic
+        self._sleep = sleep if sleep is not None else time.sleep
+        self._event_source = events
         self._live: Optional[_Live] = None
         self._done: list[Execution] = []
 
@@ -446,47 +656,113 @@ class Benchmark:
             _retarget(self.plan, self.server.address), duration_s=duration_s, requests=None
         )
         unix0 = time.time()
-        t0 = time.monotonic()
-        run = start(plan)
+        t0 = self._clock()
+        run = self._start(plan)
         live = self._live = _Live(len(self._done) + 1, run, self.server, t0, unix0)
         try:
             run.mark_phase(WARMUP)
-            window = self._intervals_for(settings.steady_window_s)
-            least = max(self._intervals_for(settings.min_s), window)
-            most = self._intervals_for(settings.max_s)
-            while True:
-                fresh = self._step(live, WARMUP)
-                if not fresh:
-                    continue
-                n = len(live.intervals)
-                if n >= least:
-                    analyses = _analyse(live.intervals, settings, window)
-                    overall, _ = _steady.combine(list(analyses.values()))
-                    if overall != _steady.NO_STEADY_STATE:
-                        live.reached_steady = True
-                        break
-                if n >= most:
-                    break
-            live.first_measured = run.mark_phase(MEASURE)
-            live.warmup_s = live.intervals[-1].end_s
+            self._warm(live)
         except BaseException as error:
             self._abandon(error)
             raise
         return list(live.intervals)
 
+    def _warm(self, live: _Live) -> None:
+        """Take intervals in until the recent series is steady (or ``max_s`` is up), then
+        mark the next measurement phase."""
+        settings = self.settings
+        window = self._intervals_for(settings.steady_window_s)
+        least = max(self._intervals_for(settings.min_s), window)
+        most = self._intervals_for(settings.max_s)
+        # Analysing every twentieth of a window keeps the cost per interval low (see
+        # bench/RESULTS.md) and the decision at most 5 % of a window late.
+        every = max(1, window // 20)
+        while True:
+            if not self._step(live, live.warmup_phase):
+                continue
+            n = len(live.intervals)
+            due = n - live.analysed >= every or n >= most
+            if due and n >= least and n - live.origin >= window:
+                live.analysed = n
+                verdict = self._online(live, window)
+                if verdict is not None:
+                    live.reached_steady = True
+                    live.decide(
+                        f"interval {n - 1}: steady ({verdict}); {live.measure_phase} starts"
+                    )
+                    break
+            if n >= most:
+                live.reached_steady = False
+                live.decide(
+                    f"interval {n - 1}: max_s ({settings.max_s:g} s) reached without a steady "
+                    f"state; {live.measure_phase} starts anyway"
+                )
+                break
+        first = live.run.mark_phase(live.measure_phase)
+        live.warmup_s = live.intervals[-1].end_s
+        live.attempts.append(Attempt(live.measure_phase, first, 0, "", ()))
+
+    def _online(self, live: _Live, window: int) -> Optional[str]:
+        """The verdict on the recent series if it is steady and the JIT quiet, else None."""
+        n = len(live.intervals)
+        # The window, and before it enough context to see a change at its start.
+        recent_from = max(live.origin, n - window - min(window, ONLINE_CONTEXT))
+        recent = live.intervals[recent_from:]
+        analyses = _analyse(recent, self.settings, window)
+        overall, _ = _steady.combine(list(analyses.values()))
+        if overall == _steady.NO_STEADY_STATE:
+            return None
+        share = self._jit_share(live, n - window, n)
+        if share is not None and share > self.settings.jit_quiet:
+            if not live.jit_waiting:  # said once per wait
+                live.decide(
+                    f"interval {n - 1}: the series is {overall} but the JIT spent "
+                    f"{share:.1%} of the last {window} intervals compiling "
+                    f"(limit {self.settings.jit_quiet:.0%}); still warming up"
+                )
+                live.jit_waiting = True
+            return None
+        live.jit_waiting = False
+        jit = f", JIT {share:.1%} of the window" if share is not None else ""
+        return f"{overall} over intervals {recent_from}-{n - 1}{jit}"
+
     def measure(self) -> Execution:
         """Measure the warmed-up server for ``measure_s``, stop the load and the server.
 
-        Runs :meth:`warmup` first if it has not run.
+        Runs :meth:`warmup` first if it has not run. When the series turns out not to
+        be steady over the measurement, warms up again and re-measures while
+        ``Warmup.max_s`` allows.
         """
         if self._live is None:
             self.warmup()
         live = self._live
-        assert live is not None and live.first_measured is not None
+        assert live is not None
         try:
             want = self._intervals_for(self.measure_s)
-            while len(live.intervals) - live.first_measured < want:
-                self._step(live, MEASURE)
+            most = self._intervals_for(self.settings.max_s)
+            while True:
+                attempt = live.attempts[-1]
+                while self._count(live, attempt.phase) < want:
+                    self._step(live, attempt.phase)
+                # The attempt is complete: what follows is the next warm-up (or the end,
+                # which drops it). Judge exactly the intervals before the mark.
+                number = len(live.attempts) + 1
+                boundary = live.run.mark_phase(f"{WARMUP}-{number}")
+                while live.seen < boundary - 1:
+                    self._step(live, attempt.phase)
+                verdict = self._judge(live)
+                if verdict is not None or not live.reached_steady:
+                    break
+                n = len(live.intervals)
+                if n >= most:
+                    live.decide(
+                        f"interval {n - 1}: max_s ({self.settings.max_s:g} s) is up; "
+                        f"no steady state"
+                    )
+                    break
+                live.warmup_phase = f"{WARMUP}-{number}"
+                live.measure_phase = f"{MEASURE}-{number}"
+                self._warm(live)
             # The interval the stop cuts short goes to a phase of its own.
             live.run.mark_phase(AFTER)
             live.run.stop()
@@ -503,6 +779,55 @@ class Benchmark:
             raise
         self._done.append(execution)
         return execution
+
+    @staticmethod
+    def _count(live: _Live, phase: str) -> int:
+        return sum(1 for i in live.intervals if i.phase == phase)
+
+    def _judge(self, live: _Live) -> Optional[str]:
+        """Classify the whole series with the last attempt as the steady window; record
+        the attempt. Returns the class if steady; else None, with the driver's origin
+        moved to where the series changed."""
+        attempt = live.attempts[-1]
+        positions = [k for k, i in enumerate(live.intervals) if i.phase == attempt.phase]
+        first, count = positions[0], len(positions)
+        series = live.intervals[: first + count]
+        analyses = _analyse(series, self.settings, count, final=True)
+        overall, steady_start = _steady.combine(list(analyses.values()))
+        reasons = _reasons(analyses)
+        share = self._jit_share(live, first, first + count)
+        if share is not None and share > self.settings.jit_quiet:
+            # Not warm, whatever the series says: fail safe, and measure again.
+            if overall != _steady.NO_STEADY_STATE:
+                reasons.insert(0, f"(the series alone would be {overall})")
+                overall, steady_start = _steady.NO_STEADY_STATE, None
+            reasons.insert(
+                0,
+                f"the JIT was still busy: {share:.1%} of the measurement spent compiling "
+                f"(limit {self.settings.jit_quiet:.0%})",
+            )
+        live.attempts[-1] = Attempt(attempt.phase, first, count, overall, tuple(reasons), share)
+        live.final = (overall, steady_start, analyses)
+        if overall != _steady.NO_STEADY_STATE:
+            live.decide(f"interval {first + count - 1}: {attempt.phase} is {overall}")
+            return overall
+        inside = [
+            c for a in analyses.values() for c in a.changepoints if first <= c < first + count
+        ]
+        live.origin = max(inside) if inside else first
+        failing = [
+            f"{name}: {a.reasons[0]}"
+            for name, a in analyses.items()
+            if a.classification == _steady.NO_STEADY_STATE and a.reasons
+        ]
+        if reasons and reasons[0].startswith("the JIT was still busy"):
+            failing.insert(0, reasons[0])
+        cause = f"a change at interval {max(inside)}" if inside else failing[0]
+        live.decide(
+            f"interval {first + count - 1}: {attempt.phase} is not steady ({cause}); "
+            f"warming up again from interval {live.origin}"
+        )
+        return None
 
     def execution(self) -> Execution:
         """One whole process execution: warm up, measure, stop."""
@@ -525,11 +850,12 @@ class Benchmark:
         estimates: dict[str, _stats.Estimate] = {}
         if steady_ones:
             for metric in METRICS:  # every metric, not only those watched
+                try:
+                    groups = [e.values(metric) for e in steady_ones]
+                except KeyError:  # a percentile the intervals do not carry
+                    continue
                 estimates[metric] = _stats.bootstrap_mean(
-                    [e.values(metric) for e in steady_ones],
-                    confidence=self.confidence,
-                    resamples=self.resamples,
-                    seed=0,
+                    groups, confidence=self.confidence, resamples=self.resamples, seed=0
                 )
         return BenchmarkResult(
             executions=executions,
@@ -544,9 +870,10 @@ class Benchmark:
 
     def _step(self, live: _Live, phase: str) -> int:
         """Wait a little, take new intervals in, check the server; return how many came."""
-        time.sleep(_POLL_S)
+        self._sleep(_POLL_S)
         fresh = live.run.poll()
         for interval in fresh:
+            live.seen = max(live.seen, interval.index)
             self._record(live, interval)
         live.server.check()
         if live.run.finished:
@@ -582,21 +909,79 @@ class Benchmark:
         percent = 100.0 * cpu / wall if wall > 0 else math.nan
         return ServerInterval(cpu_s=cpu, cpu_percent=percent, rss_bytes=now.rss_bytes)
 
+    def _events_for(
+        self, live: _Live, intervals: Sequence[Interval], jit_only: bool = False
+    ) -> Optional[Sequence[Any]]:
+        """Per-interval server events (JIT and GC; only JIT with ``jit_only``), or None."""
+        if not intervals:
+            return None
+        edges = [i.start_s for i in intervals] + [intervals[-1].end_s]
+        if self._event_source is not None:
+            return self._event_source(edges)
+        reader = live.server.pypylog
+        if reader is None:
+            return None
+        fresh = reader.read()
+        live.raw_events.extend(fresh)
+        live.jit_events.extend(e for e in fresh if e.name == JIT_TRACING)
+        events = live.jit_events if jit_only else live.raw_events
+        return summarize_intervals(events, [live.t0 + edge for edge in edges])
+
+    def _jit_share(self, live: _Live, lo: int, hi: int) -> Optional[float]:
+        """Share of intervals ``[lo, hi)``'s time the JIT spent compiling, or None."""
+        intervals = live.intervals[max(lo, 0) : hi]
+        rows = self._events_for(live, intervals, jit_only=True)
+        if rows is None:
+            return None
+        seconds = [_jit_seconds(row) for row in rows]
+        known = [s for s in seconds if s is not None]
+        if not known:
+            return None
+        span = sum(i.end_s - i.start_s for i, s in zip(intervals, seconds) if s is not None)
+        return math.fsum(known) / span if span > 0 else None
+
     def _finish(self, live: _Live, result: Result, error: Optional[str]) -> Execution:
-        first = live.first_measured
-        warm = tuple(i for i in live.intervals if first is None or i.index < first)
-        measured = tuple(i for i in live.intervals if first is not None and i.index >= first)
+        attempt = live.attempts[-1] if live.attempts else None
+        measured_phase = attempt.phase if attempt is not None else None
+        if attempt is not None and attempt.count == 0 and error is None:
+            self._judge(live)
+        measured = tuple(i for i in live.intervals if i.phase == measured_phase)
+        first = (
+            next(k for k, i in enumerate(live.intervals) if i.phase == measured_phase)
+            if measured
+            else len(live.intervals)
+        )
+        warm = tuple(live.intervals[:first])
         series = warm + measured
-        # Barrett et al.: the measurement is the window that must hold no changepoint.
-        window = len(measured) or self._intervals_for(self.settings.steady_window_s)
-        analyses = _analyse(series, self.settings, window) if series else {}
-        if analyses:
+        if live.final is not None and error is None:
+            classification, steady_start, analyses = live.final
+        elif series:
+            window = len(measured) or self._intervals_for(self.settings.steady_window_s)
+            analyses = _analyse(series, self.settings, window, final=True)
             classification, steady_start = _steady.combine(list(analyses.values()))
         else:
+            analyses, classification, steady_start = {}, _steady.NO_STEADY_STATE, None
+        reasons = list(live.attempts[-1].reasons) if live.attempts and error is None else []
+        if not reasons and analyses:
+            reasons = _reasons(analyses)
+        if error is not None:
             classification, steady_start = _steady.NO_STEADY_STATE, None
-        if not live.reached_steady:
+            reasons.insert(0, f"stopped early: {error.splitlines()[0] if error else error}")
+        elif not live.reached_steady:
             classification, steady_start = _steady.NO_STEADY_STATE, None
-        server = tuple(self._server_interval(live, k) for k in range(len(live.samples)))
+            reasons.insert(
+                0, f"the warm-up reached max_s ({self.settings.max_s:g} s) without a steady state"
+            )
+        elif classification == _steady.NO_STEADY_STATE:
+            reasons.insert(
+                0,
+                f"max_s ({self.settings.max_s:g} s) ran out after {len(live.attempts)} "
+                f"measurement attempt{'s' if len(live.attempts) != 1 else ''}",
+            )
+        # Intervals after the last measurement (taken while it was judged) are dropped,
+        # as the one the stop cuts short is.
+        server = tuple(self._server_interval(live, k) for k in range(len(series)))
+        events = self._events_for(live, series) if series else None
         return Execution(
             index=live.index,
             address=live.server.address,
@@ -609,19 +994,15 @@ class Benchmark:
             result=result,
             analyses=analyses,
             server=server,
-            events=self._events(live, series),
+            events=tuple(events) if events is not None else (),
             server_log=str(live.server.log_path) if live.server.log_path else None,
             error=error,
             started_unix_s=live.unix0,
+            reasons=tuple(reasons),
+            attempts=tuple(live.attempts),
+            measure_phase=measured_phase or MEASURE,
+            decisions=tuple(live.decisions),
         )
-
-    @staticmethod
-    def _events(live: _Live, series: Sequence[Interval]) -> tuple[Any, ...]:
-        reader = live.server.pypylog
-        if reader is None or not series:
-            return ()
-        edges = [live.t0 + i.start_s for i in series] + [live.t0 + series[-1].end_s]
-        return tuple(summarize_intervals(reader.read(), edges))
 
     def _abandon(self, error: BaseException) -> None:
         """Stop everything after ``error``; keep what was recorded on the error."""
@@ -670,6 +1051,227 @@ class Benchmark:
         tb: Optional[TracebackType],
     ) -> None:
         self.close()
+
+
+class Replay:
+    """A recorded interval series played through :class:`Benchmark`'s decisions.
+
+    The driver's clock, sleep, load and JIT events all come from here, so a
+    replay is deterministic and takes no time::
+
+        replay = Replay.from_file("tests/data/hotspot-jdk-httpserver-100ms.json")
+        bench = Benchmark(plan, replay.server(), warmup=..., **replay.hooks())
+
+    Each interval carries the recorded throughput, p50 and p99 (its other
+    percentiles are not known); ``jit_s`` is the JIT's compile time per interval,
+    if recorded. The load ends when the series does (the driver then fails as it
+    does when a live run ends too soon). Merged phases in the result are
+    approximate: their p50 and p99 are the medians of the intervals' values.
+    """
+
+    def __init__(
+        self,
+        requests_per_s: Sequence[float],
+        p50_ns: Sequence[float],
+        p99_ns: Optional[Sequence[float]] = None,
+        *,
+        interval_s: float,
+        jit_s: Optional[Sequence[float]] = None,
+    ) -> None:
+        if not len(requests_per_s) == len(p50_ns) == len(p99_ns or p50_ns):
+            raise PlanError("Replay: the recorded series must have the same length")
+        if jit_s is not None and len(jit_s) != len(requests_per_s):
+            raise PlanError("Replay: jit_s must have one value per interval")
+        self.requests_per_s = [float(v) for v in requests_per_s]
+        self.p50_ns = [float(v) for v in p50_ns]
+        self.p99_ns = [float(v) for v in (p99_ns if p99_ns is not None else p50_ns)]
+        self.interval_s = float(interval_s)
+        self.jit_s = None if jit_s is None else [float(v) for v in jit_s]
+        self.now_s = 0.0
+        self.runs: list[_ReplayRun] = []
+
+    @classmethod
+    def from_file(cls, path: Union[str, Path]) -> Replay:
+        """Read a recording: JSON with ``interval_s``, ``requests_per_s``, ``p50_ns``,
+        ``p99_ns`` and optionally ``jit_s``."""
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+        return cls(
+            data["requests_per_s"],
+            data["p50_ns"],
+            data.get("p99_ns"),
+            interval_s=data["interval_s"],
+            jit_s=data.get("jit_s"),
+        )
+
+    def clock(self) -> float:
+        return self.now_s
+
+    def sleep(self, seconds: float) -> None:
+        self.now_s += seconds
+
+    def start(self, plan: Plan) -> _ReplayRun:
+        if abs(plan.interval_s - self.interval_s) > 1e-9:
+            raise PlanError(
+                f"Replay: the recording has intervals of {self.interval_s} s, the plan "
+                f"{plan.interval_s} s; use Warmup(interval_s={self.interval_s})"
+            )
+        run = _ReplayRun(self, plan, self.now_s)
+        self.runs.append(run)
+        return run
+
+    def events(self, edges: Sequence[float]) -> Optional[list[Any]]:
+        """The recorded JIT time of the intervals between ``edges`` (None if not recorded)."""
+        if self.jit_s is None:
+            return None
+        from ._pypylog import EventStats, IntervalEvents
+
+        rows = []
+        for lo, hi in zip(edges, edges[1:]):
+            k = int(round(lo / self.interval_s))
+            seconds = self.jit_s[k] if 0 <= k < len(self.jit_s) else 0.0
+            stats = EventStats(1, seconds, seconds) if seconds > 0 else EventStats()
+            rows.append(IntervalEvents(lo, hi, jit=stats))
+        return rows
+
+    def hooks(self) -> dict[str, Any]:
+        """The keyword arguments that make a :class:`Benchmark` play this replay."""
+        return {
+            "start": self.start,
+            "clock": self.clock,
+            "sleep": self.sleep,
+            "events": self.events,
+        }
+
+    @staticmethod
+    def server() -> Server:
+        """A stand-in for the server: this process, which is alive as long as the replay."""
+        return Server.external("127.0.0.1", 9, pid=os.getpid())
+
+
+def _replay_latency(count: int, p50: float, p99: float) -> Latency:
+    return Latency(
+        count=count,
+        min_ns=int(p50),
+        mean_ns=p50,
+        stdev_ns=0.0,
+        max_ns=int(max(p50, p99)),
+        percentiles=((50.0, int(p50)), (99.0, int(p99))),
+    )
+
+
+class _ReplayRun:
+    """The run of a :class:`Replay`: intervals come out as its clock passes their end."""
+
+    def __init__(self, replay: Replay, plan: Plan, started_s: float) -> None:
+        self.replay = replay
+        self.plan = plan
+        self.started_s = started_s
+        self.given = 0
+        self.marks: list[tuple[int, str]] = [(0, "main")]
+        self.stopped = False
+        self.intervals: list[Interval] = []
+
+    def _due(self) -> int:
+        elapsed = self.replay.now_s - self.started_s
+        due = int(elapsed / self.replay.interval_s + 1e-9)
+        return min(due, len(self.replay.requests_per_s))
+
+    def _phase(self, k: int) -> str:
+        return [name for first, name in self.marks if first <= k][-1]
+
+    def poll(self) -> list[Interval]:
+        due = self._due() if not self.stopped else self.given
+        out = []
+        step_ns = int(round(self.replay.interval_s * 1e9))
+        for k in range(self.given, due):
+            rate = self.replay.requests_per_s[k]
+            count = int(round(rate * self.replay.interval_s))
+            latency = _replay_latency(count, self.replay.p50_ns[k], self.replay.p99_ns[k])
+            interval = Interval(
+                index=k,
+                start_ns=k * step_ns,
+                end_ns=(k + 1) * step_ns,
+                requests=count,
+                requests_per_s=rate,
+                bytes_sent=0,
+                bytes_received=0,
+                connections_opened=0,
+                errors=Errors(),
+                latency=latency,
+                uncorrected_latency=latency,
+                phase=self._phase(k),
+            )
+            out.append(interval)
+            self.intervals.append(interval)
+        self.given = max(self.given, due)
+        return out
+
+    def mark_phase(self, name: str) -> int:
+        first = self._due()
+        self.marks.append((first, name))
+        return first
+
+    @property
+    def finished(self) -> bool:
+        return self.stopped or self.given >= len(self.replay.requests_per_s)
+
+    def stop(self) -> None:
+        self.poll()
+        self.stopped = True
+
+    def wait(self, timeout_s: Optional[float] = None) -> Optional[Result]:
+        if not self.finished:
+            return None
+        phases = []
+        for name in dict.fromkeys(i.phase for i in self.intervals):
+            members = [i for i in self.intervals if i.phase == name]
+            requests = sum(i.requests for i in members)
+            span = (members[-1].end_ns - members[0].start_ns) / 1e9
+            latency = _replay_latency(
+                requests,
+                statistics.median(i.latency.percentile(50.0) for i in members),
+                statistics.median(i.latency.percentile(99.0) for i in members),
+            )
+            phases.append(
+                Phase(
+                    name=name,
+                    first_interval=members[0].index,
+                    intervals=len(members),
+                    start_ns=members[0].start_ns,
+                    end_ns=members[-1].end_ns,
+                    requests=requests,
+                    requests_per_s=requests / span if span > 0 else 0.0,
+                    bytes_sent=0,
+                    bytes_received=0,
+                    connections_opened=0,
+                    errors=Errors(),
+                    latency=latency,
+                    uncorrected_latency=latency,
+                )
+            )
+        requests = sum(i.requests for i in self.intervals)
+        end_ns = self.intervals[-1].end_ns if self.intervals else 0
+        return Result(
+            schema_version=2,
+            target=self.plan.target,
+            protocol="replay",
+            connections=self.plan.connections,
+            threads=self.plan.threads,
+            stopped_by="stop",
+            duration_ns=end_ns,
+            requests=requests,
+            requests_per_s=requests / (end_ns / 1e9) if end_ns else 0.0,
+            bytes_sent=0,
+            bytes_received=0,
+            connections_opened=0,
+            errors=Errors(),
+            latency=phases[-1].latency if phases else _replay_latency(0, 0.0, 0.0),
+            intervals=len(self.intervals),
+            phases=tuple(phases),
+        )
+
+    def close(self) -> None:
+        self.stopped = True
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,8 @@ from typing import Optional
 
 __all__ = [
     "AbiMismatchError",
+    "AnalysisError",
+    "AnalysisTypeError",
     "CannonadeError",
     "ConnectError",
     "InternalError",
@@ -46,6 +48,14 @@ class ResultError(CannonadeError, ValueError):
     """A result (JSON and histograms) cannot be read: empty, truncated, corrupted, of
     the wrong type or written by a newer cannonade. The message names the file, when
     there is one, and what is wrong in it."""
+
+
+class AnalysisError(CannonadeError, ValueError):
+    """A series or setting the steady-state analysis cannot use (empty, not finite, negative)."""
+
+
+class AnalysisTypeError(AnalysisError, TypeError):
+    """A value of the wrong type given to the steady-state analysis (also a ``TypeError``)."""
 
 
 class RunError(CannonadeError, RuntimeError):

@@ -153,11 +153,32 @@ def _execution_lines(execution: Any) -> list[str]:
         head = f"stopped early: {e.error.splitlines()[0]}"
     elif not e.reached_steady:
         head = f"no steady state reached in {e.warmup_s:.1f} s of warm-up; measured anyway"
+    elif e.classification == "no steady state":
+        tries = len(getattr(e, "attempts", ())) or 1
+        head = (
+            f"looked steady after {e.warmup_s:.1f} s of warm-up, but no measurement was "
+            f"({tries} tried)"
+        )
     else:
         head = f"steady after {e.warmup_s:.1f} s of warm-up"
     lines.append(f"execution {e.index}: {e.classification}; {head}")
-    changes = ", ".join(f"{t:.0f} s" for t in e.changepoints_s)
+    times = e.changepoints_s
+    changes = ", ".join(f"{t:.1f} s" for t in times[:8])
+    if len(times) > 8:
+        changes += f", ... {times[-1]:.1f} s ({len(times)} in all)"
     lines.append(f"  changepoints at: {changes or 'none'}")
+    reasons = getattr(e, "reasons", ())
+    if reasons:
+        lines.append("  why this verdict:")
+        lines.extend(f"    - {reason}" for reason in reasons)
+    attempts = getattr(e, "attempts", ())
+    if len(attempts) > 1:
+        tried = "; ".join(
+            f"{a.phase} at {e.intervals[a.first].start_s:.1f} s: {a.classification}"
+            for a in attempts
+            if a.first < len(e.intervals)
+        )
+        lines.append(f"  measured {len(attempts)} times: {tried}")
     rates = [i.requests_per_s for i in e.intervals]
     if rates:
         low, high = min(rates), max(rates)
@@ -184,6 +205,25 @@ def _execution_lines(execution: Any) -> list[str]:
     events = [ev for ev in e.events[len(e.warmup) :] if ev is not None]
     if events:
         lines.append("  pypy while measured: " + _events_text(events))
+    share = getattr(e, "jit_share", None)
+    if share is not None:
+        busy = any(r.startswith("the JIT was still busy") for r in reasons)
+        lines.append(
+            f"  jit while measured: {share:.1%} of the time compiling"
+            + ("  << the JIT was still busy" if busy else "")
+        )
+    noise = getattr(e, "generator_noise", None)
+    if noise is not None:
+        what = (
+            "send lag (behind schedule)"
+            if noise.kind == "send_lag"
+            else ("send gap (reply to next write)")
+        )
+        flag = "  << generator noise over 10% of p50" if noise.flagged else ""
+        lines.append(
+            f"  generator {what}: p50 {format_ns(noise.p50_ns)}, p99 {format_ns(noise.p99_ns)}"
+            f" = {noise.share:.1%} of the measured p50{flag}"
+        )
     if e.server_log:
         lines.append(f"  server output: {e.server_log}")
     return lines
@@ -210,6 +250,13 @@ def _events_text(events: list[Any]) -> str:
     return ", ".join(parts) if parts else "no gc or jit events"
 
 
+def _interval_text(executions: Any) -> str:
+    for e in executions:
+        for i in e.intervals:
+            return f"; intervals of {(i.end_ns - i.start_ns) / 1e6:g} ms"
+    return ""
+
+
 def format_benchmark(result: Any) -> str:
     """The report of a benchmark: each execution, the classification, the estimates."""
     executions = result.executions
@@ -219,7 +266,8 @@ def format_benchmark(result: Any) -> str:
         f"cannonade benchmark: {first.protocol} @ {first.target}, "
         f"{first.connections} connections, {first.threads} threads",
         f"warm-up: {w.min_s:g} s to {w.max_s:g} s, until no changepoint for "
-        f"{w.steady_window_s:g} s in {', '.join(w.metrics)}; then measure {result.measure_s:g} s",
+        f"{w.steady_window_s:g} s in {', '.join(w.metrics)}; then measure {result.measure_s:g} s"
+        + _interval_text(executions),
         "",
     ]
     for e in executions:

@@ -49,6 +49,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Optional
 
+from ._errors import AnalysisError, AnalysisTypeError
+
 __all__ = ["Estimate", "Ratio", "bootstrap_mean", "compare"]
 
 
@@ -80,26 +82,28 @@ def _describe(value: object) -> str:
 
 def _check_groups(name: str, groups: Sequence[Sequence[float]]) -> list[list[float]]:
     if isinstance(groups, (str, bytes)) or not isinstance(groups, Sequence):
-        raise TypeError(f"{name} must be a sequence of groups, got {_describe(groups)}")
+        raise AnalysisTypeError(f"{name} must be a sequence of groups, got {_describe(groups)}")
     if not groups:
-        raise ValueError(f"{name} has no groups")
+        raise AnalysisError(f"{name} has no groups")
     checked = []
     for position, group in enumerate(groups):
         where = f"{name}[{position}]"
         if isinstance(group, (str, bytes)) or not isinstance(group, Sequence):
-            raise TypeError(
+            raise AnalysisTypeError(
                 f"{where} must be a sequence of values (one group per execution), "
                 f"got {_describe(group)}"
             )
         if not group:
-            raise ValueError(f"{where} is empty")
+            raise AnalysisError(f"{where} is empty")
         values = []
         for index, value in enumerate(group):
             if isinstance(value, bool) or not isinstance(value, (int, float)):
-                raise TypeError(f"{where}[{index}] must be a number, got {_describe(value)}")
+                raise AnalysisTypeError(
+                    f"{where}[{index}] must be a number, got {_describe(value)}"
+                )
             number = float(value)
             if not math.isfinite(number):
-                raise ValueError(f"{where}[{index}] is not finite: {value!r}")
+                raise AnalysisError(f"{where}[{index}] is not finite: {value!r}")
             values.append(number)
         checked.append(values)
     return checked
@@ -107,15 +111,15 @@ def _check_groups(name: str, groups: Sequence[Sequence[float]]) -> list[list[flo
 
 def _check_options(confidence: float, resamples: int, seed: Optional[int]) -> None:
     if isinstance(confidence, bool) or not isinstance(confidence, (int, float)):
-        raise TypeError(f"confidence must be a number, got {_describe(confidence)}")
+        raise AnalysisTypeError(f"confidence must be a number, got {_describe(confidence)}")
     if not 0.0 < confidence < 1.0:
-        raise ValueError(f"confidence must lie strictly between 0 and 1, got {confidence!r}")
+        raise AnalysisError(f"confidence must lie strictly between 0 and 1, got {confidence!r}")
     if isinstance(resamples, bool) or not isinstance(resamples, int):
-        raise TypeError(f"resamples must be an integer, got {_describe(resamples)}")
+        raise AnalysisTypeError(f"resamples must be an integer, got {_describe(resamples)}")
     if resamples < 1:
-        raise ValueError(f"resamples must be at least 1, got {resamples}")
+        raise AnalysisError(f"resamples must be at least 1, got {resamples}")
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
-        raise TypeError(f"seed must be an integer or None, got {_describe(seed)}")
+        raise AnalysisTypeError(f"seed must be an integer or None, got {_describe(seed)}")
 
 
 def _mean_of_means(groups: Sequence[Sequence[float]]) -> float:
@@ -191,12 +195,14 @@ def compare(
     _check_options(confidence, resamples, seed)
     base_mean = _mean_of_means(base)
     if base_mean == 0.0:
-        raise ValueError("the baseline mean is zero; the ratio is undefined")
+        raise AnalysisError("the baseline mean is zero; the ratio is undefined")
     rng = random.Random(seed)
     base_replicates = _replicates(base, resamples, rng)
     cand_replicates = _replicates(cand, resamples, rng)
     if any(value == 0.0 for value in base_replicates):
-        raise ValueError("a bootstrap replicate of the baseline has mean zero; use positive values")
+        raise AnalysisError(
+            "a bootstrap replicate of the baseline has mean zero; use positive values"
+        )
     ratios = [c / b for b, c in zip(base_replicates, cand_replicates)]
     low, high = _interval(ratios, confidence)
     ratio = _mean_of_means(cand) / base_mean
