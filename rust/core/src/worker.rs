@@ -14,6 +14,7 @@ use tokio::net::TcpStream;
 use tokio::sync::watch;
 
 use crate::codec::{Codec, Fed};
+use crate::pacer::Pacer;
 use crate::plan::Plan;
 use crate::recorder::{Failure, Recorder, Shape};
 use crate::summary::StoppedBy;
@@ -178,6 +179,11 @@ async fn drive(
         );
         tokio::task::spawn_local(task);
     }
+    let pacer = if plan.rate_per_s.is_some() || plan.connection_rate_per_s.is_some() {
+        Pacer::new()
+    } else {
+        Pacer::coarse()
+    };
     let handles: Vec<_> = conns
         .into_iter()
         .map(|conn| {
@@ -195,6 +201,7 @@ async fn drive(
                 plan: Arc::clone(&plan),
                 recorder: Rc::clone(&recorder),
                 budget: conn.budget,
+                pacer: pacer.clone(),
                 schedule,
                 connect_schedule,
                 completed: 0,
@@ -239,9 +246,20 @@ pub(crate) struct Schedule {
     sent: u64,
 }
 
+/// The furthest a schedule looks ahead: due times beyond it (from rates too small for
+/// the plan to allow) are pinned here rather than overflowing.
+const FAR_FUTURE_NS: f64 = 1e18;
+
 impl Schedule {
     pub(crate) fn new(start: Instant, rate_per_s: f64, conn: u64, conns: u32) -> Schedule {
+        // The plan refuses rates whose period does not fit; saturate all the same, so
+        // that no rate can turn into "no wait" (1e9 / tiny = inf, inf * 0 = NaN).
         let gap_ns = 1e9 / rate_per_s;
+        let gap_ns = if gap_ns.is_finite() && gap_ns >= 0.0 {
+            gap_ns
+        } else {
+            FAR_FUTURE_NS
+        };
         Schedule {
             start,
             first_ns: conn as f64 * gap_ns,
@@ -254,6 +272,12 @@ impl Schedule {
     pub(crate) fn next_due(&mut self) -> Instant {
         let offset_ns = self.first_ns + self.sent as f64 * self.step_ns;
         self.sent += 1;
+        // NaN and infinities fail the comparison and land on the far future.
+        let offset_ns = if offset_ns < FAR_FUTURE_NS {
+            offset_ns.max(0.0)
+        } else {
+            FAR_FUTURE_NS
+        };
         self.start + Duration::from_nanos(offset_ns as u64)
     }
 }
@@ -265,6 +289,8 @@ struct Connection {
     codec: Codec,
     recorder: Rc<RefCell<Recorder>>,
     budget: Option<u64>,
+    /// The worker's pacer, which both schedules wait on.
+    pacer: Pacer,
     schedule: Option<Schedule>,
     /// Churn at a connection rate: when this connection may open its next socket.
     connect_schedule: Option<Schedule>,
@@ -420,7 +446,8 @@ impl Connection {
                 return true;
             }
             if let Some(schedule) = self.connect_schedule.as_mut() {
-                tokio::time::sleep_until(schedule.next_due().into()).await;
+                let due = schedule.next_due();
+                self.pacer.wait_until(due).await;
             }
             let mut stream = match self.open(&mut buf).await {
                 Ok(stream) => stream,
@@ -526,7 +553,7 @@ impl Connection {
         let due = schedule.next_due();
         let ready = Instant::now();
         if due > ready {
-            tokio::time::sleep_until(due.into()).await;
+            self.pacer.wait_until(due).await;
         }
         // Lateness that is the generator's own: the connection was free but the request
         // left after its time (a late reply is the server's).
