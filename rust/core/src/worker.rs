@@ -574,6 +574,9 @@ impl Connection {
         let mut out = Vec::new();
         // Churn: this connection carries at most this many requests, then is replaced.
         let mut this_connection = self.plan.requests_per_connection.unwrap_or(u64::MAX);
+        // Closed loop: when the last reply was complete (or the think time after it
+        // ended), for the generator's turnaround to the next write.
+        let mut replied_at: Option<Instant> = None;
         loop {
             // Send as many requests as the pipeline, the budget and churn allow.
             while in_flight.len() < depth
@@ -583,10 +586,11 @@ impl Connection {
                 this_connection -= 1;
                 let due = self.next_due().await;
                 self.codec.request(&mut out);
-                in_flight.push_back(InFlight {
-                    due,
-                    sent: Instant::now(),
-                });
+                let sent = Instant::now();
+                if let Some(replied) = replied_at.take() {
+                    self.recorder.borrow_mut().send_gap(sent - replied);
+                }
+                in_flight.push_back(InFlight { due, sent });
             }
             if in_flight.is_empty() {
                 return Ok(());
@@ -631,8 +635,12 @@ impl Connection {
                 // Bytes nobody asked for: the stream is out of step with the requests.
                 return Err(Failure::Protocol);
             }
+            if self.schedule.is_none() {
+                replied_at = Some(done);
+            }
             if let (Some(think), true) = (self.plan.think_time, in_flight.is_empty()) {
                 tokio::time::sleep(think).await;
+                replied_at = Some(Instant::now());
             }
         }
     }

@@ -201,6 +201,35 @@ fn constant_rate_completes_its_requests_with_both_latencies() {
 }
 
 #[test]
+fn closed_loop_records_the_generators_turnaround() {
+    // One gap per request after each connection's first; none in open loop.
+    let addr = echo_server(None);
+    let run = Run::start(plan(addr, r#","requests":400"#)).unwrap();
+    let s = finish(&run).summary;
+    assert!(s.send_lag_ns.is_none());
+    let gap = s.send_gap_ns.as_ref().expect("closed loop has a send gap");
+    assert_eq!(gap.count, 400 - 4);
+    assert!(gap.min > 0 && gap.max < s.duration_ns, "{gap:?}");
+    let phase = &s.phases[0];
+    assert_eq!(phase.send_gap_ns.as_ref().unwrap().count, 400 - 4);
+
+    let run = Run::start(plan(addr, r#","requests":40,"rate_per_s":400"#)).unwrap();
+    let s = finish(&run).summary;
+    assert!(s.send_gap_ns.is_none() && s.phases[0].send_gap_ns.is_none());
+}
+
+#[test]
+fn think_time_is_not_in_the_turnaround() {
+    let addr = echo_server(None);
+    let run = Run::start(plan(addr, r#","requests":24,"think_time_ms":50"#)).unwrap();
+    let s = finish(&run).summary;
+    let gap = s.send_gap_ns.as_ref().unwrap();
+    assert_eq!(gap.count, 24 - 4);
+    // 20 waits of 50 ms each: a gap that counted them would be at least 50 ms.
+    assert!(gap.max < 50_000_000, "{gap:?}");
+}
+
+#[test]
 fn rate_below_the_number_of_connections_still_sends() {
     // 8 requests/s over 4 connections: every connection sends one request every 0.5 s.
     let addr = echo_server(None);
