@@ -468,6 +468,13 @@ impl Connection {
             }
             if let Err(failure) = outcome {
                 self.recorder.borrow_mut().failure(failure);
+                if failure == Failure::Timeout {
+                    // A timed-out request had its outcome: it counts against the budget,
+                    // so a run of N requests ends even when the server stops answering.
+                    if let Some(left) = self.budget.as_mut() {
+                        *left = left.saturating_sub(1);
+                    }
+                }
                 if !self.plan.reconnect {
                     return false;
                 }
@@ -595,18 +602,23 @@ impl Connection {
             if in_flight.is_empty() {
                 return Ok(());
             }
-            if !out.is_empty() {
-                self.write(stream, &out).await?;
-                out.clear();
-            }
+            // The request timeout covers the whole exchange: a server that stops
+            // reading blocks the write, and that too must end as a timeout.
             let limit = self.plan.request_timeout;
-            let reply = self.reply(stream, buf);
-            let (status, keep_alive) = match limit {
-                Some(limit) => tokio::time::timeout(limit, reply)
-                    .await
-                    .map_err(|_| Failure::Timeout)??,
-                None => reply.await?,
+            let exchange = async {
+                if !out.is_empty() {
+                    self.write(stream, &out).await?;
+                }
+                self.reply(stream, buf).await
             };
+            let outcome = match limit {
+                Some(limit) => tokio::time::timeout(limit, exchange)
+                    .await
+                    .unwrap_or(Err(Failure::Timeout)),
+                None => exchange.await,
+            };
+            out.clear();
+            let (status, keep_alive) = outcome?;
             let done = Instant::now();
             let request = in_flight.pop_front().expect("a reply answers a request");
             let uncorrected = done - request.sent;

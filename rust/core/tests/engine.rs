@@ -274,3 +274,37 @@ fn corrected_latency_shows_stalls_that_uncorrected_hides() {
         s.latency_ns.max
     );
 }
+
+/// A server that accepts connections and never reads from them; it holds them open.
+fn deaf_server() -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in listener.incoming() {
+            held.extend(stream.ok());
+        }
+    });
+    addr
+}
+
+#[test]
+fn a_write_the_server_never_reads_ends_as_a_timeout() {
+    // 4 MB fill the socket buffers of a server that does not read, so the write blocks.
+    let addr = deaf_server();
+    let text = format!(
+        r#"{{"abi_version":2,"target":"{addr}","connections":1,"threads":1,"requests":2,
+           "request_timeout_ms":1000,
+           "protocol":{{"kind":"tcp","payload_hex":"{}","reply":{{"kind":"fixed","bytes":1}}}}}}"#,
+        "5a".repeat(4_000_000)
+    );
+    let run = Run::start(Plan::from_json(&text).unwrap()).unwrap();
+    let s = finish(&run).summary;
+    // Each of the two requests timed out (and was counted against the request count,
+    // so the run ended); the connection was reopened for the second.
+    assert_eq!(s.errors.timeout, 2, "{:?}", s.errors);
+    assert_eq!(s.requests, 0);
+    assert_eq!(s.stopped_by, StoppedBy::Requests);
+    assert_eq!(s.bytes_sent, 0, "the write never completed");
+    assert_eq!(s.connections_opened, 2);
+}
