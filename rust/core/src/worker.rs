@@ -740,6 +740,28 @@ mod tests {
     }
 
     #[test]
+    fn schedule_arithmetic_saturates_instead_of_running_at_full_speed() {
+        // Rates the plan refuses: the schedule still never turns them into "now".
+        let start = Instant::now();
+        for (rate, conn) in [(1e-300, 0), (1e-300, 3), (f64::MIN_POSITIVE, 1), (0.0, 2)] {
+            let mut s = Schedule::new(start, rate, conn, 4);
+            let first = s.next_due() - start;
+            let second = s.next_due() - start;
+            let far = Duration::from_nanos(FAR_FUTURE_NS as u64);
+            assert_eq!(second, far, "rate {rate}, connection {conn}");
+            if conn > 0 {
+                assert_eq!(first, far, "rate {rate}, connection {conn}");
+            }
+        }
+        // The smallest allowed rate with the most connections saturates too.
+        let mut s = Schedule::new(start, 1e-6, 999_999, 1_000_000);
+        assert_eq!(
+            s.next_due() - start,
+            Duration::from_nanos(FAR_FUTURE_NS as u64)
+        );
+    }
+
+    #[test]
     fn schedule_below_one_request_per_connection_per_second() {
         // 2 requests/s over 10 connections: each sends every 5 s, staggered by 0.5 s.
         let start = Instant::now();
