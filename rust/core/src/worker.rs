@@ -25,6 +25,9 @@ const READ_BUFFER_BYTES: usize = 64 * 1024;
 const FIRST_BACKOFF: Duration = Duration::from_millis(10);
 /// Longest pause between connection attempts.
 const MAX_BACKOFF: Duration = Duration::from_millis(500);
+/// How long a worker's connections have, all together, to close politely at the end of
+/// a run (a WebSocket Close answered, a FIN answered by the server's).
+const FAREWELL: Duration = Duration::from_millis(150);
 
 /// One interval of one worker, sent to the collector at each interval boundary.
 pub(crate) struct Report {
@@ -84,7 +87,7 @@ pub(crate) fn run_worker(work: WorkerPlan) -> std::io::Result<()> {
     let (index, reports) = (work.index, work.reports.clone());
     let interval_index = Rc::new(RefCell::new(0u64));
     let idle = Rc::new(RefCell::new(IdleCounts::default()));
-    let stopped_by = local.block_on(
+    let (stopped_by, finished_at) = local.block_on(
         &runtime,
         drive(
             work,
@@ -94,7 +97,6 @@ pub(crate) fn run_worker(work: WorkerPlan) -> std::io::Result<()> {
         ),
     );
     let idle = *idle.borrow();
-    let finished_at = Instant::now();
     // Dropping the set cancels the connections still in flight and releases the recorder.
     drop(local);
     let recorder = Rc::try_unwrap(recorder)
@@ -148,7 +150,7 @@ async fn drive(
     recorder: Rc<RefCell<Recorder>>,
     interval_index: Rc<RefCell<u64>>,
     idle_counts: Rc<RefCell<IdleCounts>>,
-) -> StoppedBy {
+) -> (StoppedBy, Instant) {
     let WorkerPlan {
         index,
         plan,
@@ -159,7 +161,9 @@ async fn drive(
         mut stop,
         reports,
     } = work;
-    tokio::task::spawn_local(tick_intervals(
+    // Set when the run ends: every connection then closes politely.
+    let (closing_tx, closing) = watch::channel(false);
+    let ticker = tokio::task::spawn_local(tick_intervals(
         index,
         started_at,
         plan.interval,
@@ -170,21 +174,25 @@ async fn drive(
     // Idle connections are opened a few at a time: a burst of thousands of SYNs
     // overflows the server's accept queue, and a dropped SYN costs a 1 s retransmit.
     let connecting = Rc::new(tokio::sync::Semaphore::new(IDLE_CONNECTS_IN_FLIGHT));
-    for position in idle {
-        let task = hold_idle(
-            Arc::clone(&plan),
-            position,
-            Rc::clone(&idle_counts),
-            Rc::clone(&connecting),
-        );
-        tokio::task::spawn_local(task);
-    }
+    let idle_tasks: Vec<_> = idle
+        .map(|position| {
+            let task = hold_idle(
+                Arc::clone(&plan),
+                position,
+                Rc::clone(&idle_counts),
+                Rc::clone(&connecting),
+                closing.clone(),
+            );
+            tokio::task::spawn_local(task)
+        })
+        .collect();
     let pacer = if plan.rate_per_s.is_some() || plan.connection_rate_per_s.is_some() {
         Pacer::new()
     } else {
         Pacer::coarse()
     };
-    let handles: Vec<_> = conns
+    let goodbyes = Rc::new(RefCell::new(Vec::new()));
+    let mut handles: Vec<_> = conns
         .into_iter()
         .map(|conn| {
             let schedule = plan
@@ -205,14 +213,19 @@ async fn drive(
                 schedule,
                 connect_schedule,
                 completed: 0,
+                mid_write: std::cell::Cell::new(false),
+                goodbyes: Rc::clone(&goodbyes),
             };
-            tokio::task::spawn_local(conn.run())
+            Some(tokio::task::spawn_local(conn.run(closing.clone())))
         })
         .collect();
     let all_done = async {
         let mut budgets_spent = true;
-        for handle in handles {
-            budgets_spent &= handle.await.unwrap_or(false);
+        for slot in handles.iter_mut() {
+            if let Some(handle) = slot.as_mut() {
+                budgets_spent &= handle.await.unwrap_or(false);
+                *slot = None;
+            }
         }
         if budgets_spent {
             StoppedBy::Requests
@@ -226,12 +239,86 @@ async fn drive(
             None => pending().await,
         }
     };
-    tokio::select! {
+    let stopped_by = tokio::select! {
         biased;
         _ = stop.wait_for(|stopping| *stopping) => StoppedBy::Stop,
         _ = timer => StoppedBy::Duration,
         by = all_done => by,
+    };
+    let finished_at = Instant::now();
+    // The run is over: no more intervals, and every connection says goodbye, all at
+    // once and within FAREWELL. What is left after it is dropped with the local set.
+    ticker.abort();
+    let _ = closing_tx.send(true);
+    let goodbyes = async {
+        for handle in handles.iter_mut().flatten() {
+            let _ = handle.await;
+        }
+        for handle in idle_tasks {
+            let _ = handle.await;
+        }
+        let early: Vec<_> = goodbyes.borrow_mut().drain(..).collect();
+        for handle in early {
+            let _ = handle.await;
+        }
+    };
+    let _ = tokio::time::timeout(FAREWELL + Duration::from_millis(20), goodbyes).await;
+    (stopped_by, finished_at)
+}
+
+/// Runs `work` unless the run ends first (`None` then).
+async fn unless_closing<F: std::future::Future>(
+    closing: &mut watch::Receiver<bool>,
+    work: F,
+) -> Option<F::Output> {
+    tokio::select! {
+        biased;
+        out = work => Some(out),
+        _ = closing.wait_for(|closing| *closing) => None,
     }
+}
+
+/// Ends a connection politely, within `FAREWELL`: for WebSocket a Close (1000) and a
+/// wait for the server's; then a FIN (`shutdown`) and a wait for the server's. `unread`
+/// is what was received and not yet decoded; `mid_write` says a request was cut off
+/// half-written, so no protocol message can follow it on this stream.
+async fn farewell(stream: &mut TcpStream, codec: &mut Codec, unread: &[u8], mid_write: bool) {
+    let polite = async {
+        let mut out = Vec::new();
+        let mut chunk = [0u8; 4096];
+        if !mid_write && codec.close(&mut out) {
+            stream.write_all(&out).await?;
+            // Read up to the server's Close: replies still in flight come first.
+            let mut data = unread.to_vec();
+            let mut control = Vec::new();
+            'frames: loop {
+                loop {
+                    match codec.feed(&data, &mut control) {
+                        Ok(Fed::Closed) | Err(_) => break 'frames,
+                        Ok(Fed::Reply { consumed, .. }) => {
+                            data.drain(..consumed);
+                        }
+                        Ok(Fed::NeedMore { consumed }) => {
+                            data.drain(..consumed);
+                            break;
+                        }
+                    }
+                }
+                control.clear();
+                let n = stream.read(&mut chunk).await?;
+                if n == 0 {
+                    break;
+                }
+                data.extend_from_slice(&chunk[..n]);
+            }
+        }
+        stream.shutdown().await?;
+        // Wait for the server's FIN, so that neither side is left with unread data
+        // (which would turn our close into a reset).
+        while stream.read(&mut chunk).await? > 0 {}
+        Ok::<(), std::io::Error>(())
+    };
+    let _ = tokio::time::timeout(FAREWELL, polite).await;
 }
 
 /// An open-loop schedule, the wrk2 way: request k of the whole run is due at
@@ -296,6 +383,10 @@ struct Connection {
     connect_schedule: Option<Schedule>,
     /// Replies received on this connection's sockets so far.
     completed: u64,
+    /// A write is under way (if the run ends now, it is cut off half-written).
+    mid_write: std::cell::Cell<bool>,
+    /// Goodbyes of connections that finished early, for the worker to wait for.
+    goodbyes: Rc<RefCell<Vec<tokio::task::JoinHandle<()>>>>,
 }
 
 /// Idle connections beyond this many per source address are opened from the next
@@ -325,8 +416,9 @@ async fn hold_idle(
     position: u64,
     counts: Rc<RefCell<IdleCounts>>,
     connecting: Rc<tokio::sync::Semaphore>,
+    mut closing: watch::Receiver<bool>,
 ) {
-    let Ok(permit) = connecting.acquire().await else {
+    let Some(Ok(permit)) = unless_closing(&mut closing, connecting.acquire()).await else {
         return;
     };
     let connect = async {
@@ -340,7 +432,8 @@ async fn hold_idle(
         }
         socket.connect(plan.addr).await
     };
-    let Ok(Ok(mut stream)) = tokio::time::timeout(plan.connect_timeout, connect).await else {
+    let connect = tokio::time::timeout(plan.connect_timeout, connect);
+    let Some(Ok(Ok(mut stream))) = unless_closing(&mut closing, connect).await else {
         return;
     };
     let mut codec = Codec::new(&plan.protocol, position.wrapping_mul(0x2545_F491_4F6C_DD1D));
@@ -360,9 +453,10 @@ async fn hold_idle(
                 }
             }
         };
+        let upgrade = tokio::time::timeout(plan.connect_timeout, upgrade);
         if !matches!(
-            tokio::time::timeout(plan.connect_timeout, upgrade).await,
-            Ok(Some(()))
+            unless_closing(&mut closing, upgrade).await,
+            Some(Ok(Some(())))
         ) {
             return;
         }
@@ -370,10 +464,15 @@ async fn hold_idle(
     drop(permit);
     counts.borrow_mut().opened += 1;
     counts.borrow_mut().held += 1;
-    // Held until the server closes it, or until the run ends and this task is dropped.
+    // Held until the server closes it, or until the run ends.
     let mut chunk = [0u8; 256];
-    while matches!(stream.read(&mut chunk).await, Ok(n) if n > 0) {}
-    counts.borrow_mut().held -= 1;
+    let held = async { while matches!(stream.read(&mut chunk).await, Ok(n) if n > 0) {} };
+    if unless_closing(&mut closing, held).await.is_some() {
+        counts.borrow_mut().held -= 1;
+    } else {
+        // Still held when the run ended; now it says goodbye.
+        farewell(&mut stream, &mut codec, &[], false).await;
+    }
 }
 
 /// Received bytes not yet used by the codec.
@@ -437,8 +536,8 @@ struct InFlight {
 impl Connection {
     /// Connects, exchanges requests until the budget is spent, and reconnects after a
     /// failure (or a server's close) if the plan says so. Returns whether the budget
-    /// was spent.
-    async fn run(mut self) -> bool {
+    /// was spent. When the run ends (`closing`), it closes its connection politely.
+    async fn run(mut self, mut closing: watch::Receiver<bool>) -> bool {
         let mut buf = ReadBuf::new();
         let mut backoff = FIRST_BACKOFF;
         loop {
@@ -447,24 +546,48 @@ impl Connection {
             }
             if let Some(schedule) = self.connect_schedule.as_mut() {
                 let due = schedule.next_due();
-                self.pacer.wait_until(due).await;
+                let wait = self.pacer.wait_until(due);
+                if unless_closing(&mut closing, wait).await.is_none() {
+                    return false;
+                }
             }
-            let mut stream = match self.open(&mut buf).await {
+            let Some(opened) = unless_closing(&mut closing, self.open(&mut buf)).await else {
+                return false;
+            };
+            let mut stream = match opened {
                 Ok(stream) => stream,
                 Err(failure) => {
                     self.recorder.borrow_mut().failure(failure);
                     if !self.plan.reconnect {
                         return false;
                     }
-                    tokio::time::sleep(backoff).await;
+                    let pause = tokio::time::sleep(backoff);
+                    if unless_closing(&mut closing, pause).await.is_none() {
+                        return false;
+                    }
                     backoff = (backoff * 2).min(MAX_BACKOFF);
                     continue;
                 }
             };
             let completed_before = self.completed;
-            let outcome = self.exchanges(&mut stream, &mut buf).await;
+            let exchanges = self.exchanges(&mut stream, &mut buf);
+            let Some(outcome) = unless_closing(&mut closing, exchanges).await else {
+                self.farewell(&mut stream, &buf).await;
+                return self.budget == Some(0);
+            };
             if self.completed > completed_before {
                 backoff = FIRST_BACKOFF;
+            }
+            if outcome.is_ok() && self.budget == Some(0) {
+                // Done: the goodbye runs on its own, so the run's time does not wait
+                // for this server's answer to it.
+                let mut codec = self.codec.clone();
+                let (unread, mid_write) = (buf.filled().to_vec(), self.mid_write.get());
+                let goodbye = tokio::task::spawn_local(async move {
+                    farewell(&mut stream, &mut codec, &unread, mid_write).await;
+                });
+                self.goodbyes.borrow_mut().push(goodbye);
+                return true;
             }
             if let Err(failure) = outcome {
                 self.recorder.borrow_mut().failure(failure);
@@ -481,11 +604,19 @@ impl Connection {
                 // A connection that failed before any reply points at a broken server:
                 // back off rather than open thousands of sockets a second against it.
                 if self.completed == completed_before {
-                    tokio::time::sleep(backoff).await;
+                    let pause = tokio::time::sleep(backoff);
+                    if unless_closing(&mut closing, pause).await.is_none() {
+                        return false;
+                    }
                     backoff = (backoff * 2).min(MAX_BACKOFF);
                 }
             }
         }
+    }
+
+    /// Closes this connection's stream politely (see [`farewell`]).
+    async fn farewell(&mut self, stream: &mut TcpStream, buf: &ReadBuf) {
+        farewell(stream, &mut self.codec, buf.filled(), self.mid_write.get()).await;
     }
 
     /// Opens a connection and runs the protocol's opening handshake, if any.
@@ -497,6 +628,7 @@ impl Connection {
             Ok(Err(e)) => return Err(Failure::of_connect(&e)),
             Err(_) => return Err(Failure::ConnectTimeout),
         };
+        self.mid_write.set(false);
         // Requests are small and latency-bound; never let Nagle hold one back.
         stream.set_nodelay(true).map_err(|e| Failure::of_io(&e))?;
         self.recorder.borrow_mut().connected(started.elapsed());
@@ -536,10 +668,12 @@ impl Connection {
     }
 
     async fn write(&self, stream: &mut TcpStream, bytes: &[u8]) -> Result<(), Failure> {
+        self.mid_write.set(true);
         stream
             .write_all(bytes)
             .await
             .map_err(|e| Failure::of_io(&e))?;
+        self.mid_write.set(false);
         self.recorder.borrow_mut().bytes_sent += bytes.len() as u64;
         Ok(())
     }

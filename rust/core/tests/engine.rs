@@ -308,3 +308,94 @@ fn a_write_the_server_never_reads_ends_as_a_timeout() {
     assert_eq!(s.bytes_sent, 0, "the write never completed");
     assert_eq!(s.connections_opened, 2);
 }
+
+/// A WebSocket echo server for small messages that records, per connection, the status
+/// code of the client's Close frame (0 when the client left without one).
+fn ws_server(closes: std::sync::Arc<std::sync::Mutex<Vec<u16>>>) -> SocketAddr {
+    use std::io::BufRead;
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(stream) = stream else { continue };
+            let closes = std::sync::Arc::clone(&closes);
+            std::thread::spawn(move || {
+                let mut out = stream.try_clone().unwrap();
+                let mut input = std::io::BufReader::new(stream);
+                let mut key = String::new();
+                loop {
+                    let mut line = String::new();
+                    if input.read_line(&mut line).unwrap_or(0) == 0 {
+                        return;
+                    }
+                    if let Some(k) = line.strip_prefix("Sec-WebSocket-Key: ") {
+                        key = k.trim().to_string();
+                    }
+                    if line == "\r\n" {
+                        break;
+                    }
+                }
+                let accept = cannonade_core::codec::ws::accept_key(&key);
+                let reply = format!(
+                    "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\
+                     Connection: Upgrade\r\nSec-WebSocket-Accept: {accept}\r\n\r\n"
+                );
+                out.write_all(reply.as_bytes()).unwrap();
+                loop {
+                    let mut head = [0u8; 2];
+                    if input.read_exact(&mut head).is_err() {
+                        closes.lock().unwrap().push(0);
+                        return;
+                    }
+                    let len = usize::from(head[1] & 0x7f);
+                    assert!(len < 126 && head[1] & 0x80 != 0, "small masked frames");
+                    let mut mask = [0u8; 4];
+                    let mut payload = vec![0u8; len];
+                    input.read_exact(&mut mask).unwrap();
+                    input.read_exact(&mut payload).unwrap();
+                    for (i, b) in payload.iter_mut().enumerate() {
+                        *b ^= mask[i % 4];
+                    }
+                    let opcode = head[0] & 0x0f;
+                    if opcode == 0x8 {
+                        let code = u16::from_be_bytes([payload[0], payload[1]]);
+                        closes.lock().unwrap().push(code);
+                        let _ = out.write_all(&[0x88, 0x02, payload[0], payload[1]]);
+                        return;
+                    }
+                    let mut frame = vec![0x80 | opcode, len as u8];
+                    frame.extend_from_slice(&payload);
+                    if out.write_all(&frame).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    addr
+}
+
+fn ws_plan(addr: SocketAddr, extra: &str) -> Plan {
+    Plan::from_json(&format!(
+        r#"{{"abi_version":2,"connections":3,"threads":1,
+           "protocol":{{"kind":"ws","url":"ws://{addr}/","message_hex":"68656c6c6f"}}{extra}}}"#
+    ))
+    .unwrap()
+}
+
+#[test]
+fn websocket_connections_end_with_a_close_frame() {
+    for end in [r#","duration_ms":300"#, r#","requests":30"#] {
+        let closes = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let addr = ws_server(std::sync::Arc::clone(&closes));
+        let run = Run::start(ws_plan(addr, end)).unwrap();
+        let s = finish(&run).summary;
+        assert!(
+            s.requests > 0 && s.errors.total() == 0,
+            "{end}: {:?}",
+            s.errors
+        );
+        // The worker waited for the server's answering Close, sent after it recorded.
+        assert_eq!(*closes.lock().unwrap(), [1000, 1000, 1000], "{end}");
+    }
+}
