@@ -11,6 +11,8 @@
 # Settings (environment): RATES="500 20000" CONNECTIONS="8 32" (one per rate)
 #   DURATION_S=10 ROUNDS=3 GEN_CPU=0 SERVER_CPU=1
 #   TESTEE=target/release/cannonade-testee LOADS="name=path ..."
+#   PRIO="chrt -f 10" runs the testee and the generator under that prefix (real-time
+#   priority, as root), so that other work on a shared machine does not delay them.
 # Needs python3, GNU time (/usr/bin/time) and taskset. Uses 127.0.0.1 only.
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
@@ -19,7 +21,7 @@ CONNECTIONS=${CONNECTIONS:-"8 32"}
 DURATION_S=${DURATION_S:-10}
 ROUNDS=${ROUNDS:-3}
 GEN_CPU=${GEN_CPU:-0}
-SERVER_CPU=${SERVER_CPU:-1}
+SERVER_CPU=${SERVER_CPU-1}
 TESTEE=${TESTEE:-$repo/target/release/cannonade-testee}
 LOADS=${LOADS:-"this=$repo/target/release/examples/load"}
 
@@ -31,7 +33,9 @@ cleanup() {
 }
 trap cleanup EXIT
 
-taskset -c "$SERVER_CPU" "$TESTEE" http --port 0 >"$work/testee.out" &
+# SERVER_CPU= (empty) leaves the testee unpinned.
+PRIO=${PRIO:-}
+$PRIO ${SERVER_CPU:+taskset -c "$SERVER_CPU"} "$TESTEE" http --port 0 >"$work/testee.out" &
 testee_pid=$!
 for _ in $(seq 50); do
     grep -q '^listening on' "$work/testee.out" 2>/dev/null && break
@@ -39,8 +43,8 @@ for _ in $(seq 50); do
 done
 addr=$(sed -n 's/^listening on //p' "$work/testee.out")
 [ -n "$addr" ] || { echo "testee did not start" >&2; exit 1; }
-echo "testee http on $addr (cpu $SERVER_CPU); generator on cpu $GEN_CPU, 1 thread;" \
-    "$ROUNDS rounds of $DURATION_S s per rate"
+echo "testee http on $addr (cpu ${SERVER_CPU:-any}); generator on cpu $GEN_CPU, 1 thread;" \
+    "$ROUNDS rounds of $DURATION_S s per rate${PRIO:+; under $PRIO}"
 
 read -r -a rates <<<"$RATES"
 read -r -a conns <<<"$CONNECTIONS"
@@ -62,7 +66,7 @@ JSON
             entry=${loads[$(((k + round) % n))]}
             name=${entry%%=*}
             load=${entry#*=}
-            /usr/bin/time -f '%U %S' -o "$work/time" taskset -c "$GEN_CPU" "$load" "$plan" \
+            /usr/bin/time -f '%U %S' -o "$work/time" $PRIO taskset -c "$GEN_CPU" "$load" "$plan" \
                 >"$work/out.json"
             python3 - "$work/out.json" "$work/time" "$name" "$rate" "$c" "$round" <<'PY'
 import json, sys
