@@ -78,7 +78,8 @@ def format_result(result: Result) -> str:
         if result.send_lag is not None and result.send_lag.count:
             lag = result.send_lag
             lines.append(
-                f"  Send lag (generator behind its schedule): p99 "
+                f"  Send lag (generator behind its schedule): p50 "
+                f"{format_ns(lag.percentile(50.0))}, p99 "
                 f"{format_ns(lag.percentile(99.0))}, max {format_ns(lag.max_ns)}"
             )
         if result.send_gap is not None and result.send_gap.count:
