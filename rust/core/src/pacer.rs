@@ -190,8 +190,8 @@ impl Pacer {
         Pacer { timer }
     }
 
-    /// A pacer on tokio's timer alone (millisecond resolution), for runs that pace
-    /// nothing.
+    /// A pacer on tokio's timer alone (millisecond resolution).
+    #[cfg(test)]
     pub(crate) fn coarse() -> Pacer {
         Pacer { timer: None }
     }

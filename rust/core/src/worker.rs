@@ -125,11 +125,16 @@ async fn tick_intervals(
     recorder: Rc<RefCell<Recorder>>,
     interval_index: Rc<RefCell<u64>>,
     reports: mpsc::Sender<Report>,
+    pacer: Pacer,
 ) {
     loop {
         let index = *interval_index.borrow();
         let boundary = started_at + every * (index as u32 + 1);
-        tokio::time::sleep_until(boundary.into()).await;
+        // On the pacer, not tokio's timer: an interval is reported as exactly `every`
+        // long, so a snapshot a millisecond late would move a millisecond's replies
+        // from the next interval into this one (at a constant rate, a blip that the
+        // series of a steady server should not have).
+        pacer.wait_until(boundary).await;
         let fresh = recorder.borrow().fresh();
         let finished = std::mem::replace(&mut *recorder.borrow_mut(), fresh);
         *interval_index.borrow_mut() += 1;
@@ -163,6 +168,9 @@ async fn drive(
     } = work;
     // Set when the run ends: every connection then closes politely.
     let (closing_tx, closing) = watch::channel(false);
+    // One pacer for the worker: the request and connection schedules and the interval
+    // boundaries all wait on it.
+    let pacer = Pacer::new();
     let ticker = tokio::task::spawn_local(tick_intervals(
         index,
         started_at,
@@ -170,6 +178,7 @@ async fn drive(
         Rc::clone(&recorder),
         interval_index,
         reports,
+        pacer.clone(),
     ));
     // Idle connections are opened a few at a time: a burst of thousands of SYNs
     // overflows the server's accept queue, and a dropped SYN costs a 1 s retransmit.
@@ -186,11 +195,6 @@ async fn drive(
             tokio::task::spawn_local(task)
         })
         .collect();
-    let pacer = if plan.rate_per_s.is_some() || plan.connection_rate_per_s.is_some() {
-        Pacer::new()
-    } else {
-        Pacer::coarse()
-    };
     let goodbyes = Rc::new(RefCell::new(Vec::new()));
     let mut handles: Vec<_> = conns
         .into_iter()
