@@ -159,3 +159,33 @@ def test_delimiter_and_think_time_are_checked() -> None:
         cannonade.Tcp(reply_bytes=3, reply_delimiter=b"\n")
     with pytest.raises(PlanError, match="think_time_s"):
         cannonade.Plan("127.0.0.1:9", requests=1, think_time_s=0.1, rate_per_s=5)
+
+
+@pytest.mark.parametrize("field", ["rate_per_s", "connection_rate_per_s"])
+def test_a_rate_too_small_to_schedule_is_refused_by_the_engine(
+    echo_server: Server, field: str
+) -> None:
+    # 1e9 / 1e-300 ns is infinite: such a rate once ran at full speed.
+    extra: dict[str, object] = {field: 1e-300}
+    if field == "connection_rate_per_s":
+        extra["requests_per_connection"] = 1
+    with pytest.raises(PlanError) as caught:
+        cannonade.run(_plan(echo_server, duration_s=1.0, **extra))
+    message = str(caught.value)
+    assert field in message and "smallest rate is" in message
+
+
+def test_closed_loop_and_its_phases_report_the_generators_turnaround(
+    echo_server: Server,
+) -> None:
+    result = cannonade.run(_plan(echo_server, requests=200))
+    assert result.send_lag is None
+    assert result.send_gap is not None and result.send_gap.count == 200 - 4
+    assert result.phases[0].send_gap is not None
+    assert result.phases[0].send_gap.count == 200 - 4
+    assert "Send gap" in result.format()
+    again = cannonade.Result.from_json(result.to_json())
+    assert again.send_gap == result.send_gap
+    assert again.phases[0].send_gap == result.phases[0].send_gap
+    open_loop = cannonade.run(_plan(echo_server, requests=20, rate_per_s=400.0))
+    assert open_loop.send_gap is None and open_loop.phases[0].send_lag is not None

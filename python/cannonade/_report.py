@@ -78,8 +78,15 @@ def format_result(result: Result) -> str:
         if result.send_lag is not None and result.send_lag.count:
             lag = result.send_lag
             lines.append(
-                f"  Send lag (generator behind its schedule): p99 "
+                f"  Send lag (generator behind its schedule): p50 "
+                f"{format_ns(lag.percentile(50.0))}, p99 "
                 f"{format_ns(lag.percentile(99.0))}, max {format_ns(lag.max_ns)}"
+            )
+        if result.send_gap is not None and result.send_gap.count:
+            gap = result.send_gap
+            lines.append(
+                f"  Send gap (generator's turnaround, reply to next request): p50 "
+                f"{format_ns(gap.percentile(50.0))}, p99 {format_ns(gap.percentile(99.0))}"
             )
     else:
         lines.append("  no request completed, so no latency")

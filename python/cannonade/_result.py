@@ -363,6 +363,8 @@ class Phase:
     status_codes: tuple[tuple[int, int], ...] = ()
     non_2xx_3xx: int = 0
     histogram: bytes = field(default=b"", repr=False)
+    #: Closed loop only: the generator's turnaround from a reply to the next request.
+    send_gap: Optional[Latency] = None
 
     @property
     def duration_s(self) -> float:
@@ -384,6 +386,7 @@ class Phase:
             "latency_ns": self.latency.to_dict(),
             "uncorrected_latency_ns": self.uncorrected_latency.to_dict(),
             "send_lag_ns": self.send_lag.to_dict() if self.send_lag else None,
+            "send_gap_ns": self.send_gap.to_dict() if self.send_gap else None,
             "status_codes": {str(code): n for code, n in self.status_codes},
             "non_2xx_3xx": self.non_2xx_3xx,
             "histogram_v2_base64": base64.b64encode(self.histogram).decode("ascii"),
@@ -402,6 +405,11 @@ class Phase:
             send_lag=(
                 Latency.from_dict(data["send_lag_ns"], "phases[].send_lag_ns")
                 if data.get("send_lag_ns")
+                else None
+            ),
+            send_gap=(
+                Latency.from_dict(data["send_gap_ns"], "phases[].send_gap_ns")
+                if data.get("send_gap_ns")
                 else None
             ),
             status_codes=_status_codes(data.get("status_codes") or {}),
@@ -441,6 +449,9 @@ class Result:
     #: Open loop only: how late the generator itself sent requests it could have sent
     #: on time (a late reply from the server does not count here).
     send_lag: Optional[Latency] = None
+    #: Closed loop only: the generator's own turnaround, from a reply's last byte to
+    #: the next request's write on that connection (think time excluded).
+    send_gap: Optional[Latency] = None
     #: Interval snapshots taken during the run (the last one may be short).
     intervals: int = 0
     #: HTTP only: ``(status, responses)`` pairs, sorted by status; empty otherwise.
@@ -494,6 +505,7 @@ class Result:
             "rate_per_s": self.rate_per_s,
             "uncorrected_latency_ns": (self.uncorrected_latency or self.latency).to_dict(),
             "send_lag_ns": self.send_lag.to_dict() if self.send_lag else None,
+            "send_gap_ns": self.send_gap.to_dict() if self.send_gap else None,
             "intervals": self.intervals,
             "status_codes": {str(code): n for code, n in self.status_codes},
             "non_2xx_3xx": self.non_2xx_3xx,
@@ -554,6 +566,11 @@ class Result:
             send_lag=(
                 Latency.from_dict(data["send_lag_ns"], "send_lag_ns")
                 if data.get("send_lag_ns")
+                else None
+            ),
+            send_gap=(
+                Latency.from_dict(data["send_gap_ns"], "send_gap_ns")
+                if data.get("send_gap_ns")
                 else None
             ),
             intervals=int(get("intervals")),

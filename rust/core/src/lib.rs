@@ -6,6 +6,7 @@
 #![deny(missing_docs)]
 
 pub mod codec;
+mod pacer;
 pub mod plan;
 pub mod recorder;
 pub mod run;

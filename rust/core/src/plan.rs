@@ -193,6 +193,30 @@ fn default_interval_ms() -> u64 {
 
 /// Highest total request rate a plan may ask for.
 pub const MAX_RATE_PER_S: f64 = 100_000_000.0;
+/// Lowest rate (requests or connections per second) a plan may ask for: one every 11.6
+/// days. Below it the period stops being a number a schedule can keep (at 1e-300/s,
+/// 1e9 / rate ns is infinite).
+pub const MIN_RATE_PER_S: f64 = 1e-6;
+
+/// Checks a rate field: finite, within [`MIN_RATE_PER_S`, `MAX_RATE_PER_S`].
+fn check_rate(field: &'static str, what: &str, rate: f64) -> Result<(), PlanError> {
+    if !(rate.is_finite() && rate > 0.0 && rate <= MAX_RATE_PER_S) {
+        return Err(invalid(
+            field,
+            format!("must be a positive rate up to {MAX_RATE_PER_S} {what}/s, got {rate}"),
+        ));
+    }
+    if rate < MIN_RATE_PER_S {
+        return Err(invalid(
+            field,
+            format!(
+                "{rate} {what}/s is too small to schedule; the smallest rate is \
+                 {MIN_RATE_PER_S} {what}/s (one every 11.6 days)"
+            ),
+        ));
+    }
+    Ok(())
+}
 /// Shortest interval between snapshots.
 pub const MIN_INTERVAL_MS: u64 = 10;
 
@@ -605,14 +629,7 @@ impl Plan {
             ));
         }
         if let Some(rate) = raw.rate_per_s {
-            if !(rate.is_finite() && rate > 0.0 && rate <= MAX_RATE_PER_S) {
-                return Err(invalid(
-                    "rate_per_s",
-                    format!(
-                        "must be a positive rate up to {MAX_RATE_PER_S} requests/s, got {rate}"
-                    ),
-                ));
-            }
+            check_rate("rate_per_s", "requests", rate)?;
         }
         if raw.interval_ms < MIN_INTERVAL_MS {
             return Err(invalid(
@@ -630,14 +647,7 @@ impl Plan {
             ));
         }
         if let Some(rate) = raw.connection_rate_per_s {
-            if !(rate.is_finite() && rate > 0.0 && rate <= MAX_RATE_PER_S) {
-                return Err(invalid(
-                    "connection_rate_per_s",
-                    format!(
-                        "must be a positive rate up to {MAX_RATE_PER_S} connections/s, got {rate}"
-                    ),
-                ));
-            }
+            check_rate("connection_rate_per_s", "connections", rate)?;
         }
         if raw.idle_connections > MAX_CONNECTIONS {
             return Err(invalid(
@@ -985,6 +995,20 @@ mod tests {
     }
 
     #[test]
+    fn a_rate_too_small_to_schedule_names_the_smallest() {
+        let err = Plan::from_json(&plan_json(r#","connection_rate_per_s":1e-300"#))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("`connection_rate_per_s`"), "{err}");
+        assert!(
+            err.contains("smallest rate is 0.000001 connections/s"),
+            "{err}"
+        );
+        // The smallest itself is allowed.
+        assert!(Plan::from_json(&plan_json(r#","rate_per_s":1e-6"#)).is_ok());
+    }
+
+    #[test]
     fn bounds_are_checked() {
         for (extra, field) in [
             (r#","threads":0"#, "threads"),
@@ -997,6 +1021,12 @@ mod tests {
             (r#","interval_ms":5"#, "interval_ms"),
             (r#","requests_per_connection":0"#, "requests_per_connection"),
             (r#","connection_rate_per_s":0"#, "connection_rate_per_s"),
+            (r#","rate_per_s":1e-300"#, "rate_per_s"),
+            (
+                r#","connection_rate_per_s":1e-300"#,
+                "connection_rate_per_s",
+            ),
+            (r#","rate_per_s":5e-7"#, "rate_per_s"),
             (r#","idle_connections":2000000"#, "idle_connections"),
             (r#","think_time_ms":5,"rate_per_s":10"#, "think_time_ms"),
         ] {

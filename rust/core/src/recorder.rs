@@ -119,6 +119,9 @@ pub struct Recorder {
     pub uncorrected_ns: Option<Histogram<u64>>,
     /// Open loop only: how late the generator sent requests it could have sent on time.
     pub send_lag_ns: Option<Histogram<u64>>,
+    /// Closed loop only: from a reply's last byte to the next request's write on that
+    /// connection (think time excluded): the generator's own turnaround.
+    pub send_gap_ns: Option<Histogram<u64>>,
     /// Time to open each connection (TCP connect).
     pub connect_ns: Histogram<u64>,
     /// WebSocket only: time of each opening handshake.
@@ -183,6 +186,7 @@ impl Recorder {
             latency_ns: latency_histogram(),
             uncorrected_ns: shape.open_loop.then(latency_histogram),
             send_lag_ns: shape.open_loop.then(latency_histogram),
+            send_gap_ns: (!shape.open_loop).then(latency_histogram),
             connect_ns: latency_histogram(),
             handshake_ns: shape.handshake.then(latency_histogram),
             status_codes: if shape.status_codes {
@@ -248,6 +252,13 @@ impl Recorder {
         }
     }
 
+    /// Records the generator's turnaround between a reply and the next request.
+    pub fn send_gap(&mut self, gap: Duration) {
+        if let Some(hist) = self.send_gap_ns.as_mut() {
+            record(hist, gap);
+        }
+    }
+
     /// Counts one failure.
     pub fn failure(&mut self, failure: Failure) {
         let e = &mut self.errors;
@@ -271,6 +282,9 @@ impl Recorder {
             add(a, b);
         }
         if let (Some(a), Some(b)) = (self.send_lag_ns.as_mut(), other.send_lag_ns.as_ref()) {
+            add(a, b);
+        }
+        if let (Some(a), Some(b)) = (self.send_gap_ns.as_mut(), other.send_gap_ns.as_ref()) {
             add(a, b);
         }
         add(&mut self.connect_ns, &other.connect_ns);

@@ -132,6 +132,9 @@ pub struct Summary {
     pub uncorrected_latency_ns: Latency,
     /// Open loop only: how late the generator sent requests it could have sent on time.
     pub send_lag_ns: Option<Latency>,
+    /// Closed loop only: from a reply's last byte to the next request's write on the
+    /// same connection (think time excluded): the generator's own turnaround.
+    pub send_gap_ns: Option<Latency>,
     /// Interval snapshots taken (the last one may be partial).
     pub intervals: u64,
     /// HTTP only: responses by status code (empty otherwise).
@@ -193,6 +196,8 @@ pub struct Phase {
     pub span: Span,
     /// Open loop only: the generator's own lateness.
     pub send_lag_ns: Option<Latency>,
+    /// Closed loop only: the generator's turnaround from a reply to the next request.
+    pub send_gap_ns: Option<Latency>,
     /// HTTP only: responses by status code.
     pub status_codes: BTreeMap<String, u64>,
     /// HTTP responses with a status outside 200-399.
@@ -215,6 +220,7 @@ impl Phase {
             intervals,
             span: Span::new(start, end, rec),
             send_lag_ns: rec.send_lag_ns.as_ref().map(Latency::of),
+            send_gap_ns: rec.send_gap_ns.as_ref().map(Latency::of),
             status_codes: status_codes(rec),
             non_2xx_3xx: non_2xx_3xx(rec),
         }
@@ -307,6 +313,7 @@ impl Summary {
             latency_ns: Latency::of(&rec.latency_ns),
             uncorrected_latency_ns: uncorrected(rec),
             send_lag_ns: rec.send_lag_ns.as_ref().map(Latency::of),
+            send_gap_ns: rec.send_gap_ns.as_ref().map(Latency::of),
             intervals,
             status_codes: status_codes(rec),
             non_2xx_3xx: non_2xx_3xx(rec),

@@ -14,6 +14,7 @@ use tokio::net::TcpStream;
 use tokio::sync::watch;
 
 use crate::codec::{Codec, Fed};
+use crate::pacer::Pacer;
 use crate::plan::Plan;
 use crate::recorder::{Failure, Recorder, Shape};
 use crate::summary::StoppedBy;
@@ -24,6 +25,9 @@ const READ_BUFFER_BYTES: usize = 64 * 1024;
 const FIRST_BACKOFF: Duration = Duration::from_millis(10);
 /// Longest pause between connection attempts.
 const MAX_BACKOFF: Duration = Duration::from_millis(500);
+/// How long a worker's connections have, all together, to close politely at the end of
+/// a run (a WebSocket Close answered, a FIN answered by the server's).
+const FAREWELL: Duration = Duration::from_millis(150);
 
 /// One interval of one worker, sent to the collector at each interval boundary.
 pub(crate) struct Report {
@@ -83,7 +87,7 @@ pub(crate) fn run_worker(work: WorkerPlan) -> std::io::Result<()> {
     let (index, reports) = (work.index, work.reports.clone());
     let interval_index = Rc::new(RefCell::new(0u64));
     let idle = Rc::new(RefCell::new(IdleCounts::default()));
-    let stopped_by = local.block_on(
+    let (stopped_by, finished_at) = local.block_on(
         &runtime,
         drive(
             work,
@@ -93,7 +97,6 @@ pub(crate) fn run_worker(work: WorkerPlan) -> std::io::Result<()> {
         ),
     );
     let idle = *idle.borrow();
-    let finished_at = Instant::now();
     // Dropping the set cancels the connections still in flight and releases the recorder.
     drop(local);
     let recorder = Rc::try_unwrap(recorder)
@@ -122,11 +125,16 @@ async fn tick_intervals(
     recorder: Rc<RefCell<Recorder>>,
     interval_index: Rc<RefCell<u64>>,
     reports: mpsc::Sender<Report>,
+    pacer: Pacer,
 ) {
     loop {
         let index = *interval_index.borrow();
         let boundary = started_at + every * (index as u32 + 1);
-        tokio::time::sleep_until(boundary.into()).await;
+        // On the pacer, not tokio's timer: an interval is reported as exactly `every`
+        // long, so a snapshot a millisecond late would move a millisecond's replies
+        // from the next interval into this one (at a constant rate, a blip that the
+        // series of a steady server should not have).
+        pacer.wait_until(boundary).await;
         let fresh = recorder.borrow().fresh();
         let finished = std::mem::replace(&mut *recorder.borrow_mut(), fresh);
         *interval_index.borrow_mut() += 1;
@@ -147,7 +155,7 @@ async fn drive(
     recorder: Rc<RefCell<Recorder>>,
     interval_index: Rc<RefCell<u64>>,
     idle_counts: Rc<RefCell<IdleCounts>>,
-) -> StoppedBy {
+) -> (StoppedBy, Instant) {
     let WorkerPlan {
         index,
         plan,
@@ -158,27 +166,37 @@ async fn drive(
         mut stop,
         reports,
     } = work;
-    tokio::task::spawn_local(tick_intervals(
+    // Set when the run ends: every connection then closes politely.
+    let (closing_tx, closing) = watch::channel(false);
+    // One pacer for the worker: the request and connection schedules and the interval
+    // boundaries all wait on it.
+    let pacer = Pacer::new();
+    let ticker = tokio::task::spawn_local(tick_intervals(
         index,
         started_at,
         plan.interval,
         Rc::clone(&recorder),
         interval_index,
         reports,
+        pacer.clone(),
     ));
     // Idle connections are opened a few at a time: a burst of thousands of SYNs
     // overflows the server's accept queue, and a dropped SYN costs a 1 s retransmit.
     let connecting = Rc::new(tokio::sync::Semaphore::new(IDLE_CONNECTS_IN_FLIGHT));
-    for position in idle {
-        let task = hold_idle(
-            Arc::clone(&plan),
-            position,
-            Rc::clone(&idle_counts),
-            Rc::clone(&connecting),
-        );
-        tokio::task::spawn_local(task);
-    }
-    let handles: Vec<_> = conns
+    let idle_tasks: Vec<_> = idle
+        .map(|position| {
+            let task = hold_idle(
+                Arc::clone(&plan),
+                position,
+                Rc::clone(&idle_counts),
+                Rc::clone(&connecting),
+                closing.clone(),
+            );
+            tokio::task::spawn_local(task)
+        })
+        .collect();
+    let goodbyes = Rc::new(RefCell::new(Vec::new()));
+    let mut handles: Vec<_> = conns
         .into_iter()
         .map(|conn| {
             let schedule = plan
@@ -195,17 +213,23 @@ async fn drive(
                 plan: Arc::clone(&plan),
                 recorder: Rc::clone(&recorder),
                 budget: conn.budget,
+                pacer: pacer.clone(),
                 schedule,
                 connect_schedule,
                 completed: 0,
+                mid_write: std::cell::Cell::new(false),
+                goodbyes: Rc::clone(&goodbyes),
             };
-            tokio::task::spawn_local(conn.run())
+            Some(tokio::task::spawn_local(conn.run(closing.clone())))
         })
         .collect();
     let all_done = async {
         let mut budgets_spent = true;
-        for handle in handles {
-            budgets_spent &= handle.await.unwrap_or(false);
+        for slot in handles.iter_mut() {
+            if let Some(handle) = slot.as_mut() {
+                budgets_spent &= handle.await.unwrap_or(false);
+                *slot = None;
+            }
         }
         if budgets_spent {
             StoppedBy::Requests
@@ -219,12 +243,86 @@ async fn drive(
             None => pending().await,
         }
     };
-    tokio::select! {
+    let stopped_by = tokio::select! {
         biased;
         _ = stop.wait_for(|stopping| *stopping) => StoppedBy::Stop,
         _ = timer => StoppedBy::Duration,
         by = all_done => by,
+    };
+    let finished_at = Instant::now();
+    // The run is over: no more intervals, and every connection says goodbye, all at
+    // once and within FAREWELL. What is left after it is dropped with the local set.
+    ticker.abort();
+    let _ = closing_tx.send(true);
+    let goodbyes = async {
+        for handle in handles.iter_mut().flatten() {
+            let _ = handle.await;
+        }
+        for handle in idle_tasks {
+            let _ = handle.await;
+        }
+        let early: Vec<_> = goodbyes.borrow_mut().drain(..).collect();
+        for handle in early {
+            let _ = handle.await;
+        }
+    };
+    let _ = tokio::time::timeout(FAREWELL + Duration::from_millis(20), goodbyes).await;
+    (stopped_by, finished_at)
+}
+
+/// Runs `work` unless the run ends first (`None` then).
+async fn unless_closing<F: std::future::Future>(
+    closing: &mut watch::Receiver<bool>,
+    work: F,
+) -> Option<F::Output> {
+    tokio::select! {
+        biased;
+        out = work => Some(out),
+        _ = closing.wait_for(|closing| *closing) => None,
     }
+}
+
+/// Ends a connection politely, within `FAREWELL`: for WebSocket a Close (1000) and a
+/// wait for the server's; then a FIN (`shutdown`) and a wait for the server's. `unread`
+/// is what was received and not yet decoded; `mid_write` says a request was cut off
+/// half-written, so no protocol message can follow it on this stream.
+async fn farewell(stream: &mut TcpStream, codec: &mut Codec, unread: &[u8], mid_write: bool) {
+    let polite = async {
+        let mut out = Vec::new();
+        let mut chunk = [0u8; 4096];
+        if !mid_write && codec.close(&mut out) {
+            stream.write_all(&out).await?;
+            // Read up to the server's Close: replies still in flight come first.
+            let mut data = unread.to_vec();
+            let mut control = Vec::new();
+            'frames: loop {
+                loop {
+                    match codec.feed(&data, &mut control) {
+                        Ok(Fed::Closed) | Err(_) => break 'frames,
+                        Ok(Fed::Reply { consumed, .. }) => {
+                            data.drain(..consumed);
+                        }
+                        Ok(Fed::NeedMore { consumed }) => {
+                            data.drain(..consumed);
+                            break;
+                        }
+                    }
+                }
+                control.clear();
+                let n = stream.read(&mut chunk).await?;
+                if n == 0 {
+                    break;
+                }
+                data.extend_from_slice(&chunk[..n]);
+            }
+        }
+        stream.shutdown().await?;
+        // Wait for the server's FIN, so that neither side is left with unread data
+        // (which would turn our close into a reset).
+        while stream.read(&mut chunk).await? > 0 {}
+        Ok::<(), std::io::Error>(())
+    };
+    let _ = tokio::time::timeout(FAREWELL, polite).await;
 }
 
 /// An open-loop schedule, the wrk2 way: request k of the whole run is due at
@@ -239,9 +337,20 @@ pub(crate) struct Schedule {
     sent: u64,
 }
 
+/// The furthest a schedule looks ahead: due times beyond it (from rates too small for
+/// the plan to allow) are pinned here rather than overflowing.
+const FAR_FUTURE_NS: f64 = 1e18;
+
 impl Schedule {
     pub(crate) fn new(start: Instant, rate_per_s: f64, conn: u64, conns: u32) -> Schedule {
+        // The plan refuses rates whose period does not fit; saturate all the same, so
+        // that no rate can turn into "no wait" (1e9 / tiny = inf, inf * 0 = NaN).
         let gap_ns = 1e9 / rate_per_s;
+        let gap_ns = if gap_ns.is_finite() && gap_ns >= 0.0 {
+            gap_ns
+        } else {
+            FAR_FUTURE_NS
+        };
         Schedule {
             start,
             first_ns: conn as f64 * gap_ns,
@@ -254,6 +363,12 @@ impl Schedule {
     pub(crate) fn next_due(&mut self) -> Instant {
         let offset_ns = self.first_ns + self.sent as f64 * self.step_ns;
         self.sent += 1;
+        // NaN and infinities fail the comparison and land on the far future.
+        let offset_ns = if offset_ns < FAR_FUTURE_NS {
+            offset_ns.max(0.0)
+        } else {
+            FAR_FUTURE_NS
+        };
         self.start + Duration::from_nanos(offset_ns as u64)
     }
 }
@@ -265,11 +380,17 @@ struct Connection {
     codec: Codec,
     recorder: Rc<RefCell<Recorder>>,
     budget: Option<u64>,
+    /// The worker's pacer, which both schedules wait on.
+    pacer: Pacer,
     schedule: Option<Schedule>,
     /// Churn at a connection rate: when this connection may open its next socket.
     connect_schedule: Option<Schedule>,
     /// Replies received on this connection's sockets so far.
     completed: u64,
+    /// A write is under way (if the run ends now, it is cut off half-written).
+    mid_write: std::cell::Cell<bool>,
+    /// Goodbyes of connections that finished early, for the worker to wait for.
+    goodbyes: Rc<RefCell<Vec<tokio::task::JoinHandle<()>>>>,
 }
 
 /// Idle connections beyond this many per source address are opened from the next
@@ -299,8 +420,9 @@ async fn hold_idle(
     position: u64,
     counts: Rc<RefCell<IdleCounts>>,
     connecting: Rc<tokio::sync::Semaphore>,
+    mut closing: watch::Receiver<bool>,
 ) {
-    let Ok(permit) = connecting.acquire().await else {
+    let Some(Ok(permit)) = unless_closing(&mut closing, connecting.acquire()).await else {
         return;
     };
     let connect = async {
@@ -314,7 +436,8 @@ async fn hold_idle(
         }
         socket.connect(plan.addr).await
     };
-    let Ok(Ok(mut stream)) = tokio::time::timeout(plan.connect_timeout, connect).await else {
+    let connect = tokio::time::timeout(plan.connect_timeout, connect);
+    let Some(Ok(Ok(mut stream))) = unless_closing(&mut closing, connect).await else {
         return;
     };
     let mut codec = Codec::new(&plan.protocol, position.wrapping_mul(0x2545_F491_4F6C_DD1D));
@@ -334,9 +457,10 @@ async fn hold_idle(
                 }
             }
         };
+        let upgrade = tokio::time::timeout(plan.connect_timeout, upgrade);
         if !matches!(
-            tokio::time::timeout(plan.connect_timeout, upgrade).await,
-            Ok(Some(()))
+            unless_closing(&mut closing, upgrade).await,
+            Some(Ok(Some(())))
         ) {
             return;
         }
@@ -344,10 +468,15 @@ async fn hold_idle(
     drop(permit);
     counts.borrow_mut().opened += 1;
     counts.borrow_mut().held += 1;
-    // Held until the server closes it, or until the run ends and this task is dropped.
+    // Held until the server closes it, or until the run ends.
     let mut chunk = [0u8; 256];
-    while matches!(stream.read(&mut chunk).await, Ok(n) if n > 0) {}
-    counts.borrow_mut().held -= 1;
+    let held = async { while matches!(stream.read(&mut chunk).await, Ok(n) if n > 0) {} };
+    if unless_closing(&mut closing, held).await.is_some() {
+        counts.borrow_mut().held -= 1;
+    } else {
+        // Still held when the run ended; now it says goodbye.
+        farewell(&mut stream, &mut codec, &[], false).await;
+    }
 }
 
 /// Received bytes not yet used by the codec.
@@ -411,8 +540,8 @@ struct InFlight {
 impl Connection {
     /// Connects, exchanges requests until the budget is spent, and reconnects after a
     /// failure (or a server's close) if the plan says so. Returns whether the budget
-    /// was spent.
-    async fn run(mut self) -> bool {
+    /// was spent. When the run ends (`closing`), it closes its connection politely.
+    async fn run(mut self, mut closing: watch::Receiver<bool>) -> bool {
         let mut buf = ReadBuf::new();
         let mut backoff = FIRST_BACKOFF;
         loop {
@@ -420,38 +549,78 @@ impl Connection {
                 return true;
             }
             if let Some(schedule) = self.connect_schedule.as_mut() {
-                tokio::time::sleep_until(schedule.next_due().into()).await;
+                let due = schedule.next_due();
+                let wait = self.pacer.wait_until(due);
+                if unless_closing(&mut closing, wait).await.is_none() {
+                    return false;
+                }
             }
-            let mut stream = match self.open(&mut buf).await {
+            let Some(opened) = unless_closing(&mut closing, self.open(&mut buf)).await else {
+                return false;
+            };
+            let mut stream = match opened {
                 Ok(stream) => stream,
                 Err(failure) => {
                     self.recorder.borrow_mut().failure(failure);
                     if !self.plan.reconnect {
                         return false;
                     }
-                    tokio::time::sleep(backoff).await;
+                    let pause = tokio::time::sleep(backoff);
+                    if unless_closing(&mut closing, pause).await.is_none() {
+                        return false;
+                    }
                     backoff = (backoff * 2).min(MAX_BACKOFF);
                     continue;
                 }
             };
             let completed_before = self.completed;
-            let outcome = self.exchanges(&mut stream, &mut buf).await;
+            let exchanges = self.exchanges(&mut stream, &mut buf);
+            let Some(outcome) = unless_closing(&mut closing, exchanges).await else {
+                self.farewell(&mut stream, &buf).await;
+                return self.budget == Some(0);
+            };
             if self.completed > completed_before {
                 backoff = FIRST_BACKOFF;
             }
+            if outcome.is_ok() && self.budget == Some(0) {
+                // Done: the goodbye runs on its own, so the run's time does not wait
+                // for this server's answer to it.
+                let mut codec = self.codec.clone();
+                let (unread, mid_write) = (buf.filled().to_vec(), self.mid_write.get());
+                let goodbye = tokio::task::spawn_local(async move {
+                    farewell(&mut stream, &mut codec, &unread, mid_write).await;
+                });
+                self.goodbyes.borrow_mut().push(goodbye);
+                return true;
+            }
             if let Err(failure) = outcome {
                 self.recorder.borrow_mut().failure(failure);
+                if failure == Failure::Timeout {
+                    // A timed-out request had its outcome: it counts against the budget,
+                    // so a run of N requests ends even when the server stops answering.
+                    if let Some(left) = self.budget.as_mut() {
+                        *left = left.saturating_sub(1);
+                    }
+                }
                 if !self.plan.reconnect {
                     return false;
                 }
                 // A connection that failed before any reply points at a broken server:
                 // back off rather than open thousands of sockets a second against it.
                 if self.completed == completed_before {
-                    tokio::time::sleep(backoff).await;
+                    let pause = tokio::time::sleep(backoff);
+                    if unless_closing(&mut closing, pause).await.is_none() {
+                        return false;
+                    }
                     backoff = (backoff * 2).min(MAX_BACKOFF);
                 }
             }
         }
+    }
+
+    /// Closes this connection's stream politely (see [`farewell`]).
+    async fn farewell(&mut self, stream: &mut TcpStream, buf: &ReadBuf) {
+        farewell(stream, &mut self.codec, buf.filled(), self.mid_write.get()).await;
     }
 
     /// Opens a connection and runs the protocol's opening handshake, if any.
@@ -463,6 +632,7 @@ impl Connection {
             Ok(Err(e)) => return Err(Failure::of_connect(&e)),
             Err(_) => return Err(Failure::ConnectTimeout),
         };
+        self.mid_write.set(false);
         // Requests are small and latency-bound; never let Nagle hold one back.
         stream.set_nodelay(true).map_err(|e| Failure::of_io(&e))?;
         self.recorder.borrow_mut().connected(started.elapsed());
@@ -502,10 +672,12 @@ impl Connection {
     }
 
     async fn write(&self, stream: &mut TcpStream, bytes: &[u8]) -> Result<(), Failure> {
+        self.mid_write.set(true);
         stream
             .write_all(bytes)
             .await
             .map_err(|e| Failure::of_io(&e))?;
+        self.mid_write.set(false);
         self.recorder.borrow_mut().bytes_sent += bytes.len() as u64;
         Ok(())
     }
@@ -526,7 +698,7 @@ impl Connection {
         let due = schedule.next_due();
         let ready = Instant::now();
         if due > ready {
-            tokio::time::sleep_until(due.into()).await;
+            self.pacer.wait_until(due).await;
         }
         // Lateness that is the generator's own: the connection was free but the request
         // left after its time (a late reply is the server's).
@@ -547,6 +719,9 @@ impl Connection {
         let mut out = Vec::new();
         // Churn: this connection carries at most this many requests, then is replaced.
         let mut this_connection = self.plan.requests_per_connection.unwrap_or(u64::MAX);
+        // Closed loop: when the last reply was complete (or the think time after it
+        // ended), for the generator's turnaround to the next write.
+        let mut replied_at: Option<Instant> = None;
         loop {
             // Send as many requests as the pipeline, the budget and churn allow.
             while in_flight.len() < depth
@@ -556,26 +731,32 @@ impl Connection {
                 this_connection -= 1;
                 let due = self.next_due().await;
                 self.codec.request(&mut out);
-                in_flight.push_back(InFlight {
-                    due,
-                    sent: Instant::now(),
-                });
+                let sent = Instant::now();
+                if let Some(replied) = replied_at.take() {
+                    self.recorder.borrow_mut().send_gap(sent - replied);
+                }
+                in_flight.push_back(InFlight { due, sent });
             }
             if in_flight.is_empty() {
                 return Ok(());
             }
-            if !out.is_empty() {
-                self.write(stream, &out).await?;
-                out.clear();
-            }
+            // The request timeout covers the whole exchange: a server that stops
+            // reading blocks the write, and that too must end as a timeout.
             let limit = self.plan.request_timeout;
-            let reply = self.reply(stream, buf);
-            let (status, keep_alive) = match limit {
-                Some(limit) => tokio::time::timeout(limit, reply)
-                    .await
-                    .map_err(|_| Failure::Timeout)??,
-                None => reply.await?,
+            let exchange = async {
+                if !out.is_empty() {
+                    self.write(stream, &out).await?;
+                }
+                self.reply(stream, buf).await
             };
+            let outcome = match limit {
+                Some(limit) => tokio::time::timeout(limit, exchange)
+                    .await
+                    .unwrap_or(Err(Failure::Timeout)),
+                None => exchange.await,
+            };
+            out.clear();
+            let (status, keep_alive) = outcome?;
             let done = Instant::now();
             let request = in_flight.pop_front().expect("a reply answers a request");
             let uncorrected = done - request.sent;
@@ -604,8 +785,12 @@ impl Connection {
                 // Bytes nobody asked for: the stream is out of step with the requests.
                 return Err(Failure::Protocol);
             }
+            if self.schedule.is_none() {
+                replied_at = Some(done);
+            }
             if let (Some(think), true) = (self.plan.think_time, in_flight.is_empty()) {
                 tokio::time::sleep(think).await;
+                replied_at = Some(Instant::now());
             }
         }
     }
@@ -690,6 +875,28 @@ mod tests {
         // Elsewhere than loopback the system picks the source.
         let remote = std::net::SocketAddr::from(([10, 0, 0, 1], 9000));
         assert_eq!(idle_source(remote, 3 * IDLE_PER_SOURCE_ADDRESS), None);
+    }
+
+    #[test]
+    fn schedule_arithmetic_saturates_instead_of_running_at_full_speed() {
+        // Rates the plan refuses: the schedule still never turns them into "now".
+        let start = Instant::now();
+        for (rate, conn) in [(1e-300, 0), (1e-300, 3), (f64::MIN_POSITIVE, 1), (0.0, 2)] {
+            let mut s = Schedule::new(start, rate, conn, 4);
+            let first = s.next_due() - start;
+            let second = s.next_due() - start;
+            let far = Duration::from_nanos(FAR_FUTURE_NS as u64);
+            assert_eq!(second, far, "rate {rate}, connection {conn}");
+            if conn > 0 {
+                assert_eq!(first, far, "rate {rate}, connection {conn}");
+            }
+        }
+        // The smallest allowed rate with the most connections saturates too.
+        let mut s = Schedule::new(start, 1e-6, 999_999, 1_000_000);
+        assert_eq!(
+            s.next_due() - start,
+            Duration::from_nanos(FAR_FUTURE_NS as u64)
+        );
     }
 
     #[test]

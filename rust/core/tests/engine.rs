@@ -201,6 +201,35 @@ fn constant_rate_completes_its_requests_with_both_latencies() {
 }
 
 #[test]
+fn closed_loop_records_the_generators_turnaround() {
+    // One gap per request after each connection's first; none in open loop.
+    let addr = echo_server(None);
+    let run = Run::start(plan(addr, r#","requests":400"#)).unwrap();
+    let s = finish(&run).summary;
+    assert!(s.send_lag_ns.is_none());
+    let gap = s.send_gap_ns.as_ref().expect("closed loop has a send gap");
+    assert_eq!(gap.count, 400 - 4);
+    assert!(gap.min > 0 && gap.max < s.duration_ns, "{gap:?}");
+    let phase = &s.phases[0];
+    assert_eq!(phase.send_gap_ns.as_ref().unwrap().count, 400 - 4);
+
+    let run = Run::start(plan(addr, r#","requests":40,"rate_per_s":400"#)).unwrap();
+    let s = finish(&run).summary;
+    assert!(s.send_gap_ns.is_none() && s.phases[0].send_gap_ns.is_none());
+}
+
+#[test]
+fn think_time_is_not_in_the_turnaround() {
+    let addr = echo_server(None);
+    let run = Run::start(plan(addr, r#","requests":24,"think_time_ms":50"#)).unwrap();
+    let s = finish(&run).summary;
+    let gap = s.send_gap_ns.as_ref().unwrap();
+    assert_eq!(gap.count, 24 - 4);
+    // 20 waits of 50 ms each: a gap that counted them would be at least 50 ms.
+    assert!(gap.max < 50_000_000, "{gap:?}");
+}
+
+#[test]
 fn rate_below_the_number_of_connections_still_sends() {
     // 8 requests/s over 4 connections: every connection sends one request every 0.5 s.
     let addr = echo_server(None);
@@ -244,4 +273,129 @@ fn corrected_latency_shows_stalls_that_uncorrected_hides() {
         "{}",
         s.latency_ns.max
     );
+}
+
+/// A server that accepts connections and never reads from them; it holds them open.
+fn deaf_server() -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in listener.incoming() {
+            held.extend(stream.ok());
+        }
+    });
+    addr
+}
+
+#[test]
+fn a_write_the_server_never_reads_ends_as_a_timeout() {
+    // 4 MB fill the socket buffers of a server that does not read, so the write blocks.
+    let addr = deaf_server();
+    let text = format!(
+        r#"{{"abi_version":2,"target":"{addr}","connections":1,"threads":1,"requests":2,
+           "request_timeout_ms":1000,
+           "protocol":{{"kind":"tcp","payload_hex":"{}","reply":{{"kind":"fixed","bytes":1}}}}}}"#,
+        "5a".repeat(4_000_000)
+    );
+    let run = Run::start(Plan::from_json(&text).unwrap()).unwrap();
+    let s = finish(&run).summary;
+    // Each of the two requests timed out (and was counted against the request count,
+    // so the run ended); the connection was reopened for the second.
+    assert_eq!(s.errors.timeout, 2, "{:?}", s.errors);
+    assert_eq!(s.requests, 0);
+    assert_eq!(s.stopped_by, StoppedBy::Requests);
+    assert_eq!(s.bytes_sent, 0, "the write never completed");
+    assert_eq!(s.connections_opened, 2);
+}
+
+/// A WebSocket echo server for small messages that records, per connection, the status
+/// code of the client's Close frame (0 when the client left without one).
+fn ws_server(closes: std::sync::Arc<std::sync::Mutex<Vec<u16>>>) -> SocketAddr {
+    use std::io::BufRead;
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(stream) = stream else { continue };
+            let closes = std::sync::Arc::clone(&closes);
+            std::thread::spawn(move || {
+                let mut out = stream.try_clone().unwrap();
+                let mut input = std::io::BufReader::new(stream);
+                let mut key = String::new();
+                loop {
+                    let mut line = String::new();
+                    if input.read_line(&mut line).unwrap_or(0) == 0 {
+                        return;
+                    }
+                    if let Some(k) = line.strip_prefix("Sec-WebSocket-Key: ") {
+                        key = k.trim().to_string();
+                    }
+                    if line == "\r\n" {
+                        break;
+                    }
+                }
+                let accept = cannonade_core::codec::ws::accept_key(&key);
+                let reply = format!(
+                    "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\
+                     Connection: Upgrade\r\nSec-WebSocket-Accept: {accept}\r\n\r\n"
+                );
+                out.write_all(reply.as_bytes()).unwrap();
+                loop {
+                    let mut head = [0u8; 2];
+                    if input.read_exact(&mut head).is_err() {
+                        closes.lock().unwrap().push(0);
+                        return;
+                    }
+                    let len = usize::from(head[1] & 0x7f);
+                    assert!(len < 126 && head[1] & 0x80 != 0, "small masked frames");
+                    let mut mask = [0u8; 4];
+                    let mut payload = vec![0u8; len];
+                    input.read_exact(&mut mask).unwrap();
+                    input.read_exact(&mut payload).unwrap();
+                    for (i, b) in payload.iter_mut().enumerate() {
+                        *b ^= mask[i % 4];
+                    }
+                    let opcode = head[0] & 0x0f;
+                    if opcode == 0x8 {
+                        let code = u16::from_be_bytes([payload[0], payload[1]]);
+                        closes.lock().unwrap().push(code);
+                        let _ = out.write_all(&[0x88, 0x02, payload[0], payload[1]]);
+                        return;
+                    }
+                    let mut frame = vec![0x80 | opcode, len as u8];
+                    frame.extend_from_slice(&payload);
+                    if out.write_all(&frame).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    addr
+}
+
+fn ws_plan(addr: SocketAddr, extra: &str) -> Plan {
+    Plan::from_json(&format!(
+        r#"{{"abi_version":2,"connections":3,"threads":1,
+           "protocol":{{"kind":"ws","url":"ws://{addr}/","message_hex":"68656c6c6f"}}{extra}}}"#
+    ))
+    .unwrap()
+}
+
+#[test]
+fn websocket_connections_end_with_a_close_frame() {
+    for end in [r#","duration_ms":300"#, r#","requests":30"#] {
+        let closes = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let addr = ws_server(std::sync::Arc::clone(&closes));
+        let run = Run::start(ws_plan(addr, end)).unwrap();
+        let s = finish(&run).summary;
+        assert!(
+            s.requests > 0 && s.errors.total() == 0,
+            "{end}: {:?}",
+            s.errors
+        );
+        // The worker waited for the server's answering Close, sent after it recorded.
+        assert_eq!(*closes.lock().unwrap(), [1000, 1000, 1000], "{end}");
+    }
 }

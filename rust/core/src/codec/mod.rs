@@ -103,6 +103,20 @@ impl Codec {
         }
     }
 
+    /// Appends the protocol's own closing message, if it has one (a WebSocket Close,
+    /// status 1000), and returns whether it did; the peer's answer then arrives as
+    /// [`Fed::Closed`] and is not answered again.
+    pub fn close(&mut self, out: &mut Vec<u8>) -> bool {
+        match self {
+            Codec::Ws(c) => {
+                ws::encode_close(out, 1000, &mut c.masks);
+                c.frames.close_sent();
+                true
+            }
+            _ => false,
+        }
+    }
+
     /// The peer closed the connection: a reply that ends at the close, if any.
     pub fn eof(&mut self) -> Option<Fed> {
         match self {
