@@ -43,7 +43,7 @@ from types import TracebackType
 from typing import Any, Callable, Optional, Union
 from urllib.parse import urlsplit, urlunsplit
 
-from . import _stats, _steady
+from . import _hotspotlog, _stats, _steady
 from ._errors import PlanError, RunError, ServerError
 from ._plan import Plan, Tcp
 from ._pypylog import JIT_TRACING, summarize_intervals
@@ -918,6 +918,12 @@ class Benchmark:
         edges = [i.start_s for i in intervals] + [intervals[-1].end_s]
         if self._event_source is not None:
             return self._event_source(edges)
+        boundaries = [live.t0 + edge for edge in edges]
+        hotspot = live.server.hotspot_log
+        if hotspot is not None:
+            # HotSpot's compilations are all JIT events; the shape of `jit` is PyPy's.
+            live.jit_events.extend(hotspot.read())
+            return _hotspotlog.summarize_intervals(live.jit_events, boundaries)
         reader = live.server.pypylog
         if reader is None:
             return None
@@ -925,7 +931,7 @@ class Benchmark:
         live.raw_events.extend(fresh)
         live.jit_events.extend(e for e in fresh if e.name == JIT_TRACING)
         events = live.jit_events if jit_only else live.raw_events
-        return summarize_intervals(events, [live.t0 + edge for edge in edges])
+        return summarize_intervals(events, boundaries)
 
     def _jit_share(self, live: _Live, lo: int, hi: int) -> Optional[float]:
         """Share of intervals ``[lo, hi)``'s time the JIT spent compiling, or None."""

@@ -26,7 +26,8 @@ import time
 from types import FrameType
 from typing import Any, NoReturn, Optional, Union
 
-from ._errors import CannonadeError, RunError, ServerError
+from ._errors import CannonadeError, ResultError, RunError, ServerError
+from ._html import write_compare_html, write_html
 from ._plan import Http, Plan, Tcp, Ws
 from ._report import format_ns
 from ._result import Interval
@@ -108,8 +109,9 @@ def _common_options() -> argparse.ArgumentParser:
         "--interval",
         metavar="TIME",
         type=_duration,
-        default=1.0,
-        help="snapshot interval (1s)",
+        default=None,
+        help="snapshot interval (1s for a run; a benchmark analyses 100ms intervals unless "
+        "this is given)",
     )
     common.add_argument(
         "--requests-per-connection",
@@ -150,6 +152,9 @@ def _common_options() -> argparse.ArgumentParser:
         "--no-reconnect", action="store_true", help="do not reopen connections the server closes"
     )
     common.add_argument("--json", metavar="FILE", help="also write the result as JSON to FILE")
+    common.add_argument(
+        "--html", metavar="FILE", help="also write a self-contained HTML report with plots"
+    )
     bench = common.add_argument_group(
         "warm-up and measurement (a benchmark instead of a single run)"
     )
@@ -166,6 +171,11 @@ def _common_options() -> argparse.ArgumentParser:
     )
     bench.add_argument(
         "--pypylog", action="store_true", help="collect PyPy GC and JIT events from --server"
+    )
+    bench.add_argument(
+        "--hotspot-log",
+        action="store_true",
+        help="collect HotSpot JIT compilations from a java --server (-Xlog jit+compilation)",
     )
     bench.add_argument(
         "--warmup-min", metavar="TIME", type=_duration, default=10.0, help="warm up at least (10s)"
@@ -282,6 +292,19 @@ def _parser() -> argparse.ArgumentParser:
         help="split each message into frames of at most N bytes",
     )
     ws.add_argument("--subprotocol", metavar="NAME", help="ask for this subprotocol")
+    report = commands.add_parser(
+        "report", help="print the summary of saved results (--json files), or an HTML report"
+    )
+    report.add_argument("files", metavar="FILE", nargs="+", help="a run's or a benchmark's JSON")
+    report.add_argument(
+        "--html", metavar="OUT", help="write the HTML report of the (single) FILE to OUT"
+    )
+    comparison = commands.add_parser(
+        "compare", help="compare two saved results: b/a per metric (bootstrap for benchmarks)"
+    )
+    comparison.add_argument("a", metavar="A", help="the baseline's JSON")
+    comparison.add_argument("b", metavar="B", help="the other result's JSON")
+    comparison.add_argument("--html", metavar="OUT", help="also write both overlaid, as HTML")
     return parser
 
 
@@ -335,7 +358,7 @@ def _plan(args: argparse.Namespace) -> Plan:
         request_timeout_s=args.timeout,
         reconnect=not args.no_reconnect,
         rate_per_s=args.rate,
-        interval_s=args.interval,
+        interval_s=1.0 if args.interval is None else args.interval,
         requests_per_connection=args.requests_per_connection,
         connection_rate_per_s=args.connection_rate,
         idle_connections=args.idle,
@@ -480,10 +503,15 @@ def _run(args: argparse.Namespace) -> int:
     interrupted = False
     with _Signals(patience_s=None) as signals:
         handle = start(plan)
+        intervals: list[Interval] = []
         with handle:
             result = handle.wait(0.1)
             while result is None and signals.signum is None:
+                if args.html:
+                    intervals.extend(handle.poll())
                 result = handle.wait(0.1)
+            if args.html:
+                intervals.extend(handle.poll())
             if result is None:
                 interrupted = True
                 handle.stop()
@@ -496,12 +524,17 @@ def _run(args: argparse.Namespace) -> int:
                     os._exit(signals.status)  # joining its threads could hang as well
     if interrupted:
         result = dataclasses.replace(result, stopped_by="interrupted")
-    if args.json:
+    for option, path, write in (
+        ("--json", args.json, lambda out: _write(out, result.to_json() + "\n")),
+        ("--html", args.html, lambda out: write_html(result, out, intervals=intervals)),
+    ):
+        if not path:
+            continue
         try:
-            _write(args.json, result.to_json() + "\n")
+            write(path)
         except OSError as error:
             _print(result.format())
-            _fail(f"cannot write --json {args.json}: {error.strerror or error}")
+            _fail(f"cannot write {option} {path}: {error.strerror or error}")
     _print(result.format())
     if interrupted:
         _say(f"{_PROG}: interrupted by {signal.Signals(signals.status - 128).name}")
@@ -550,10 +583,22 @@ def _benchmark(args: argparse.Namespace) -> int:
     server: Optional[Server] = None
     try:
         plan = _plan(args)
-        if args.pypylog and not args.server:
-            _fail("--pypylog needs --server: cannonade can only log a server it starts")
-        server = Server(args.server, pypylog=args.pypylog or None) if args.server else None
-        warmup = Warmup(min_s=args.warmup_min, max_s=args.warmup_max, steady_window_s=args.window)
+        if (args.pypylog or args.hotspot_log) and not args.server:
+            _fail(
+                "--pypylog and --hotspot-log need --server: cannonade can only log a server "
+                "it starts"
+            )
+        server = (
+            Server(args.server, pypylog=args.pypylog or None, hotspot_log=args.hotspot_log)
+            if args.server
+            else None
+        )
+        warmup = Warmup(
+            min_s=args.warmup_min,
+            max_s=args.warmup_max,
+            steady_window_s=args.window,
+            interval_s=args.interval,
+        )
         signals = _Signals(patience_s=2 * plan.interval_s + 1.0)
 
         def progress(phase: str, interval: Interval, sample: object) -> None:
@@ -599,6 +644,8 @@ def _benchmark(args: argparse.Namespace) -> int:
             _write(args.json, json.dumps(data, indent=2) + "\n")
         if args.hlog:
             result.write_hlog(args.hlog)
+        if args.html:
+            write_html(data, args.html)
     except OSError as error:
         _print(result.format())
         _fail(f"cannot write {error.filename}: {error.strerror or error}")
@@ -613,13 +660,97 @@ def _benchmark(args: argparse.Namespace) -> int:
     return 0
 
 
+# --- saved results -------------------------------------------------------------------
+
+
+def _load(path: str) -> dict[str, Any]:
+    """A saved result's JSON, checked by the loader of its kind; one line if it is bad."""
+    try:
+        with open(path, encoding="utf-8") as file:
+            data = json.load(file)
+    except OSError as error:
+        _fail(f"cannot read {path}: {error.strerror or error}")
+    except ValueError as error:
+        _fail(f"{path} is not a cannonade result: not JSON ({error})")
+    if not isinstance(data, dict):
+        _fail(f"{path} is not a cannonade result: the JSON is not an object")
+    if data.get("kind") != "benchmark":
+        from ._result import Result
+
+        try:
+            Result.from_file(path)
+        except ResultError as error:
+            _fail(str(error))
+    elif not isinstance(data.get("executions"), list):
+        _fail(f"{path} is not a cannonade benchmark result: it has no executions")
+    return data
+
+
+def _benchmark_text(data: dict[str, Any]) -> str:
+    lines = [f"benchmark: classification {data.get('classification')}"]
+    for name, estimate in (data.get("steady") or {}).items():
+        if isinstance(estimate, dict):
+            value = estimate.get("mean")
+            shown = format_ns(value) if name != "requests_per_s" else f"{value:,.0f}"
+            lines.append(
+                f"  {name:<14} {shown:>12}   "
+                f"[{estimate.get('low'):,.6g}, {estimate.get('high'):,.6g}]"
+            )
+    return "\n".join(lines)
+
+
+def _report(args: argparse.Namespace) -> int:
+    if args.html and len(args.files) != 1:
+        _fail("report --html takes one FILE")
+    for path in args.files:
+        data = _load(path)
+        if data.get("kind") == "benchmark":
+            text = _benchmark_text(data)
+        else:
+            from ._result import Result
+
+            text = Result.from_file(path).format()
+        if len(args.files) > 1:
+            _print(f"== {path}")
+        _print(text)
+        if args.html:
+            write_html(data, args.html, source=os.path.basename(path))
+    return 0
+
+
+def _compare(args: argparse.Namespace) -> int:
+    from ._html import _ratios
+
+    a, b = _load(args.a), _load(args.b)
+    labels = (os.path.basename(args.a), os.path.basename(args.b))
+    rows, note = _ratios(a, b, labels)
+    if not rows:
+        _fail(f"{args.a} and {args.b} have no metric in common to compare")
+    _print(f"b = {labels[1]} against a = {labels[0]}; {note}")
+    for row in rows:
+        interval = f"  [{row['low']:.3f}, {row['high']:.3f}]" if row.get("low") is not None else ""
+        verdict = {True: "  significant", False: "  not significant"}.get(row["significant"], "")
+        ratio = "n/a" if row["ratio"] is None else f"{row['ratio']:.3f}"
+        _print(f"  {row['metric']:<14} b/a {ratio}{interval}{verdict}")
+    if args.html:
+        write_compare_html(a, b, args.html, labels=labels)
+    return 0
+
+
 def main(argv: Optional[list[str]] = None) -> int:
     args = _parser().parse_args(argv)
+    if args.command in ("report", "compare"):
+        _check_writable("--html", args.html)
+        return _report(args) if args.command == "report" else _compare(args)
     benchmark = bool(args.warmup or args.server)
-    if not benchmark and (args.hlog or args.pypylog):
-        _fail("--hlog and --pypylog belong to a benchmark: add --warmup or --server CMD")
+    if not benchmark and (args.hlog or args.pypylog or args.hotspot_log):
+        _fail(
+            "--hlog, --pypylog and --hotspot-log belong to a benchmark: add --warmup or "
+            "--server CMD"
+        )
     _check_writable("--json", args.json)
     _check_writable("--hlog", args.hlog)
+    _check_writable("--html", args.html)
     try:
         if benchmark:
             return _benchmark(args)

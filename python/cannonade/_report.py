@@ -211,7 +211,9 @@ def _execution_lines(execution: Any) -> list[str]:
         lines.append(f"  server while measured: {cpu_text}rss {format_bytes(rss)}")
     events = [ev for ev in e.events[len(e.warmup) :] if ev is not None]
     if events:
-        lines.append("  pypy while measured: " + _events_text(events))
+        # HotSpot's per-interval events carry c1/c2 counts; PyPy's carry GC sections.
+        runtime = "hotspot" if hasattr(events[0], "c2") else "pypy"
+        lines.append(f"  {runtime} while measured: " + _events_text(events))
     share = getattr(e, "jit_share", None)
     if share is not None:
         busy = any(r.startswith("the JIT was still busy") for r in reasons)
@@ -242,7 +244,7 @@ def _events_text(events: list[Any]) -> str:
     for label, attr in (
         ("minor gc", "gc_minor"),
         ("major gc steps", "gc_major"),
-        ("jit tracing", "jit"),
+        ("jit tracing" if not hasattr(events[0], "c2") else "jit compilations", "jit"),
     ):
         stats = [getattr(ev, attr, None) for ev in events]
         stats = [s for s in stats if s is not None and s.count]
