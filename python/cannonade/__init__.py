@@ -22,11 +22,14 @@ Importing the package loads the native library and fails with
 from ._backend import library_version
 from ._benchmark import (
     METRICS,
+    Attempt,
     Benchmark,
     BenchmarkResult,
     Comparison,
     Execution,
+    GeneratorNoise,
     MetricComparison,
+    Replay,
     ServerInterval,
     Warmup,
     compare,
@@ -42,12 +45,16 @@ from ._errors import (
     RunError,
     ServerError,
 )
+from ._hotspotlog import HotSpotCompile, HotSpotIntervalEvents, HotSpotLogReader
 from ._html import write_compare_html, write_html
 from ._plan import MAX_PAYLOAD_BYTES, Http, Plan, Tcp, Ws
+from ._pypylog import EventStats, IntervalEvents, PypyLogEvent, PypyLogReader
 from ._report import format_ns
 from ._result import Errors, IdleConnections, Interval, Latency, Phase, Result
 from ._run import Run, run, start, start_json
 from ._server import ProcessSample, Server
+from ._stats import Estimate, Ratio
+from ._steady import Segment, SeriesAnalysis
 from ._version import ABI_VERSION, __version__
 
 __all__ = [
@@ -56,27 +63,41 @@ __all__ = [
     "METRICS",
     "AbiMismatchError",
     "AnalysisError",
+    "Attempt",
     "Benchmark",
     "BenchmarkResult",
     "CannonadeError",
     "Comparison",
     "ConnectError",
     "Errors",
+    "Estimate",
+    "EventStats",
     "Execution",
+    "GeneratorNoise",
+    "HotSpotCompile",
+    "HotSpotIntervalEvents",
+    "HotSpotLogReader",
     "Http",
     "IdleConnections",
     "InternalError",
     "Interval",
+    "IntervalEvents",
     "Latency",
     "MetricComparison",
     "Phase",
     "Plan",
     "PlanError",
     "ProcessSample",
+    "PypyLogEvent",
+    "PypyLogReader",
+    "Ratio",
+    "Replay",
     "Result",
     "ResultError",
     "Run",
     "RunError",
+    "Segment",
+    "SeriesAnalysis",
     "Server",
     "ServerError",
     "ServerInterval",
