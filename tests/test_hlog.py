@@ -20,6 +20,10 @@ from cannonade._result import Errors, Interval, Latency
 from support import decode_histogram as reference_decode
 from support import rust_testee_argv
 
+# Long runs against real servers (or a browser), the same whatever the backend:
+# .ci/run runs them in its first pytest pass only.
+pytestmark = pytest.mark.once
+
 _LATENCY = Latency(count=1, min_ns=1, mean_ns=1.0, stdev_ns=0.0, max_ns=2_000_000, percentiles=())
 
 

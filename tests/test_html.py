@@ -26,6 +26,10 @@ from cannonade._html import render_html
 
 from support import run_bounded, rust_testee_argv
 
+# Long runs against real servers (or a browser), the same whatever the backend:
+# .ci/run runs them in its first pytest pass only.
+pytestmark = pytest.mark.once
+
 CHROMIUM = shutil.which("chromium")
 needs_chromium = pytest.mark.skipif(
     CHROMIUM is None, reason="Debian's chromium is not installed (.ci/bootstrap installs it)"

@@ -27,6 +27,10 @@ from cannonade.testees import jdk_json
 
 from support import pypy_argv
 
+# Long runs against real servers (or a browser), the same whatever the backend:
+# .ci/run runs them in its first pytest pass only.
+pytestmark = pytest.mark.once
+
 
 def _need(program: str) -> str:
     found = shutil.which(program)

@@ -14,6 +14,10 @@ import ground_truth
 
 from support import rust_testee_argv
 
+# Long runs against real servers (or a browser), the same whatever the backend:
+# .ci/run runs them in its first pytest pass only.
+pytestmark = pytest.mark.once
+
 
 @pytest.mark.parametrize("name", ["flat", "warmup", "slowdown", "alternate"])
 def test_the_class_and_the_changepoint_are_the_shapes(name: str) -> None:
