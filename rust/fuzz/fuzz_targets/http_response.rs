@@ -49,24 +49,40 @@ fn run(stream: &[u8], pieces: &[&[u8]], head_requests: bool) -> Vec<Event> {
         loop {
             match decoder.feed(&buf) {
                 Ok(Decoded::NeedMore { consumed }) => {
-                    assert!(consumed <= buf.len(), "consumed {consumed} of {}", buf.len());
+                    assert!(
+                        consumed <= buf.len(),
+                        "consumed {consumed} of {}",
+                        buf.len()
+                    );
                     buf.drain(..consumed);
                     base += consumed;
                     break;
                 }
                 Ok(Decoded::Response { consumed, response }) => {
-                    assert!(consumed <= buf.len(), "consumed {consumed} of {}", buf.len());
+                    assert!(
+                        consumed <= buf.len(),
+                        "consumed {consumed} of {}",
+                        buf.len()
+                    );
                     buf.drain(..consumed);
                     base += consumed;
                     assert!(base > response_start, "a response consumed no bytes");
-                    check_framing(&stream[response_start..base], &response, head_requests, false);
+                    check_framing(
+                        &stream[response_start..base],
+                        &response,
+                        head_requests,
+                        false,
+                    );
                     response_start = base;
                     events.push(Event::Response(response));
                     decoder.start(head_requests);
                 }
                 Err(e) => {
                     assert!(decoder.feed(b"").is_err(), "the error {e:?} did not stick");
-                    assert!(decoder.eof().is_err(), "the error {e:?} did not stick at eof");
+                    assert!(
+                        decoder.eof().is_err(),
+                        "the error {e:?} did not stick at eof"
+                    );
                     events.push(Event::Error(e));
                     return events;
                 }
@@ -115,7 +131,11 @@ fn check_framing(raw: &[u8], response: &Response, head_request: bool, at_eof: bo
         }
         assert_eq!(status, response.status, "status");
         let after_head = (raw.len() - pos - len) as u64;
-        let has = |name: &str| head.headers.iter().any(|h| h.name.eq_ignore_ascii_case(name));
+        let has = |name: &str| {
+            head.headers
+                .iter()
+                .any(|h| h.name.eq_ignore_ascii_case(name))
+        };
         let content_length = head
             .headers
             .iter()
@@ -125,16 +145,25 @@ fn check_framing(raw: &[u8], response: &Response, head_request: bool, at_eof: bo
             .and_then(|v| v.trim().parse::<u64>().ok());
         if head_request || status < 200 || status == 204 || status == 304 {
             assert_eq!(response.body_bytes, 0, "a bodiless response has a body");
-            assert_eq!(after_head, 0, "a bodiless response consumed bytes after its head");
+            assert_eq!(
+                after_head, 0,
+                "a bodiless response consumed bytes after its head"
+            );
         } else if has("transfer-encoding") {
             assert!(response.body_bytes <= after_head, "more body than bytes");
         } else if let Some(length) = content_length {
             assert!(!at_eof, "a Content-Length body completed at the close");
-            assert_eq!(response.body_bytes, length, "body size against Content-Length");
+            assert_eq!(
+                response.body_bytes, length,
+                "body size against Content-Length"
+            );
             assert_eq!(after_head, length, "bytes consumed against Content-Length");
         } else {
             assert!(at_eof, "a body without framing completed before the close");
-            assert!(!response.keep_alive, "a body read until close kept the connection");
+            assert!(
+                !response.keep_alive,
+                "a body read until close kept the connection"
+            );
             assert_eq!(response.body_bytes, after_head, "a body read until close");
         }
         return;

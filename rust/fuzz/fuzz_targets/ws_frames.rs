@@ -52,15 +52,25 @@ fn run(pieces: &[&[u8]], max_message_bytes: usize, close_sent: bool) -> Outcome 
                 | WsEvent::Message { consumed, .. }
                 | WsEvent::Closed { consumed, .. } => consumed,
             };
-            assert!(consumed <= buf.len(), "consumed {consumed} of {}", buf.len());
+            assert!(
+                consumed <= buf.len(),
+                "consumed {consumed} of {}",
+                buf.len()
+            );
             buf.drain(..consumed);
             since_event += consumed;
             out.events.push(event);
             match event {
                 WsEvent::NeedMore { .. } => break,
                 WsEvent::Message { len, .. } => {
-                    assert!(len <= max_message_bytes, "a {len}-byte message passed the limit");
-                    assert!(len <= since_event, "a {len}-byte message from {since_event} bytes");
+                    assert!(
+                        len <= max_message_bytes,
+                        "a {len}-byte message passed the limit"
+                    );
+                    assert!(
+                        len <= since_event,
+                        "a {len}-byte message from {since_event} bytes"
+                    );
                     assert!(consumed > 0, "a message consumed no bytes");
                     since_event = 0;
                 }
@@ -106,7 +116,11 @@ fuzz_target!(|data: &[u8]| {
         close_sent,
     );
     let whole = run(&[input.stream], max_message_bytes, close_sent);
-    assert_eq!(completed(&split.events), completed(&whole.events), "events differ");
+    assert_eq!(
+        completed(&split.events),
+        completed(&whole.events),
+        "events differ"
+    );
     assert_eq!(
         split.error.as_ref().map(discriminant),
         whole.error.as_ref().map(discriminant),
@@ -114,5 +128,8 @@ fuzz_target!(|data: &[u8]| {
         split.error,
         whole.error
     );
-    assert_eq!(split.control_out, whole.control_out, "control replies differ");
+    assert_eq!(
+        split.control_out, whole.control_out,
+        "control replies differ"
+    );
 });
