@@ -31,6 +31,7 @@ testee=${CANNONADE_TESTEE_BIN:-${CARGO_TARGET_DIR:-$repo/target}/release/cannona
 [[ -x $testee ]] || { echo "soak: $testee not found: cargo build --release -p cannonade-testee" >&2; exit 1; }
 mkdir -p "$out"
 
+: >"$out/testee.out"
 "$testee" http --host 127.0.0.1 --port 0 >"$out/testee.out" 2>&1 &
 testee_pid=$!
 gen_pid=
