@@ -7,7 +7,8 @@
 #
 # Defaults: -d 30m -R 2000 -c 32 -o bench/soak-out. Writes DIR/samples.csv (elapsed_s,
 # rss_kib, fds, threads), DIR/report.txt (the CLI's own summary) and DIR/summary.txt
-# (first, min, max, last and least-squares slope per hour of RSS and descriptors).
+# (first, min, max, last, and least-squares slope per hour from 2 min on and over the
+# second half, of RSS, descriptors and threads).
 # Needs .venv-pypy (.ci/bootstrap) and `cargo build --release -p cannonade-testee`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -77,17 +78,28 @@ if not rows:
     sys.exit("soak: no sample after the first 10 s; run longer")
 t = [float(r["elapsed_s"]) for r in rows]
 print(f"samples: {len(rows)} over {t[-1] - t[0]:.0f} s; generator exit status {sys.argv[2]}")
-print(f"{'':10} {'first':>8} {'min':>8} {'max':>8} {'last':>8} {'slope/h':>9}")
-for col, unit in (("rss_kib", "KiB"), ("fds", ""), ("threads", "")):
-    y = [float(r[col]) for r in rows]
-    # Least squares, skipping the first minute (start-up: JIT warm-up, pools filling).
-    pts = [(a, b) for a, b in zip(t, y) if a >= 60] or list(zip(t, y))
+print(f"{'':10} {'first':>8} {'min':>8} {'max':>8} {'last':>8} {'slope/h':>9} {'2nd half':>9}")
+
+
+def slope(pts):
+    """Least squares, per hour."""
     n = len(pts)
     mx = sum(a for a, _ in pts) / n
     my = sum(b for _, b in pts) / n
     var = sum((a - mx) ** 2 for a, _ in pts)
-    slope = sum((a - mx) * (b - my) for a, b in pts) / var * 3600 if var else 0.0
-    print(f"{col:10} {y[0]:8.0f} {min(y):8.0f} {max(y):8.0f} {y[-1]:8.0f} {slope:+9.1f} {unit}")
+    return sum((a - mx) * (b - my) for a, b in pts) / var * 3600 if var else 0.0
+
+
+for col, unit in (("rss_kib", "KiB"), ("fds", ""), ("threads", "")):
+    y = [float(r[col]) for r in rows]
+    # Slopes skip the first two minutes (start-up: PyPy's JIT warm-up, its GC sizing
+    # its heap); the second-half slope shows whether any growth is levelling off.
+    pts = [(a, b) for a, b in zip(t, y) if a >= 120] or list(zip(t, y))
+    half = [(a, b) for a, b in pts if a >= (t[0] + t[-1]) / 2] or pts
+    print(
+        f"{col:10} {y[0]:8.0f} {min(y):8.0f} {max(y):8.0f} {y[-1]:8.0f}"
+        f" {slope(pts):+9.1f} {slope(half):+9.1f} {unit}"
+    )
 PY
 cat "$out/summary.txt"
 exit "$status"
