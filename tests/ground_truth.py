@@ -87,10 +87,10 @@ CASES = {
             ("--shape", "flat", "--delay-us", str(FAST_US)),
             expected="flat",
             warmup=Warmup(min_s=3, max_s=8, steady_window_s=2, metrics=("requests_per_s", "p50")),
-            measure_s=2,
+            measure_s=3,
         ),
-        Case("warmup", _step("warmup"), "warmup", _STEP_WARMUP, measure_s=2, change_s=STEP_S),
-        Case("slowdown", _step("slowdown"), "slowdown", _STEP_WARMUP, measure_s=2, change_s=STEP_S),
+        Case("warmup", _step("warmup"), "warmup", _STEP_WARMUP, measure_s=3, change_s=STEP_S),
+        Case("slowdown", _step("slowdown"), "slowdown", _STEP_WARMUP, measure_s=3, change_s=STEP_S),
         Case(
             "alternate",
             (
@@ -105,7 +105,7 @@ CASES = {
             ),
             expected="no steady state",
             warmup=Warmup(min_s=4, max_s=8, steady_window_s=2, metrics=("requests_per_s", "p50")),
-            measure_s=1,
+            measure_s=3,
         ),
         Case(
             "stall",
@@ -113,7 +113,7 @@ CASES = {
             expected=None,
             # Any verdict: the measurement is what is checked. At a constant rate the
             # throughput is steady, so the warm-up ends soon.
-            warmup=Warmup(min_s=1, max_s=3, steady_window_s=1, metrics=("requests_per_s",)),
+            warmup=Warmup(min_s=2, max_s=5, steady_window_s=2, metrics=("requests_per_s",)),
             measure_s=5,
             rate_per_s=STALL_RATE_PER_S,
         ),

@@ -85,8 +85,8 @@ def _benchmark(executions: int) -> cannonade.BenchmarkResult:
     bench = Benchmark(
         plan,
         server,
-        warmup=Warmup(min_s=1, max_s=3, steady_window_s=1),
-        measure_s=1,
+        warmup=Warmup(min_s=2, max_s=5, steady_window_s=2),
+        measure_s=3,
         executions=executions,
     )
     with bench:

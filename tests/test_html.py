@@ -93,7 +93,7 @@ def _plan(target: str = "127.0.0.1:9", **overrides: Any) -> cannonade.Plan:
 def benchmark() -> cannonade.BenchmarkResult:
     server = cannonade.Server([*rust_testee_argv(), "--port", "{port}"])
     bench = Benchmark(
-        _plan(), server, warmup=Warmup(min_s=1, max_s=3, steady_window_s=1), measure_s=1
+        _plan(), server, warmup=Warmup(min_s=2, max_s=5, steady_window_s=2), measure_s=3
     )
     with bench:
         return bench.run()

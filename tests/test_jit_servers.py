@@ -191,7 +191,7 @@ def test_nginx_is_flat(tmp_path: Path) -> None:
         _http_plan(interval_s=0.25, connections=8),
         server,
         warmup=Warmup(min_s=3, max_s=20, steady_window_s=2, metrics=("requests_per_s", "p50")),
-        measure_s=2,
+        measure_s=3,
     )
     with bench:
         execution = bench.execution()
