@@ -259,6 +259,49 @@ def test_http_malformed_replies_are_counted(kind: str, web_factory: Callable[...
     # "truncated" closes 10 bytes into a 100-byte body: closed by the peer mid-reply.
     kind_counted = "closed" if kind == "truncated" else "protocol"
     assert result.errors.to_dict() == {**Errors().to_dict(), kind_counted: 2}
+    # A protocol error keeps the decoder's words, with its count; a close has none.
+    words = {m.kind: m for m in result.error_messages}
+    if kind_counted == "protocol":
+        assert words["protocol"].count == 2
+        assert words["protocol"].first.startswith("HTTP: "), words
+        assert "protocol errors: 2, first: HTTP: " in result.format()
+    else:
+        assert "protocol" not in words
+    assert Result.from_json(result.to_json()).error_messages == result.error_messages
+
+
+def test_http_bad_status_line_keeps_its_words() -> None:
+    """A tiny server in the test answers every request with a malformed status line."""
+    import socket
+    import threading
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+    port = listener.getsockname()[1]
+
+    def serve() -> None:
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            with conn:
+                if conn.recv(4096):
+                    conn.sendall(b"HTTP/1.1 OK 200\r\nContent-Length: 0\r\n\r\n")
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        result = _run_until_lost(f"http://127.0.0.1:{port}/", connections=1)
+    finally:
+        listener.close()
+    assert result.errors.protocol == 1, result.errors
+    (message,) = result.error_messages
+    assert (message.kind, message.count) == ("protocol", 1)
+    assert message.first.startswith("HTTP: bad status line"), message.first
+    assert f"protocol errors: 1, first: {message.first}" in result.format()
+    assert result.phases[0].error_messages == result.error_messages
 
 
 @pytest.mark.parametrize("kind", ["status-line", "truncated"])

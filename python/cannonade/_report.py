@@ -96,6 +96,9 @@ def format_result(result: Result) -> str:
     )
     kinds = [f"{kind} {n}" for kind, n in result.errors.to_dict().items() if n]
     lines.append(f"  Errors: {', '.join(kinds) if kinds else 'none'}")
+    for message in result.error_messages:
+        kind = message.kind.replace("_", " ")
+        lines.append(f"    {kind} errors: {message.count}, first: {message.first}")
     if result.status_codes:
         counts = ", ".join(f"{code} {n}" for code, n in result.status_codes)
         lines.append(f"  Status codes: {counts}")

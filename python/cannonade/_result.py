@@ -18,7 +18,7 @@ from typing import Any, Callable, Optional, TypeVar, Union
 from ._errors import ResultError
 from ._report import format_result
 
-__all__ = ["Errors", "IdleConnections", "Interval", "Latency", "Phase", "Result"]
+__all__ = ["ErrorMessage", "Errors", "IdleConnections", "Interval", "Latency", "Phase", "Result"]
 
 #: The result format the engine writes; results of schema 1 (no phases) still load.
 SCHEMA_VERSION = 2
@@ -224,6 +224,8 @@ class Errors:
     timeout: int = 0
     protocol: int = 0
     io_other: int = 0
+    #: A socket could not be created: "too many open files" (raise ``ulimit -n``).
+    fd_limit: int = 0
 
     @property
     def total(self) -> int:
@@ -236,7 +238,54 @@ class Errors:
     @classmethod
     @_loader
     def from_dict(cls, data: Mapping[str, Any]) -> Errors:
-        return cls(**{f.name: int(_require(data, f.name, "errors.")) for f in fields(cls)})
+        # Kinds added after the first results were written read as 0 when absent.
+        return cls(
+            **{
+                f.name: int(
+                    data.get(f.name, 0)
+                    if f.name in _LATER_ERROR_KINDS
+                    else _require(data, f.name, "errors.")
+                )
+                for f in fields(cls)
+            }
+        )
+
+
+_LATER_ERROR_KINDS = frozenset({"fd_limit"})
+
+
+@dataclass(frozen=True)
+class ErrorMessage:
+    """How many failures of one kind there were, and the words of the first one seen.
+
+    ``kind`` is the name of its counter in :class:`Errors`, e.g. ``"protocol"``.
+    """
+
+    kind: str
+    count: int
+    first: str
+
+    @classmethod
+    @_loader
+    def from_dict(cls, data: Mapping[str, Any], kind: str = "") -> ErrorMessage:
+        return cls(
+            kind=kind,
+            count=int(_require(data, "count", f"error_messages.{kind}.")),
+            first=str(_require(data, "first", f"error_messages.{kind}.")),
+        )
+
+
+def _error_messages(data: Any) -> tuple[ErrorMessage, ...]:
+    """``error_messages`` of a result or phase (absent in older results: none)."""
+    if not data:
+        return ()
+    if not isinstance(data, Mapping):
+        raise ResultError(f"error_messages must be an object, got {_json_type(data)}")
+    return tuple(ErrorMessage.from_dict(v, str(k)) for k, v in data.items())
+
+
+def _error_messages_dict(messages: tuple[ErrorMessage, ...]) -> dict[str, Any]:
+    return {m.kind: {"count": m.count, "first": m.first} for m in messages}
 
 
 @dataclass(frozen=True)
@@ -365,6 +414,8 @@ class Phase:
     histogram: bytes = field(default=b"", repr=False)
     #: Closed loop only: the generator's turnaround from a reply to the next request.
     send_gap: Optional[Latency] = None
+    #: The first message of each kind of failure in this phase, with its count.
+    error_messages: tuple[ErrorMessage, ...] = ()
 
     @property
     def duration_s(self) -> float:
@@ -389,6 +440,7 @@ class Phase:
             "send_gap_ns": self.send_gap.to_dict() if self.send_gap else None,
             "status_codes": {str(code): n for code, n in self.status_codes},
             "non_2xx_3xx": self.non_2xx_3xx,
+            "error_messages": _error_messages_dict(self.error_messages),
             "histogram_v2_base64": base64.b64encode(self.histogram).decode("ascii"),
         }
 
@@ -414,6 +466,7 @@ class Phase:
             ),
             status_codes=_status_codes(data.get("status_codes") or {}),
             non_2xx_3xx=int(data.get("non_2xx_3xx") or 0),
+            error_messages=_error_messages(data.get("error_messages")),
             **_span(data, "phases[]."),
         )
 
@@ -468,6 +521,9 @@ class Result:
     #: The run's phases in order; a run nobody marked has one, ``"main"``.
     phases: tuple[Phase, ...] = ()
     histogram: bytes = field(default=b"", repr=False)
+    #: For each kind of failure that has words (a protocol error's, the OS's), its
+    #: count and the first message seen, in the order of :class:`Errors`' fields.
+    error_messages: tuple[ErrorMessage, ...] = ()
 
     @property
     def duration_s(self) -> float:
@@ -513,6 +569,7 @@ class Result:
             "handshake_ns": self.handshake.to_dict() if self.handshake else None,
             "idle_connections": self.idle_connections.to_dict(),
             "phases": [phase.to_dict() for phase in self.phases],
+            "error_messages": _error_messages_dict(self.error_messages),
         }
         if self.histogram:
             data["histogram_base64"] = base64.b64encode(self.histogram).decode("ascii")
@@ -592,6 +649,7 @@ class Result:
             ),
             phases=tuple(Phase.from_dict(p) for p in data.get("phases") or ()),
             histogram=histogram,
+            error_messages=_error_messages(data.get("error_messages")),
         )
 
     @classmethod

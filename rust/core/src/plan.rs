@@ -658,7 +658,7 @@ impl Plan {
                 ),
             ));
         }
-        check_descriptors(u64::from(raw.connections) + u64::from(raw.idle_connections))?;
+        check_descriptors(raw.connections, raw.idle_connections)?;
         if raw.think_time_ms.is_some() && raw.rate_per_s.is_some() {
             return Err(invalid(
                 "think_time_ms",
@@ -792,32 +792,69 @@ fn kind_of<'v>(
     }
 }
 
-/// File descriptors kept free for everything but the plan's sockets.
+/// File descriptors kept free for everything but the plan's sockets (the runtime's
+/// epoll and timer descriptors, files the embedding process opens meanwhile).
 const SPARE_DESCRIPTORS: u64 = 64;
 
-/// Refuses a plan that needs more sockets than this process may open, instead of
-/// letting it fail one connection at a time.
-fn check_descriptors(sockets: u64) -> Result<(), PlanError> {
+/// Refuses a plan that needs more sockets than this process may still open, instead of
+/// letting it fail one connection at a time. What the process holds open already counts
+/// against the limit, and so do the spare descriptors kept in reserve.
+fn check_descriptors(connections: u32, idle_connections: u32) -> Result<(), PlanError> {
     let Some(limit) = open_files_limit() else {
         return Ok(());
     };
-    if sockets + SPARE_DESCRIPTORS > limit {
+    let open = open_descriptors().unwrap_or(0);
+    descriptors_fit(connections, idle_connections, open, limit)
+}
+
+/// The arithmetic of [`check_descriptors`], apart from what the process looks like.
+fn descriptors_fit(
+    connections: u32,
+    idle_connections: u32,
+    open: u64,
+    limit: u64,
+) -> Result<(), PlanError> {
+    let (load, idle) = (u64::from(connections), u64::from(idle_connections));
+    let free = limit.saturating_sub(open + SPARE_DESCRIPTORS);
+    if load + idle <= free {
+        return Ok(());
+    }
+    let budget = format!(
+        "this process may open {limit} files (ulimit -n), holds {open} open already and keeps \
+         {SPARE_DESCRIPTORS} in reserve, which leaves {free} for sockets"
+    );
+    if load > free || idle == 0 {
         return Err(invalid(
-            "idle_connections",
+            "connections",
             format!(
-                "connections plus idle_connections need {sockets} sockets, but this process may \
-                 open only {limit} files; raise the limit (ulimit -n) or ask for fewer"
+                "{load} connections need {load} sockets, but {budget}; raise the limit \
+                 (ulimit -n) or ask for fewer connections"
             ),
         ));
     }
-    Ok(())
+    Err(invalid(
+        "idle_connections",
+        format!(
+            "{idle} idle connections need {idle} sockets beside the {load} of the load, but \
+             {budget}, so at most {} idle connections fit; raise the limit (ulimit -n) or ask \
+             for fewer idle_connections",
+            free - load
+        ),
+    ))
 }
 
 /// The soft limit on open files, from /proc (Linux); `None` when unknown or unlimited.
-fn open_files_limit() -> Option<u64> {
+pub(crate) fn open_files_limit() -> Option<u64> {
     let limits = std::fs::read_to_string("/proc/self/limits").ok()?;
     let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
     line.split_whitespace().nth(3)?.parse().ok()
+}
+
+/// Descriptors this process holds open, from /proc/self/fd (Linux); `None` when unknown.
+/// The directory's own descriptor, open while it is read, is not counted.
+pub(crate) fn open_descriptors() -> Option<u64> {
+    let entries = std::fs::read_dir("/proc/self/fd").ok()?;
+    Some((entries.count() as u64).saturating_sub(1))
 }
 
 fn default_threads() -> u32 {
@@ -1055,6 +1092,40 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("ulimit -n"), "{err}");
+    }
+
+    #[test]
+    fn the_descriptor_check_counts_what_is_open_and_names_the_cause() {
+        fn field(err: PlanError) -> &'static str {
+            match err {
+                PlanError::Invalid { field, .. } => field,
+                other => panic!("{other}"),
+            }
+        }
+        let spare = SPARE_DESCRIPTORS;
+        // Exactly what is left fits.
+        assert!(descriptors_fit(100, 0, 36, 200 + spare - 64).is_ok());
+        assert!(descriptors_fit(50, 50, 100, 200 + spare).is_ok());
+        // What the process holds already counts.
+        let err = descriptors_fit(100, 0, 101, 200 + spare).unwrap_err();
+        let words = err.to_string();
+        assert_eq!(field(err), "connections", "{words}");
+        assert!(words.contains("holds 101 open already"), "{words}");
+        assert!(
+            words.contains(&format!("keeps {spare} in reserve")),
+            "{words}"
+        );
+        assert!(words.contains("leaves 99 for sockets"), "{words}");
+        // The load fits, the idle connections do not: they are the cause.
+        let err = descriptors_fit(50, 100, 100, 200 + spare).unwrap_err();
+        assert!(
+            err.to_string().contains("at most 50 idle connections fit"),
+            "{err}"
+        );
+        assert_eq!(field(err), "idle_connections");
+        // The load alone does not fit: connections are the cause, whatever the idle ones.
+        let err = descriptors_fit(300, 100, 0, 200 + spare).unwrap_err();
+        assert_eq!(field(err), "connections");
     }
 
     #[test]

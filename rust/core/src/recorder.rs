@@ -37,6 +37,9 @@ pub struct Errors {
     pub protocol: u64,
     /// Any other I/O error.
     pub io_other: u64,
+    /// A socket could not be created: the process or the system ran out of file
+    /// descriptors ("too many open files"; raise `ulimit -n`).
+    pub fd_limit: u64,
 }
 
 impl Errors {
@@ -50,6 +53,7 @@ impl Errors {
         self.timeout += other.timeout;
         self.protocol += other.protocol;
         self.io_other += other.io_other;
+        self.fd_limit += other.fd_limit;
     }
 
     /// All failures of every kind.
@@ -62,6 +66,22 @@ impl Errors {
             + self.timeout
             + self.protocol
             + self.io_other
+            + self.fd_limit
+    }
+
+    /// The count of one kind.
+    pub fn of(&self, failure: Failure) -> u64 {
+        match failure {
+            Failure::ConnectRefused => self.connect_refused,
+            Failure::ConnectTimeout => self.connect_timeout,
+            Failure::ConnectOther => self.connect_other,
+            Failure::Reset => self.reset,
+            Failure::Closed => self.closed,
+            Failure::Timeout => self.timeout,
+            Failure::Protocol => self.protocol,
+            Failure::IoOther => self.io_other,
+            Failure::FdLimit => self.fd_limit,
+        }
     }
 }
 
@@ -84,11 +104,72 @@ pub enum Failure {
     Protocol,
     /// See [`Errors::io_other`].
     IoOther,
+    /// See [`Errors::fd_limit`].
+    FdLimit,
 }
 
+/// Whether an I/O error is "too many open files" (EMFILE for the process, ENFILE for
+/// the system).
+pub fn is_fd_limit(err: &io::Error) -> bool {
+    use rustix::io::Errno;
+    err.raw_os_error().is_some_and(|code| {
+        code == Errno::MFILE.raw_os_error() || code == Errno::NFILE.raw_os_error()
+    })
+}
+
+/// What to say the first time a socket could not be created for lack of descriptors.
+pub fn fd_limit_message(err: &io::Error) -> String {
+    let limit = match crate::plan::open_files_limit() {
+        Some(n) => format!("currently {n}"),
+        None => "currently unlimited".to_owned(),
+    };
+    let open = crate::plan::open_descriptors()
+        .map(|n| format!(" with {n} descriptors open when this was counted"))
+        .unwrap_or_default();
+    format!(
+        "{err}: this process may not open more files (ulimit -n, {limit}){open}; raise the \
+         limit (ulimit -n) or ask for fewer connections and idle_connections"
+    )
+}
+
+/// Kinds of failure, in the order of [`Errors`]' fields.
+pub const FAILURES: [Failure; 9] = [
+    Failure::ConnectRefused,
+    Failure::ConnectTimeout,
+    Failure::ConnectOther,
+    Failure::Reset,
+    Failure::Closed,
+    Failure::Timeout,
+    Failure::Protocol,
+    Failure::IoOther,
+    Failure::FdLimit,
+];
+
 impl Failure {
+    /// The name of its counter in [`Errors`] (and in the result JSON).
+    pub fn name(self) -> &'static str {
+        match self {
+            Failure::ConnectRefused => "connect_refused",
+            Failure::ConnectTimeout => "connect_timeout",
+            Failure::ConnectOther => "connect_other",
+            Failure::Reset => "reset",
+            Failure::Closed => "closed",
+            Failure::Timeout => "timeout",
+            Failure::Protocol => "protocol",
+            Failure::IoOther => "io_other",
+            Failure::FdLimit => "fd_limit",
+        }
+    }
+
+    fn index(self) -> usize {
+        self as usize
+    }
+
     /// Classifies an error from a connection attempt.
     pub fn of_connect(err: &io::Error) -> Failure {
+        if is_fd_limit(err) {
+            return Failure::FdLimit;
+        }
         match err.kind() {
             io::ErrorKind::ConnectionRefused => Failure::ConnectRefused,
             io::ErrorKind::TimedOut => Failure::ConnectTimeout,
@@ -98,6 +179,9 @@ impl Failure {
 
     /// Classifies an error from reading or writing an open connection.
     pub fn of_io(err: &io::Error) -> Failure {
+        if is_fd_limit(err) {
+            return Failure::FdLimit;
+        }
         match err.kind() {
             io::ErrorKind::ConnectionReset
             | io::ErrorKind::ConnectionAborted
@@ -136,6 +220,37 @@ pub struct Recorder {
     pub connections_opened: u64,
     /// Failures by kind.
     pub errors: Errors,
+    /// The first message of each kind of failure seen, indexed like [`FAILURES`].
+    pub messages: Messages,
+}
+
+/// The first message of each kind of failure. A message is built only the first time its
+/// kind is seen by a recorder, so failures after it cost no allocation.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Messages([Option<String>; FAILURES.len()]);
+
+impl Messages {
+    /// The first message of `failure`'s kind, if one was noted.
+    pub fn first(&self, failure: Failure) -> Option<&str> {
+        self.0[failure.index()].as_deref()
+    }
+
+    /// Keeps `message()` as the first message of its kind, unless one is kept already.
+    pub fn note(&mut self, failure: Failure, message: impl FnOnce() -> String) {
+        let slot = &mut self.0[failure.index()];
+        if slot.is_none() {
+            *slot = Some(message());
+        }
+    }
+
+    /// Takes the other's messages for the kinds this one has none of (the first wins).
+    pub fn merge(&mut self, other: &Messages) {
+        for (mine, theirs) in self.0.iter_mut().zip(&other.0) {
+            if mine.is_none() {
+                mine.clone_from(theirs);
+            }
+        }
+    }
 }
 
 impl Default for Recorder {
@@ -198,6 +313,7 @@ impl Recorder {
             bytes_received: 0,
             connections_opened: 0,
             errors: Errors::default(),
+            messages: Messages::default(),
         }
     }
 
@@ -271,8 +387,15 @@ impl Recorder {
             Failure::Timeout => &mut e.timeout,
             Failure::Protocol => &mut e.protocol,
             Failure::IoOther => &mut e.io_other,
+            Failure::FdLimit => &mut e.fd_limit,
         };
         *counter += 1;
+    }
+
+    /// Counts one failure and keeps `message()` if it is the first of its kind here.
+    pub fn failure_with(&mut self, failure: Failure, message: impl FnOnce() -> String) {
+        self.failure(failure);
+        self.messages.note(failure, message);
     }
 
     /// Adds another recorder's measurements into this one.
@@ -298,6 +421,7 @@ impl Recorder {
         self.bytes_received += other.bytes_received;
         self.connections_opened += other.connections_opened;
         self.errors.add(&other.errors);
+        self.messages.merge(&other.messages);
     }
 }
 
@@ -378,6 +502,48 @@ mod tests {
             Failure::of_connect(&e(io::ErrorKind::ConnectionRefused)),
             Failure::ConnectRefused
         );
+    }
+
+    #[test]
+    fn too_many_open_files_is_its_own_kind_and_says_which_limit() {
+        use rustix::io::Errno;
+        for errno in [Errno::MFILE, Errno::NFILE] {
+            let err = io::Error::from_raw_os_error(errno.raw_os_error());
+            assert_eq!(Failure::of_connect(&err), Failure::FdLimit);
+            assert_eq!(Failure::of_io(&err), Failure::FdLimit);
+            let words = fd_limit_message(&err);
+            assert!(words.contains("ulimit -n, currently"), "{words}");
+        }
+        let other = io::Error::from_raw_os_error(Errno::NETUNREACH.raw_os_error());
+        assert_eq!(Failure::of_connect(&other), Failure::ConnectOther);
+        let mut r = Recorder::default();
+        r.failure(Failure::FdLimit);
+        assert_eq!((r.errors.fd_limit, r.errors.total()), (1, 1));
+        assert_eq!(r.errors.of(Failure::FdLimit), 1);
+    }
+
+    #[test]
+    fn the_first_message_of_a_kind_wins_and_counts_add() {
+        let mut a = Recorder::default();
+        let mut built = 0;
+        for i in 0..3 {
+            a.failure_with(Failure::Protocol, || {
+                built += 1;
+                format!("first {i}")
+            });
+        }
+        assert_eq!(built, 1, "the message is built once");
+        let mut b = a.fresh();
+        b.failure_with(Failure::Protocol, || "second".into());
+        b.failure_with(Failure::Reset, || "reset by peer".into());
+        a.merge(&b);
+        assert_eq!(a.errors.protocol, 4);
+        assert_eq!(a.messages.first(Failure::Protocol), Some("first 0"));
+        assert_eq!(a.messages.first(Failure::Reset), Some("reset by peer"));
+        assert_eq!(a.messages.first(Failure::Timeout), None);
+        for (i, kind) in FAILURES.iter().enumerate() {
+            assert_eq!(kind.index(), i, "{}", kind.name());
+        }
     }
 
     #[test]

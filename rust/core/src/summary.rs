@@ -8,7 +8,7 @@ use hdrhistogram::Histogram;
 use serde::Serialize;
 
 use crate::plan::Plan;
-use crate::recorder::{Errors, Recorder};
+use crate::recorder::{Errors, Recorder, FAILURES};
 
 /// Version of the result JSON format.
 pub const SCHEMA_VERSION: u32 = 2;
@@ -124,6 +124,9 @@ pub struct Summary {
     pub connections_opened: u64,
     /// Failures by kind.
     pub errors: Errors,
+    /// For each kind of failure that has words (a protocol error's, the OS's), how many
+    /// there were and the first message seen.
+    pub error_messages: BTreeMap<&'static str, ErrorMessage>,
     /// Latency of completed exchanges, in nanoseconds; in open loop counted from the
     /// intended send time (corrected for coordinated omission).
     pub latency_ns: Latency,
@@ -151,6 +154,35 @@ pub struct Summary {
     /// The run's phases in order (see [`crate::Run::mark_phase`]); a run nobody
     /// marked has one phase, [`DEFAULT_PHASE`].
     pub phases: Vec<Phase>,
+}
+
+/// How many failures of one kind a run had, and the words of the first one seen.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ErrorMessage {
+    /// Failures of this kind (the same as the count in `errors`).
+    pub count: u64,
+    /// The first message seen (when workers saw several, the first worker's).
+    pub first: String,
+}
+
+/// The kinds of failure that have words, with their counts.
+fn error_messages(rec: &Recorder) -> BTreeMap<&'static str, ErrorMessage> {
+    FAILURES
+        .iter()
+        .filter_map(|&kind| {
+            let count = rec.errors.of(kind);
+            let first = rec.messages.first(kind)?;
+            (count > 0).then(|| {
+                (
+                    kind.name(),
+                    ErrorMessage {
+                        count,
+                        first: first.to_owned(),
+                    },
+                )
+            })
+        })
+        .collect()
 }
 
 /// The name of a run's phase until someone marks another.
@@ -202,6 +234,8 @@ pub struct Phase {
     pub status_codes: BTreeMap<String, u64>,
     /// HTTP responses with a status outside 200-399.
     pub non_2xx_3xx: u64,
+    /// The first message of each kind of failure in this phase, with its count.
+    pub error_messages: BTreeMap<&'static str, ErrorMessage>,
 }
 
 impl Phase {
@@ -223,6 +257,7 @@ impl Phase {
             send_gap_ns: rec.send_gap_ns.as_ref().map(Latency::of),
             status_codes: status_codes(rec),
             non_2xx_3xx: non_2xx_3xx(rec),
+            error_messages: error_messages(rec),
         }
     }
 }
@@ -310,6 +345,7 @@ impl Summary {
             bytes_received: rec.bytes_received,
             connections_opened: rec.connections_opened,
             errors: rec.errors,
+            error_messages: error_messages(rec),
             latency_ns: Latency::of(&rec.latency_ns),
             uncorrected_latency_ns: uncorrected(rec),
             send_lag_ns: rec.send_lag_ns.as_ref().map(Latency::of),

@@ -13,10 +13,10 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
 
-use crate::codec::{Codec, Fed};
+use crate::codec::{Codec, Fed, Invalid};
 use crate::pacer::Pacer;
 use crate::plan::Plan;
-use crate::recorder::{Failure, Recorder, Shape};
+use crate::recorder::{self, Failure, Recorder, Shape};
 use crate::summary::StoppedBy;
 
 /// Size of each connection's read buffer.
@@ -618,6 +618,29 @@ impl Connection {
         }
     }
 
+    /// Keeps `message()` as the first words of `failure`'s kind, built only if none is
+    /// kept yet (the failure itself is counted where the connection loop ends up).
+    fn note(&self, failure: Failure, message: impl FnOnce() -> String) -> Failure {
+        self.recorder.borrow_mut().messages.note(failure, message);
+        failure
+    }
+
+    /// Classifies an I/O error of an open connection and keeps its words.
+    fn io_failure(&self, err: &std::io::Error) -> Failure {
+        let failure = Failure::of_io(err);
+        match failure {
+            Failure::FdLimit => self.note(failure, || recorder::fd_limit_message(err)),
+            // A close is the absence of words, and may yet end a reply well.
+            Failure::Closed => failure,
+            _ => self.note(failure, || err.to_string()),
+        }
+    }
+
+    /// A protocol error, with the codec's words.
+    fn protocol(&self, invalid: &Invalid) -> Failure {
+        self.note(Failure::Protocol, || invalid.to_string())
+    }
+
     /// Closes this connection's stream politely (see [`farewell`]).
     async fn farewell(&mut self, stream: &mut TcpStream, buf: &ReadBuf) {
         farewell(stream, &mut self.codec, buf.filled(), self.mid_write.get()).await;
@@ -629,12 +652,27 @@ impl Connection {
         let attempt = TcpStream::connect(self.plan.addr);
         let mut stream = match tokio::time::timeout(self.plan.connect_timeout, attempt).await {
             Ok(Ok(stream)) => stream,
-            Ok(Err(e)) => return Err(Failure::of_connect(&e)),
-            Err(_) => return Err(Failure::ConnectTimeout),
+            Ok(Err(e)) => {
+                let failure = Failure::of_connect(&e);
+                let addr = self.plan.addr;
+                return Err(match failure {
+                    Failure::FdLimit => self.note(failure, || recorder::fd_limit_message(&e)),
+                    _ => self.note(failure, || format!("connecting to {addr}: {e}")),
+                });
+            }
+            Err(_) => {
+                let (addr, limit) = (self.plan.addr, self.plan.connect_timeout);
+                return Err(self.note(Failure::ConnectTimeout, || {
+                    format!(
+                        "connecting to {addr} took longer than the connect timeout of {} ms",
+                        limit.as_millis()
+                    )
+                }));
+            }
         };
         self.mid_write.set(false);
         // Requests are small and latency-bound; never let Nagle hold one back.
-        stream.set_nodelay(true).map_err(|e| Failure::of_io(&e))?;
+        stream.set_nodelay(true).map_err(|e| self.io_failure(&e))?;
         self.recorder.borrow_mut().connected(started.elapsed());
         self.codec.reset();
         buf.clear();
@@ -644,7 +682,14 @@ impl Connection {
             let handshake = self.handshake(&mut stream, buf, &request);
             match tokio::time::timeout(limit, handshake).await {
                 Ok(result) => result?,
-                Err(_) => return Err(Failure::Timeout),
+                Err(_) => {
+                    return Err(self.note(Failure::Timeout, || {
+                        format!(
+                            "the opening handshake took longer than the connect timeout of {} ms",
+                            limit.as_millis()
+                        )
+                    }))
+                }
             }
             self.recorder.borrow_mut().handshake(started.elapsed());
         }
@@ -666,7 +711,7 @@ impl Connection {
                     buf.consume(consumed);
                     return Ok(());
                 }
-                Err(_) => return Err(Failure::Protocol),
+                Err(invalid) => return Err(self.protocol(&invalid)),
             }
         }
     }
@@ -676,7 +721,7 @@ impl Connection {
         stream
             .write_all(bytes)
             .await
-            .map_err(|e| Failure::of_io(&e))?;
+            .map_err(|e| self.io_failure(&e))?;
         self.mid_write.set(false);
         self.recorder.borrow_mut().bytes_sent += bytes.len() as u64;
         Ok(())
@@ -684,7 +729,7 @@ impl Connection {
 
     /// Reads more bytes; a close by the peer is `Failure::Closed`.
     async fn fill(&self, stream: &mut TcpStream, buf: &mut ReadBuf) -> Result<(), Failure> {
-        let n = buf.fill(stream).await.map_err(|e| Failure::of_io(&e))?;
+        let n = buf.fill(stream).await.map_err(|e| self.io_failure(&e))?;
         if n == 0 {
             return Err(Failure::Closed);
         }
@@ -750,9 +795,15 @@ impl Connection {
                 self.reply(stream, buf).await
             };
             let outcome = match limit {
-                Some(limit) => tokio::time::timeout(limit, exchange)
-                    .await
-                    .unwrap_or(Err(Failure::Timeout)),
+                Some(limit) => match tokio::time::timeout(limit, exchange).await {
+                    Ok(outcome) => outcome,
+                    Err(_) => Err(self.note(Failure::Timeout, || {
+                        format!(
+                            "no reply within the request timeout of {} ms",
+                            limit.as_millis()
+                        )
+                    })),
+                },
                 None => exchange.await,
             };
             out.clear();
@@ -783,7 +834,13 @@ impl Connection {
             }
             if in_flight.is_empty() && !buf.filled().is_empty() {
                 // Bytes nobody asked for: the stream is out of step with the requests.
-                return Err(Failure::Protocol);
+                let extra = buf.filled().len();
+                return Err(self.note(Failure::Protocol, || {
+                    format!(
+                        "the server sent {extra} bytes after a complete reply that no request \
+                         asked for; the stream is out of step with the requests"
+                    )
+                }));
             }
             if self.schedule.is_none() {
                 replied_at = Some(done);
@@ -808,7 +865,7 @@ impl Connection {
                 let fed = self
                     .codec
                     .feed(buf.filled(), &mut control)
-                    .map_err(|_| Failure::Protocol)?;
+                    .map_err(|invalid| self.protocol(&invalid))?;
                 if !control.is_empty() {
                     // A pong or a close reply; our own frames are always whole here.
                     self.write(stream, &control).await?;

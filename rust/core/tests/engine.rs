@@ -307,6 +307,60 @@ fn a_write_the_server_never_reads_ends_as_a_timeout() {
     assert_eq!(s.stopped_by, StoppedBy::Requests);
     assert_eq!(s.bytes_sent, 0, "the write never completed");
     assert_eq!(s.connections_opened, 2);
+    let words = &s.error_messages["timeout"];
+    assert_eq!(words.count, 2);
+    assert!(
+        words.first.contains("request timeout of 1000 ms"),
+        "{}",
+        words.first
+    );
+}
+
+/// A server that answers every HTTP request with a malformed status line, then closes.
+fn bad_status_line_server() -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 4096];
+                if matches!(stream.read(&mut buf), Ok(n) if n > 0) {
+                    let _ = stream.write_all(b"HTTP/1.1 OK 200\r\nContent-Length: 0\r\n\r\n");
+                }
+            });
+        }
+    });
+    addr
+}
+
+#[test]
+fn protocol_errors_keep_the_codecs_words() {
+    let addr = bad_status_line_server();
+    let text = format!(
+        r#"{{"abi_version":2,"target":"{addr}","connections":2,"threads":1,"duration_ms":300,
+           "protocol":{{"kind":"http","url":"http://{addr}/"}}}}"#
+    );
+    let run = Run::start(Plan::from_json(&text).unwrap()).unwrap();
+    let s = finish(&run).summary;
+    assert_eq!(s.requests, 0);
+    assert!(s.errors.protocol > 0, "{:?}", s.errors);
+    let words = &s.error_messages["protocol"];
+    assert_eq!(words.count, s.errors.protocol, "counts add over workers");
+    assert!(
+        words.first.starts_with("HTTP: bad status line"),
+        "{}",
+        words.first
+    );
+    // Kinds without failures have no entry; the phases carry their own.
+    assert!(!s.error_messages.contains_key("timeout"));
+    let phase_words = &s.phases[0].error_messages["protocol"];
+    assert_eq!(phase_words.first, words.first);
+    let json: serde_json::Value = serde_json::from_str(&s.to_json()).unwrap();
+    assert_eq!(
+        json["error_messages"]["protocol"]["first"].as_str(),
+        Some(words.first.as_str())
+    );
 }
 
 /// A WebSocket echo server for small messages that records, per connection, the status

@@ -32,9 +32,48 @@ pub enum Fed {
     Closed,
 }
 
-/// The reply broke the protocol; the connection cannot be trusted any more.
+/// The reply broke the protocol; the connection cannot be trusted any more. It keeps
+/// the codec's own words (shown once per run and kind, see [`crate::recorder::Messages`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Invalid;
+pub enum Invalid {
+    /// The HTTP response could not be decoded.
+    Http(http::HttpError),
+    /// The WebSocket handshake or a frame was rejected.
+    Ws(ws::WsError),
+    /// A WebSocket message came back with another length than the one sent.
+    EchoLength {
+        /// The length of the plan's message.
+        sent: usize,
+        /// The length of the message received.
+        received: usize,
+    },
+    /// A raw TCP reply did not contain the plan's delimiter within this many bytes.
+    NoDelimiter(usize),
+    /// A handshake reply was fed to a codec that sent no handshake.
+    NoHandshake,
+}
+
+impl std::fmt::Display for Invalid {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Invalid::Http(e) => write!(f, "HTTP: {e}"),
+            Invalid::Ws(e) => write!(f, "WebSocket: {e}"),
+            Invalid::EchoLength { sent, received } => write!(
+                f,
+                "WebSocket: the server answered a {sent}-byte message with a {received}-byte \
+                 one; an echo server returns each message unchanged"
+            ),
+            Invalid::NoDelimiter(limit) => write!(
+                f,
+                "TCP: no delimiter in {limit} bytes of reply; the server does not end its \
+                 replies with the plan's delimiter"
+            ),
+            Invalid::NoHandshake => write!(f, "a handshake reply came with no handshake sent"),
+        }
+    }
+}
+
+impl std::error::Error for Invalid {}
 
 /// A codec for one connection. One variant per protocol: the connection loop is shared.
 #[derive(Debug, Clone)]
@@ -201,7 +240,7 @@ impl TcpCodec {
         self.received += input.len();
         if self.received > MAX_PAYLOAD_BYTES {
             // No delimiter in 16 MiB: the server does not frame its replies this way.
-            return Err(Invalid);
+            return Err(Invalid::NoDelimiter(MAX_PAYLOAD_BYTES));
         }
         let keep = delimiter.len() - 1;
         window.extend_from_slice(&input[head..]);
@@ -241,7 +280,7 @@ impl HttpCodec {
     }
 
     fn feed(&mut self, input: &[u8]) -> Result<Fed, Invalid> {
-        match self.decoder.feed(input).map_err(|_| Invalid)? {
+        match self.decoder.feed(input).map_err(Invalid::Http)? {
             http::Decoded::NeedMore { consumed } => Ok(Fed::NeedMore { consumed }),
             http::Decoded::Response { consumed, response } => Ok(self.reply(consumed, response)),
         }
@@ -294,8 +333,8 @@ impl WsCodec {
     }
 
     fn handshake_reply(&mut self, input: &[u8]) -> Result<Option<usize>, Invalid> {
-        let decoder = self.handshake.as_mut().ok_or(Invalid)?;
-        match decoder.feed(input).map_err(|_| Invalid)? {
+        let decoder = self.handshake.as_mut().ok_or(Invalid::NoHandshake)?;
+        match decoder.feed(input).map_err(Invalid::Ws)? {
             ws::HandshakeStatus::NeedMore => Ok(None),
             ws::HandshakeStatus::Done { consumed, .. } => Ok(Some(consumed)),
         }
@@ -315,11 +354,16 @@ impl WsCodec {
         match self
             .frames
             .feed(input, control, &mut self.masks)
-            .map_err(|_| Invalid)?
+            .map_err(Invalid::Ws)?
         {
             ws::WsEvent::NeedMore { consumed } => Ok(Fed::NeedMore { consumed }),
             // An echo of another length is not the echo of our message.
-            ws::WsEvent::Message { len, .. } if len != self.spec.message.len() => Err(Invalid),
+            ws::WsEvent::Message { len, .. } if len != self.spec.message.len() => {
+                Err(Invalid::EchoLength {
+                    sent: self.spec.message.len(),
+                    received: len,
+                })
+            }
             ws::WsEvent::Message { consumed, .. } => Ok(Fed::Reply {
                 consumed,
                 status: None,
@@ -507,6 +551,9 @@ mod tests {
             c.feed(b"HTTP/1.1 2", &mut control).unwrap(),
             Fed::NeedMore { consumed: 0 }
         );
-        assert_eq!(c.feed(b"garbage\r\n\r\n", &mut control), Err(Invalid));
+        let err = c.feed(b"garbage\r\n\r\n", &mut control).unwrap_err();
+        assert!(matches!(err, Invalid::Http(_)), "{err:?}");
+        let words = err.to_string();
+        assert!(words.starts_with("HTTP: bad status line"), "{words}");
     }
 }

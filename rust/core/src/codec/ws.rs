@@ -81,7 +81,8 @@ pub enum WsError {
     ContinuationWithoutStart,
     /// A new text or binary frame came while a fragmented message was still open.
     DataFrameInsideMessage,
-    /// The message grows past the decoder's limit; raise the plan's maximum message size.
+    /// The message grows past the decoder's limit ([`MAX_MESSAGE_BYTES`], which is also
+    /// the largest message a plan may send, so no echo of the plan's message is this long).
     MessageTooLarge {
         /// The decoder's limit in bytes.
         limit_bytes: usize,
@@ -185,7 +186,7 @@ impl fmt::Display for WsError {
                 announced_bytes,
             } => write!(
                 f,
-                "websocket message of at least {announced_bytes} bytes exceeds the limit of {limit_bytes} bytes; raise the plan's maximum message size"
+                "websocket message of at least {announced_bytes} bytes exceeds the limit of {limit_bytes} bytes, the largest message a plan may send; an echo of the plan's message is never this long, so the server sends messages of its own: check that the URL names an echo endpoint"
             ),
             WsError::LengthTopBitSet => write!(
                 f,
@@ -1481,7 +1482,7 @@ mod tests {
         }
         .to_string();
         assert!(
-            msg.contains("raise the plan's maximum message size"),
+            msg.contains("the largest message a plan may send") && !msg.contains("raise"),
             "{msg}"
         );
         assert!(WsError::HandshakeStatus(404).to_string().contains("404"));
