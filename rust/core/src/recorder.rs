@@ -1,5 +1,7 @@
-//! Per-worker measurements: one latency histogram and plain counters, owned by one
-//! worker thread and merged only when the run ends (never percentiles of percentiles).
+//! Per-worker measurements: latency histograms and plain counters, owned by one worker
+//! thread. At every interval boundary each worker hands over its interval's recorder,
+//! and the collector adds the workers' histograms for that interval; the run's and each
+//! phase's totals are sums of histograms too, never percentiles of percentiles.
 
 use std::io;
 use std::time::Duration;
