@@ -22,6 +22,14 @@ def pytest_configure(config: pytest.Config) -> None:
         "once: a long run against real servers whose outcome does not depend on the "
         "backend; .ci/run runs it in its first pass only",
     )
+    # Verdicts on real JIT servers (HotSpot, Tornado under PyPy) and nginx: the ground
+    # truth the analysis must reach, not yet reached reliably on a shared 2-core VM
+    # (issue 9). Not in .ci/run; run them with `pytest -m jit_verdict`.
+    config.addinivalue_line(
+        "markers",
+        "jit_verdict: the warm-up verdict on a real JIT server or nginx; left out of "
+        ".ci/run until it holds on a loaded machine (pytest -m jit_verdict runs it)",
+    )
 
 
 @pytest.fixture

@@ -179,7 +179,7 @@ def test_a_signal_in_warmup_stops_load_and_server_and_keeps_the_data(
 
 def test_ctrl_c_in_the_measurement_keeps_the_measured_intervals(tmp_path: Path) -> None:
     cli, pid, out, hlog = _benchmark(
-        tmp_path, "--warmup-min", "1", "--warmup-max", "3", "--window", "1.5", "--measure", "120"
+        tmp_path, "--warmup-min", "1", "--warmup-max", "3", "--window", "2", "--measure", "120"
     )
     try:
         cli.wait_for("  measure ", count=2)
@@ -201,8 +201,8 @@ def test_ctrl_c_in_the_measurement_keeps_the_measured_intervals(tmp_path: Path) 
 
 def test_an_interrupted_second_execution_keeps_the_first(tmp_path: Path) -> None:
     cli, first_pid, out, hlog = _benchmark(
-        tmp_path, "--warmup-min", "1.5", "--warmup-max", "2", "--window", "1.5",
-        "--measure", "2", "--executions", "2",
+        tmp_path, "--warmup-min", "2", "--warmup-max", "3", "--window", "2",
+        "--measure", "3", "--executions", "2",
     )  # fmt: skip
     pid = first_pid
     try:

@@ -76,6 +76,7 @@ def _describe(execution: cannonade.Execution) -> str:
 # --- the JVM ---------------------------------------------------------------------------
 
 
+@pytest.mark.jit_verdict
 def test_the_jvm_server_warms_up(jdk_classes: Path) -> None:
     server = cannonade.Server(
         jdk_json.command(jdk_classes, "--port", "{port}", java=_need("java")),
@@ -179,6 +180,7 @@ http {{
     return config
 
 
+@pytest.mark.jit_verdict
 def test_nginx_is_flat(tmp_path: Path) -> None:
     port = _free_port()
     config = _nginx_config(tmp_path, port)
@@ -208,6 +210,7 @@ def test_nginx_is_flat(tmp_path: Path) -> None:
 QUIET_FRACTION = 0.05
 
 
+@pytest.mark.jit_verdict
 def test_tornado_under_pypy_warms_up_and_is_measured_once_its_jit_is_quiet() -> None:
     server = cannonade.Server(
         [*pypy_argv(), "-m", "cannonade.testees.tornado_json", "--port", "{port}"],
