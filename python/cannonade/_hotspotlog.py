@@ -33,7 +33,6 @@ compilations started in the interval.
 
 from __future__ import annotations
 
-import bisect
 import os
 import re
 from collections.abc import Iterable, Sequence
@@ -41,7 +40,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional, Union
 
-from ._pypylog import EventStats
+from ._pypylog import EventStats, by_interval
 
 __all__ = [
     "DECORATORS",
@@ -321,19 +320,14 @@ def summarize_intervals(
     Raises:
         ValueError: Boundaries not increasing.
     """
-    edges = list(boundaries)
-    if any(b <= a for a, b in zip(edges, edges[1:])):
-        raise ValueError("interval boundaries must be strictly increasing")
-    count = max(len(edges) - 1, 0)
+    edges, placed = by_interval(events, boundaries)
+    count = len(edges) - 1
     jit = [EventStats() for _ in range(count)]
     c1 = [EventStats() for _ in range(count)]
     c2 = [EventStats() for _ in range(count)]
     native = [0] * count
     if count:
-        for event in events:
-            index = bisect.bisect_right(edges, event.start_s) - 1
-            if index < 0 or index >= count:
-                continue
+        for index, event in placed:
             if event.native:
                 native[index] += 1
                 continue

@@ -76,7 +76,7 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional, Union
+from typing import Any, Optional, Union
 
 from ._errors import CannonadeError
 
@@ -609,6 +609,26 @@ class IntervalEvents:
         return self.gc_minor.total_s + self.gc_major.total_s
 
 
+def by_interval(events: Iterable[Any], boundaries: Sequence[float]) -> tuple[list[float], list]:
+    """The boundaries as a list, and ``(index, event)`` for each event that started in
+    interval ``index``, ``[boundaries[index], boundaries[index + 1])`` (one crossing a
+    boundary counts whole in the first; events outside all intervals are left out).
+    Shared by the PyPy and HotSpot summaries. ValueError unless the boundaries increase.
+    """
+    edges = list(boundaries)
+    if any(b <= a for a, b in zip(edges, edges[1:])):
+        raise ValueError("interval boundaries must be strictly increasing")
+    count = max(len(edges) - 1, 0)
+    if not edges:
+        edges = [0.0]
+    placed = []
+    for event in events if count else ():
+        index = bisect.bisect_right(edges, event.start_s) - 1
+        if 0 <= index < count:
+            placed.append((index, event))
+    return edges, placed
+
+
 def summarize_intervals(
     events: Iterable[PypyLogEvent], boundaries: Sequence[float]
 ) -> list[IntervalEvents]:
@@ -627,19 +647,14 @@ def summarize_intervals(
     Raises:
         ValueError: Boundaries not increasing.
     """
-    edges = list(boundaries)
-    if any(b <= a for a, b in zip(edges, edges[1:])):
-        raise ValueError("interval boundaries must be strictly increasing")
-    count = max(len(edges) - 1, 0)
+    edges, placed = by_interval(events, boundaries)
+    count = len(edges) - 1
     minor = [EventStats() for _ in range(count)]
     major = [EventStats() for _ in range(count)]
     jit = [EventStats() for _ in range(count)]
     done = [0] * count
     if count:
-        for event in events:
-            index = bisect.bisect_right(edges, event.start_s) - 1
-            if index < 0 or index >= count:
-                continue
+        for index, event in placed:
             if event.name == GC_MINOR:
                 minor[index] = minor[index].add(event.duration_s)
             elif event.name == GC_MAJOR_STEP:
