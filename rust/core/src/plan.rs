@@ -571,6 +571,8 @@ impl Plan {
         Plan::validate(from_value(value, "")?)
     }
 
+    /// Checks every field of a decoded plan and builds the plan; each group of rules
+    /// lives in its own function below.
     fn validate(raw: RawPlan) -> Result<Plan, PlanError> {
         if raw.abi_version != ABI_VERSION {
             return Err(PlanError::AbiMismatch {
@@ -578,106 +580,10 @@ impl Plan {
                 found: raw.abi_version,
             });
         }
-        if raw.connections == 0 || raw.connections > MAX_CONNECTIONS {
-            return Err(invalid(
-                "connections",
-                format!(
-                    "must be between 1 and {MAX_CONNECTIONS}, got {}",
-                    raw.connections
-                ),
-            ));
-        }
-        let threads = match raw.threads {
-            None => default_threads().min(raw.connections),
-            Some(t) if t == 0 || t > MAX_THREADS => {
-                return Err(invalid(
-                    "threads",
-                    format!("must be between 1 and {MAX_THREADS}, got {t}"),
-                ))
-            }
-            Some(t) if t > raw.connections => {
-                return Err(invalid(
-                    "threads",
-                    format!(
-                        "{t} threads for {} connections would leave threads idle; \
-                         use at most as many threads as connections",
-                        raw.connections
-                    ),
-                ))
-            }
-            Some(t) => t,
-        };
-        if raw.duration_ms.is_none() && raw.requests.is_none() {
-            return Err(invalid(
-                "duration_ms",
-                "the plan has no stop condition; give duration_ms or requests (or both)",
-            ));
-        }
-        if raw.duration_ms == Some(0) {
-            return Err(invalid("duration_ms", "must be positive, got 0"));
-        }
-        if raw.requests == Some(0) {
-            return Err(invalid("requests", "must be positive, got 0"));
-        }
-        if raw.connect_timeout_ms == 0 {
-            return Err(invalid("connect_timeout_ms", "must be positive, got 0"));
-        }
-        if raw.request_timeout_ms == Some(0) {
-            return Err(invalid(
-                "request_timeout_ms",
-                "must be positive, got 0 (use null for no timeout)",
-            ));
-        }
-        if let Some(rate) = raw.rate_per_s {
-            check_rate("rate_per_s", "requests", rate)?;
-        }
-        if raw.interval_ms < MIN_INTERVAL_MS {
-            return Err(invalid(
-                "interval_ms",
-                format!(
-                    "must be at least {MIN_INTERVAL_MS}, got {}",
-                    raw.interval_ms
-                ),
-            ));
-        }
-        if raw.requests_per_connection == Some(0) {
-            return Err(invalid(
-                "requests_per_connection",
-                "must be at least 1, got 0",
-            ));
-        }
-        if let Some(rate) = raw.connection_rate_per_s {
-            check_rate("connection_rate_per_s", "connections", rate)?;
-        }
-        if raw.idle_connections > MAX_CONNECTIONS {
-            return Err(invalid(
-                "idle_connections",
-                format!(
-                    "must be at most {MAX_CONNECTIONS}, got {}",
-                    raw.idle_connections
-                ),
-            ));
-        }
-        check_descriptors(raw.connections, raw.idle_connections)?;
-        if raw.think_time_ms.is_some() && raw.rate_per_s.is_some() {
-            return Err(invalid(
-                "think_time_ms",
-                "a think time paces a closed loop; with rate_per_s the schedule paces \
-                 the requests, so leave one of them out",
-            ));
-        }
-        let kind = kind_of(&raw.protocol, "protocol", &["tcp", "http", "ws"])?.to_string();
-        let (url, protocol) = match kind.as_str() {
-            "tcp" => (None, ProtocolSpec::Tcp(raw_tcp_spec(raw.protocol)?)),
-            "http" => {
-                let (url, spec) = http_spec(from_value(raw.protocol, "protocol.")?)?;
-                (Some(url), ProtocolSpec::Http(spec))
-            }
-            _ => {
-                let (url, spec) = ws_spec(from_value(raw.protocol, "protocol.")?)?;
-                (Some(url), ProtocolSpec::Ws(spec))
-            }
-        };
+        let threads = check_connections(&raw)?;
+        check_stop_and_timeouts(&raw)?;
+        check_pacing(&raw)?;
+        let (url, protocol) = protocol_spec(raw.protocol)?;
         if protocol.pipeline() > 1 && raw.rate_per_s.is_some() {
             return Err(invalid(
                 "protocol.pipeline",
@@ -685,31 +591,7 @@ impl Plan {
                  in flight per connection); use pipeline 1 with rate_per_s",
             ));
         }
-        let target = match (raw.target, url) {
-            (Some(target), _) => {
-                let example = "127.0.0.1:8080";
-                if split_host_port(&target, "target", &target, example)?
-                    .1
-                    .is_none()
-                {
-                    return Err(invalid(
-                        "target",
-                        format!(
-                            "must be HOST:PORT with a port 1-65535 (e.g. {example}), \
-                             got {target:?}"
-                        ),
-                    ));
-                }
-                target
-            }
-            (None, Some(url)) => url.address,
-            (None, None) => {
-                return Err(invalid(
-                    "target",
-                    "missing; give host:port (a tcp protocol has no URL to take it from)",
-                ))
-            }
-        };
+        let target = target_of(raw.target, url)?;
         let addr = resolve(&target)?;
         Ok(Plan {
             target,
@@ -729,6 +611,153 @@ impl Plan {
             think_time: raw.think_time_ms.map(Duration::from_millis),
             protocol,
         })
+    }
+}
+
+/// Connections, idle connections and threads (returned: the plan's or the default),
+/// and the descriptors they need.
+fn check_connections(raw: &RawPlan) -> Result<u32, PlanError> {
+    if raw.connections == 0 || raw.connections > MAX_CONNECTIONS {
+        return Err(invalid(
+            "connections",
+            format!(
+                "must be between 1 and {MAX_CONNECTIONS}, got {}",
+                raw.connections
+            ),
+        ));
+    }
+    let threads = match raw.threads {
+        None => default_threads().min(raw.connections),
+        Some(t) if t == 0 || t > MAX_THREADS => {
+            return Err(invalid(
+                "threads",
+                format!("must be between 1 and {MAX_THREADS}, got {t}"),
+            ))
+        }
+        Some(t) if t > raw.connections => {
+            return Err(invalid(
+                "threads",
+                format!(
+                    "{t} threads for {} connections would leave threads idle; \
+                     use at most as many threads as connections",
+                    raw.connections
+                ),
+            ))
+        }
+        Some(t) => t,
+    };
+    if raw.idle_connections > MAX_CONNECTIONS {
+        return Err(invalid(
+            "idle_connections",
+            format!(
+                "must be at most {MAX_CONNECTIONS}, got {}",
+                raw.idle_connections
+            ),
+        ));
+    }
+    check_descriptors(raw.connections, raw.idle_connections)?;
+    Ok(threads)
+}
+
+/// The stop condition (duration, requests or both) and the timeouts.
+fn check_stop_and_timeouts(raw: &RawPlan) -> Result<(), PlanError> {
+    if raw.duration_ms.is_none() && raw.requests.is_none() {
+        return Err(invalid(
+            "duration_ms",
+            "the plan has no stop condition; give duration_ms or requests (or both)",
+        ));
+    }
+    if raw.duration_ms == Some(0) {
+        return Err(invalid("duration_ms", "must be positive, got 0"));
+    }
+    if raw.requests == Some(0) {
+        return Err(invalid("requests", "must be positive, got 0"));
+    }
+    if raw.connect_timeout_ms == 0 {
+        return Err(invalid("connect_timeout_ms", "must be positive, got 0"));
+    }
+    if raw.request_timeout_ms == Some(0) {
+        return Err(invalid(
+            "request_timeout_ms",
+            "must be positive, got 0 (use null for no timeout)",
+        ));
+    }
+    Ok(())
+}
+
+/// Rates, the snapshot interval, churn and think time.
+fn check_pacing(raw: &RawPlan) -> Result<(), PlanError> {
+    if let Some(rate) = raw.rate_per_s {
+        check_rate("rate_per_s", "requests", rate)?;
+    }
+    if raw.interval_ms < MIN_INTERVAL_MS {
+        return Err(invalid(
+            "interval_ms",
+            format!(
+                "must be at least {MIN_INTERVAL_MS}, got {}",
+                raw.interval_ms
+            ),
+        ));
+    }
+    if raw.requests_per_connection == Some(0) {
+        return Err(invalid(
+            "requests_per_connection",
+            "must be at least 1, got 0",
+        ));
+    }
+    if let Some(rate) = raw.connection_rate_per_s {
+        check_rate("connection_rate_per_s", "connections", rate)?;
+    }
+    if raw.think_time_ms.is_some() && raw.rate_per_s.is_some() {
+        return Err(invalid(
+            "think_time_ms",
+            "a think time paces a closed loop; with rate_per_s the schedule paces \
+             the requests, so leave one of them out",
+        ));
+    }
+    Ok(())
+}
+
+/// Decodes the protocol by its `kind`; HTTP and WebSocket also give their URL.
+fn protocol_spec(protocol: serde_json::Value) -> Result<(Option<Url>, ProtocolSpec), PlanError> {
+    let kind = kind_of(&protocol, "protocol", &["tcp", "http", "ws"])?.to_string();
+    Ok(match kind.as_str() {
+        "tcp" => (None, ProtocolSpec::Tcp(raw_tcp_spec(protocol)?)),
+        "http" => {
+            let (url, spec) = http_spec(from_value(protocol, "protocol.")?)?;
+            (Some(url), ProtocolSpec::Http(spec))
+        }
+        _ => {
+            let (url, spec) = ws_spec(from_value(protocol, "protocol.")?)?;
+            (Some(url), ProtocolSpec::Ws(spec))
+        }
+    })
+}
+
+/// The address to connect to: the plan's `target`, or else the URL's.
+fn target_of(target: Option<String>, url: Option<Url>) -> Result<String, PlanError> {
+    match (target, url) {
+        (Some(target), _) => {
+            let example = "127.0.0.1:8080";
+            if split_host_port(&target, "target", &target, example)?
+                .1
+                .is_none()
+            {
+                return Err(invalid(
+                    "target",
+                    format!(
+                        "must be HOST:PORT with a port 1-65535 (e.g. {example}), \
+                         got {target:?}"
+                    ),
+                ));
+            }
+            Ok(target)
+        }
+        (None, Some(url)) => Ok(url.address),
+        (None, None) => Err(invalid(
+            "target",
+            "missing; give host:port (a tcp protocol has no URL to take it from)",
+        )),
     }
 }
 
