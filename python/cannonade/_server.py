@@ -238,6 +238,13 @@ class Server:
 
     _host: str
     _port: Optional[int]
+    # What only a managed server has; the class defaults say "none" for an external one.
+    _command: tuple[str, ...] = ()
+    _log_path: Optional[Path] = None
+    _pypylog_path: Optional[Path] = None
+    _reader: Optional[PypyLogReader] = None
+    _hotspot_path: Optional[Path] = None
+    _hotspot_reader: Optional[HotSpotLogReader] = None
 
     def __new__(cls, *args: Any, **kwargs: Any) -> Server:
         # Server(...) is the managed kind, as it always was (pathlib.Path does the same).
@@ -291,7 +298,7 @@ class Server:
     @property
     def command(self) -> tuple[str, ...]:
         """The command as run (placeholders replaced once started); ``()`` if external."""
-        return ()
+        return self._command
 
     @property
     def returncode(self) -> Optional[int]:
@@ -301,12 +308,12 @@ class Server:
     @property
     def log_path(self) -> Optional[Path]:
         """The file holding the server's stdout and stderr (``None`` before start)."""
-        return None
+        return self._log_path
 
     @property
     def pypylog_path(self) -> Optional[Path]:
         """The PYPYLOG file, when ``pypylog`` was requested and the server started."""
-        return None
+        return self._pypylog_path
 
     @property
     def pypylog(self) -> Optional[PypyLogReader]:
@@ -315,12 +322,12 @@ class Server:
         Its clock was calibrated while the server started; ``read()`` returns the
         events completed since the previous call, on the ``time.monotonic()`` line.
         """
-        return None
+        return self._reader
 
     @property
     def hotspot_log_path(self) -> Optional[Path]:
         """The HotSpot log file, when ``hotspot_log`` was requested and the server started."""
-        return None
+        return self._hotspot_path
 
     @property
     def hotspot_log(self) -> Optional[HotSpotLogReader]:
@@ -329,7 +336,7 @@ class Server:
         ``read()`` returns the compilations finished since the previous call, on the
         ``time.monotonic()`` line.
         """
-        return None
+        return self._hotspot_reader
 
     # --- the life cycle -----------------------------------------------------------------
 
@@ -560,22 +567,17 @@ class ManagedServer(Server):
         self._stopped = False
         self._returncode: Optional[int] = None
         self._restarted = False
-        self._log_path: Optional[Path] = None
+        self._log_path = None
         self._log_start = 0  # where this start's output begins in the log file
         self._scan_offset = 0
         self._scan_partial = b""
         self._temp_files: list[Path] = []
-        self._pypylog_path: Optional[Path] = None
-        self._reader: Optional[PypyLogReader] = None
-        self._hotspot_path: Optional[Path] = None
-        self._hotspot_reader: Optional[HotSpotLogReader] = None
+        self._pypylog_path = None
+        self._reader = None
+        self._hotspot_path = None
+        self._hotspot_reader = None
 
     # --- properties ---------------------------------------------------------------
-
-    @property
-    def command(self) -> tuple[str, ...]:
-        """The command as run (placeholders replaced once started)."""
-        return self._command
 
     @property
     def managed(self) -> bool:
@@ -591,39 +593,6 @@ class ManagedServer(Server):
     def pid(self) -> Optional[int]:
         """Process id of the server (the session leader), once started."""
         return self._process.pid if self._process is not None else None
-
-    @property
-    def log_path(self) -> Optional[Path]:
-        """The file holding the server's stdout and stderr (``None`` before start)."""
-        return self._log_path
-
-    @property
-    def pypylog_path(self) -> Optional[Path]:
-        """The PYPYLOG file, when ``pypylog`` was requested and the server started."""
-        return self._pypylog_path
-
-    @property
-    def pypylog(self) -> Optional[PypyLogReader]:
-        """Reader of the PyPy GC/JIT events (``None`` unless ``pypylog`` was requested).
-
-        Its clock was calibrated while the server started; ``read()`` returns the
-        events completed since the previous call, on the ``time.monotonic()`` line.
-        """
-        return self._reader
-
-    @property
-    def hotspot_log_path(self) -> Optional[Path]:
-        """The HotSpot log file, when ``hotspot_log`` was requested and the server started."""
-        return self._hotspot_path
-
-    @property
-    def hotspot_log(self) -> Optional[HotSpotLogReader]:
-        """Reader of the HotSpot JIT compilations (``None`` unless ``hotspot_log`` was set).
-
-        ``read()`` returns the compilations finished since the previous call, on the
-        ``time.monotonic()`` line.
-        """
-        return self._hotspot_reader
 
     @property
     def returncode(self) -> Optional[int]:
