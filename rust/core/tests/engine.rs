@@ -225,8 +225,10 @@ fn think_time_is_not_in_the_turnaround() {
     let s = finish(&run).summary;
     let gap = s.send_gap_ns.as_ref().unwrap();
     assert_eq!(gap.count, 24 - 4);
-    // 20 waits of 50 ms each: a gap that counted them would be at least 50 ms.
-    assert!(gap.max < 50_000_000, "{gap:?}");
+    // 20 waits of 50 ms each: a gap that counted them would be at least 50 ms, every
+    // one of them. The median, not the max: one gap may meet a 50 ms pause of a loaded
+    // machine, half of them will not.
+    assert!(gap.percentiles[0].1 < 50_000_000, "{gap:?}");
 }
 
 #[test]
@@ -247,15 +249,31 @@ fn rate_below_the_number_of_connections_still_sends() {
 /// near the round trip, while its max shows one whole stall.
 #[test]
 fn corrected_latency_shows_stalls_that_uncorrected_hides() {
-    let stall = Duration::from_millis(200);
+    let stall = Duration::from_millis(400);
     let every = Duration::from_millis(1000);
-    let addr = stalling_echo_server(None, Some((stall, every)));
-    // 2000/s for 2.5 s: 5000 requests, about 1000 due inside stalls; 4 connections put
-    // at most 4 requests per stall (12 in all, 0.24%) in flight when a stall begins.
-    let run = Run::start(plan(addr, r#","duration_ms":2500,"rate_per_s":2000"#)).unwrap();
-    let s = finish(&run).summary;
-    let p99 = |l: &cannonade_core::summary::Latency| l.percentiles[2].1;
     let stall_ns = stall.as_nanos() as u64;
+    let addr = stalling_echo_server(None, Some((stall, every)));
+    // 2000/s for 2.5 s: 5000 requests, about 2000 due inside stalls; 4 connections put
+    // at most 4 requests per stall (12 in all, 0.24%) in flight when a stall begins.
+    // A run in which the generator itself fell behind its schedule by more than a
+    // stall and a margin (a loaded machine paused it) is no test of the correction:
+    // it is run again, up to three times, as the warm-up test in Python does.
+    let mut s = None;
+    for _attempt in 0..3 {
+        let run = Run::start(plan(addr, r#","duration_ms":2500,"rate_per_s":2000"#)).unwrap();
+        let summary = finish(&run).summary;
+        let lag = summary
+            .send_lag_ns
+            .as_ref()
+            .expect("open loop has a send lag");
+        let paused = lag.max > stall_ns + 100_000_000;
+        s = Some(summary);
+        if !paused {
+            break;
+        }
+    }
+    let s = s.unwrap();
+    let p99 = |l: &cannonade_core::summary::Latency| l.percentiles[2].1;
     assert!(s.requests > 2000, "{}", s.requests);
     assert!(
         p99(&s.latency_ns) >= stall_ns / 2,
