@@ -389,7 +389,8 @@ struct Connection {
     completed: u64,
     /// A write is under way (if the run ends now, it is cut off half-written).
     mid_write: std::cell::Cell<bool>,
-    /// Goodbyes of connections that finished early, for the worker to wait for.
+    /// Goodbyes of connections that finished early or were churned, for the worker to
+    /// wait for at the end of the run.
     goodbyes: Rc<RefCell<Vec<tokio::task::JoinHandle<()>>>>,
 }
 
@@ -531,6 +532,18 @@ impl ReadBuf {
     }
 }
 
+/// How a connection's exchanges ended without a failure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ended {
+    /// Nothing more to send on it (budget spent, or churn): ours to close.
+    Ours,
+    /// The server closes it after its last reply.
+    ByServer,
+}
+
+/// Goodbyes (see [`Connection::goodbye`]) one worker has in flight at most.
+const MAX_GOODBYES: usize = 1024;
+
 /// One request in flight: when it was due (open loop) and when it left.
 struct InFlight {
     due: Option<Instant>,
@@ -582,15 +595,14 @@ impl Connection {
             if self.completed > completed_before {
                 backoff = FIRST_BACKOFF;
             }
+            match outcome {
+                // Done (budget spent) or churned: either way, ours to end politely.
+                Ok(Ended::Ours) => self.goodbye(stream, &buf),
+                // The server closes it after its last reply; there is nobody to tell.
+                Ok(Ended::ByServer) => drop(stream),
+                Err(_) => {}
+            }
             if outcome.is_ok() && self.budget == Some(0) {
-                // Done: the goodbye runs on its own, so the run's time does not wait
-                // for this server's answer to it.
-                let mut codec = self.codec.clone();
-                let (unread, mid_write) = (buf.filled().to_vec(), self.mid_write.get());
-                let goodbye = tokio::task::spawn_local(async move {
-                    farewell(&mut stream, &mut codec, &unread, mid_write).await;
-                });
-                self.goodbyes.borrow_mut().push(goodbye);
                 return true;
             }
             if let Err(failure) = outcome {
@@ -639,6 +651,24 @@ impl Connection {
     /// A protocol error, with the codec's words.
     fn protocol(&self, invalid: &Invalid) -> Failure {
         self.note(Failure::Protocol, || invalid.to_string())
+    }
+
+    /// Ends `stream` politely (see [`farewell`]) on a task of its own, so that neither
+    /// the run's end nor this connection's next one waits for the server's answer.
+    /// Past [`MAX_GOODBYES`] goodbyes in flight in this worker, the stream is just
+    /// dropped (a FIN, or a reset if data is unread): a server slow to answer its
+    /// closes must not make churn hold descriptors without bound.
+    fn goodbye(&self, mut stream: TcpStream, buf: &ReadBuf) {
+        let mut goodbyes = self.goodbyes.borrow_mut();
+        goodbyes.retain(|goodbye| !goodbye.is_finished());
+        if goodbyes.len() >= MAX_GOODBYES {
+            return;
+        }
+        let mut codec = self.codec.clone();
+        let (unread, mid_write) = (buf.filled().to_vec(), self.mid_write.get());
+        goodbyes.push(tokio::task::spawn_local(async move {
+            farewell(&mut stream, &mut codec, &unread, mid_write).await;
+        }));
     }
 
     /// Closes this connection's stream politely (see [`farewell`]).
@@ -752,13 +782,14 @@ impl Connection {
         Some(due)
     }
 
-    /// Runs exchanges on one open connection until the budget is spent or the server
-    /// asks to close (Ok), or the connection fails (Err).
+    /// Runs exchanges on one open connection until the budget or the connection's share
+    /// of it (churn) is spent, or the server asks to close (Ok), or the connection
+    /// fails (Err).
     async fn exchanges(
         &mut self,
         stream: &mut TcpStream,
         buf: &mut ReadBuf,
-    ) -> Result<(), Failure> {
+    ) -> Result<Ended, Failure> {
         let depth = self.plan.protocol.pipeline();
         let mut in_flight: VecDeque<InFlight> = VecDeque::with_capacity(depth);
         let mut out = Vec::new();
@@ -783,7 +814,7 @@ impl Connection {
                 in_flight.push_back(InFlight { due, sent });
             }
             if in_flight.is_empty() {
-                return Ok(());
+                return Ok(Ended::Ours);
             }
             // The request timeout covers the whole exchange: a server that stops
             // reading blocks the write, and that too must end as a timeout.
@@ -828,7 +859,7 @@ impl Connection {
             if !keep_alive {
                 // The server closes after this reply: what else is in flight is lost.
                 return match in_flight.len() {
-                    0 => Ok(()),
+                    0 => Ok(Ended::ByServer),
                     _ => Err(Failure::Closed),
                 };
             }

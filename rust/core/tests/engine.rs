@@ -453,3 +453,30 @@ fn websocket_connections_end_with_a_close_frame() {
         assert_eq!(*closes.lock().unwrap(), [1000, 1000, 1000], "{end}");
     }
 }
+
+#[test]
+fn churned_websocket_connections_end_with_a_close_frame() {
+    // Every connection carries 4 messages, then is closed and replaced: by count, and
+    // by count at a connection rate.
+    for churn in [
+        r#","requests":30,"requests_per_connection":4"#,
+        r#","requests":30,"requests_per_connection":4,"connection_rate_per_s":200"#,
+    ] {
+        let closes = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let addr = ws_server(std::sync::Arc::clone(&closes));
+        let run = Run::start(ws_plan(addr, churn)).unwrap();
+        let s = finish(&run).summary;
+        assert_eq!(s.requests, 30, "{churn}");
+        assert_eq!(s.errors.total(), 0, "{churn}: {:?}", s.errors);
+        // 3 connections of 10 messages each, 4 per socket: 3 sockets each.
+        assert_eq!(s.connections_opened, 9, "{churn}");
+        // The server records a connection when it ends; the last ones' goodbyes were
+        // waited for by the run.
+        let closes = closes.lock().unwrap().clone();
+        assert_eq!(
+            closes,
+            vec![1000; 9],
+            "{churn}: 0 is a socket dropped without a Close"
+        );
+    }
+}
