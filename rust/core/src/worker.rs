@@ -189,6 +189,7 @@ async fn drive(
                 Arc::clone(&plan),
                 position,
                 Rc::clone(&idle_counts),
+                Rc::clone(&recorder),
                 Rc::clone(&connecting),
                 closing.clone(),
             );
@@ -415,14 +416,25 @@ fn idle_source(target: std::net::SocketAddr, position: u64) -> Option<std::net::
 const IDLE_CONNECTS_IN_FLIGHT: usize = 32;
 
 /// Opens one idle connection (upgraded to WebSocket when that is the protocol) and
-/// holds it, sending nothing, until the run stops or the server closes it.
+/// holds it, sending nothing, until the run stops or the server closes it. A failure
+/// to open it, or its loss while held, is counted in `recorder` by kind, with words.
 async fn hold_idle(
     plan: Arc<Plan>,
     position: u64,
     counts: Rc<RefCell<IdleCounts>>,
+    recorder: Rc<RefCell<Recorder>>,
     connecting: Rc<tokio::sync::Semaphore>,
     mut closing: watch::Receiver<bool>,
 ) {
+    let fail = |(failure, message): (Failure, String)| {
+        recorder
+            .borrow_mut()
+            .failure_with(failure, || format!("idle connection: {message}"));
+    };
+    let words = |err: &std::io::Error| match Failure::of_io(err) {
+        Failure::FdLimit => (Failure::FdLimit, recorder::fd_limit_message(err)),
+        failure => (failure, err.to_string()),
+    };
     let Some(Ok(permit)) = unless_closing(&mut closing, connecting.acquire()).await else {
         return;
     };
@@ -438,32 +450,53 @@ async fn hold_idle(
         socket.connect(plan.addr).await
     };
     let connect = tokio::time::timeout(plan.connect_timeout, connect);
-    let Some(Ok(Ok(mut stream))) = unless_closing(&mut closing, connect).await else {
-        return;
+    let (addr, limit) = (plan.addr, plan.connect_timeout.as_millis());
+    let mut stream = match unless_closing(&mut closing, connect).await {
+        None => return,
+        Some(Ok(Ok(stream))) => stream,
+        Some(Ok(Err(e))) => {
+            return fail(match Failure::of_connect(&e) {
+                Failure::FdLimit => (Failure::FdLimit, recorder::fd_limit_message(&e)),
+                failure => (failure, format!("connecting to {addr}: {e}")),
+            })
+        }
+        Some(Err(_)) => {
+            let message =
+                format!("connecting to {addr} took longer than the connect timeout of {limit} ms");
+            return fail((Failure::ConnectTimeout, message));
+        }
     };
     let mut codec = Codec::new(&plan.protocol, position.wrapping_mul(0x2545_F491_4F6C_DD1D));
     if let Some(request) = codec.handshake() {
         let upgrade = async {
-            stream.write_all(&request).await.ok()?;
+            stream.write_all(&request).await.map_err(|e| words(&e))?;
             let mut reply = Vec::new();
             let mut chunk = [0u8; 1024];
             loop {
-                let n = stream.read(&mut chunk).await.ok()?;
+                let n = stream.read(&mut chunk).await.map_err(|e| words(&e))?;
                 if n == 0 {
-                    return None;
+                    let message = "the server closed it during the opening handshake";
+                    return Err((Failure::Closed, message.to_owned()));
                 }
                 reply.extend_from_slice(&chunk[..n]);
-                if codec.handshake_reply(&reply).ok()?.is_some() {
-                    return Some(());
+                match codec.handshake_reply(&reply) {
+                    Ok(None) => {}
+                    Ok(Some(_)) => return Ok(()),
+                    Err(invalid) => return Err((Failure::Protocol, invalid.to_string())),
                 }
             }
         };
         let upgrade = tokio::time::timeout(plan.connect_timeout, upgrade);
-        if !matches!(
-            unless_closing(&mut closing, upgrade).await,
-            Some(Ok(Some(())))
-        ) {
-            return;
+        match unless_closing(&mut closing, upgrade).await {
+            None => return,
+            Some(Ok(Ok(()))) => {}
+            Some(Ok(Err(failed))) => return fail(failed),
+            Some(Err(_)) => {
+                let message = format!(
+                    "the opening handshake took longer than the connect timeout of {limit} ms"
+                );
+                return fail((Failure::Timeout, message));
+            }
         }
     }
     drop(permit);
@@ -471,9 +504,24 @@ async fn hold_idle(
     counts.borrow_mut().held += 1;
     // Held until the server closes it, or until the run ends.
     let mut chunk = [0u8; 256];
-    let held = async { while matches!(stream.read(&mut chunk).await, Ok(n) if n > 0) {} };
-    if unless_closing(&mut closing, held).await.is_some() {
+    let held = async {
+        loop {
+            match stream.read(&mut chunk).await {
+                Ok(0) => return Ok(()),
+                Ok(_) => {}
+                Err(e) => return Err(e),
+            }
+        }
+    };
+    if let Some(lost) = unless_closing(&mut closing, held).await {
         counts.borrow_mut().held -= 1;
+        fail(match lost {
+            Ok(()) => (
+                Failure::Closed,
+                "the server closed it while it was held".into(),
+            ),
+            Err(e) => words(&e),
+        });
     } else {
         // Still held when the run ended; now it says goodbye.
         farewell(&mut stream, &mut codec, &[], false).await;
