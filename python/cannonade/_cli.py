@@ -569,6 +569,8 @@ def _partial(bench: Any, error: BaseException) -> Any:
             confidence=bench.confidence,
             warmup=bench.settings,
             measure_s=bench.measure_s,
+            plan=bench.plan.to_dict(),
+            environment=bench.environment(),
         )
     if stopped is None:
         return done
@@ -635,17 +637,19 @@ def _benchmark(args: argparse.Namespace) -> int:
         return 128 + error.signum
     except (CannonadeError, ValueError) as error:
         _fail(str(error))
-    data = result.to_dict()
     if stopped is not None:
-        data["stopped_by"] = "interrupted" if isinstance(stopped, _Interrupted) else "error"
-        data["error"] = str(stopped)
+        result = dataclasses.replace(
+            result,
+            stopped_by="interrupted" if isinstance(stopped, _Interrupted) else "error",
+            error=str(stopped),
+        )
     try:
         if args.json:
-            _write(args.json, json.dumps(data, indent=2) + "\n")
+            _write(args.json, result.to_json() + "\n")
         if args.hlog:
             result.write_hlog(args.hlog)
         if args.html:
-            write_html(data, args.html)
+            write_html(result, args.html)
     except OSError as error:
         _print(result.format())
         _fail(f"cannot write {error.filename}: {error.strerror or error}")
