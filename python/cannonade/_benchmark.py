@@ -403,7 +403,11 @@ class Execution:
         """Build from an execution's JSON object (of benchmark schema ``version``)."""
         rows = list(data["intervals"])
         intervals = tuple(_interval_from_row(row, version) for row in rows)
-        measure_phase = str(data.get("measure_phase") or MEASURE)
+        measure_phase = data.get("measure_phase")
+        if measure_phase is None:  # version 1: the last measurement phase in the series
+            measured = [p for p in dict.fromkeys(i.phase for i in intervals) if _is_measure(p)]
+            measure_phase = measured[-1] if measured else MEASURE
+        measure_phase = str(measure_phase)
         if "warmup_intervals" in data:
             split = int(data["warmup_intervals"])
             if not 0 <= split <= len(intervals):
@@ -446,6 +450,10 @@ class Execution:
 
 
 # --- reading benchmark JSON back (the writers are the to_dict methods) -------------------
+
+
+def _is_measure(phase: str) -> bool:
+    return phase == MEASURE or phase.startswith(f"{MEASURE}-")
 
 
 def _optional_str(value: Any) -> Optional[str]:
@@ -622,7 +630,7 @@ class BenchmarkResult:
             "error": self.error,
             "confidence": self.confidence,
             "plan": _jsonable(self.plan) if self.plan is not None else None,
-            "environment": _jsonable(self.environment),
+            "environment": _jsonable(self.environment) if self.environment else None,
             "warmup": _jsonable(self.warmup),
             "measure_s": self.measure_s,
             "steady": {name: _jsonable(e) for name, e in self.steady.items()},
