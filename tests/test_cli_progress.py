@@ -3,11 +3,14 @@ nothing with --quiet. The terminal is a real pseudo-terminal (``os.openpty``).""
 
 from __future__ import annotations
 
+import fcntl
 import os
 import re
 import select
+import struct
 import subprocess
 import sys
+import termios
 import time
 
 import pytest
@@ -22,6 +25,8 @@ INTERVAL_LINE = re.compile(r"^  main +\d+\.\d+s +[\d,]+ req/s  p50 +\S+  p99 +\S
 def _on_a_terminal(*args: str) -> tuple[int, str]:
     """Run the CLI with its stdout on a pseudo-terminal; return (status, what it showed)."""
     master, slave = os.openpty()
+    # A terminal as wide as a usual one (a new pseudo-terminal says 0 x 0).
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
     try:
         proc = subprocess.Popen(
             [sys.executable, "-m", "cannonade", *args],

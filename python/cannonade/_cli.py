@@ -437,8 +437,12 @@ class _Progress:
             )
             return
         line = f"{phase} {interval.end_s:6.1f}s  {rate}  p99 {p99}  errors {self.errors}"
-        width = shutil.get_terminal_size((80, 24)).columns - 1
-        self._write(f"\r{line[:width]}\x1b[K")
+        # A line longer than the terminal would wrap, and the carriage return would then
+        # rewrite only its last row; a terminal that says it is tiny is not believed.
+        columns = shutil.get_terminal_size((80, 24)).columns
+        if columns >= 40:
+            line = line[: columns - 1]
+        self._write(f"\r{line}\x1b[K")
         self._shown = True
 
     def _write(self, text: str) -> None:

@@ -81,9 +81,7 @@ def format_result(result: Result) -> str:
             for percentile, value_ns in lat.percentiles:
                 lines.append(f"  {percentile:>7g}%  {format_ns(value_ns):>10}")
         if result.send_lag is not None and result.send_lag.count:
-            lines.append(
-                f"  Send lag (generator behind its schedule): {_p50_p99(result.send_lag)}"
-            )
+            lines.append(f"  Send lag (generator behind its schedule): {_p50_p99(result.send_lag)}")
         if result.send_gap is not None and result.send_gap.count:
             lines.append(
                 f"  Send gap (generator's turnaround, reply to next request): "
