@@ -4,7 +4,16 @@
 Prints the wrk-like summary. With ``--warmup`` (or ``--server CMD``) the run is a
 benchmark instead: warm up until steady, measure, classify, report. Any error (bad
 arguments, unreachable target, bad plan, an output file that cannot be written) prints
-one line to stderr and exits with status 2, before any load is sent.
+one line to stderr and exits with status 2, before any load is sent. While the load
+runs, a terminal shows one live progress line; a pipe or a file gets one line per
+interval; ``--quiet`` shows neither.
+
+Saved results: ``report FILE...`` prints their summaries (``--html OUT`` writes the
+report page), ``compare A B`` gives b/a per metric (for two benchmarks with
+:func:`cannonade.compare`'s bootstrap intervals and verdicts, for runs plain ratios,
+and says which), and ``merge FILE... -o OUT`` adds runs that ran side by side
+interval by interval (:func:`cannonade.merge`). A file that cannot be read or merged is
+one line on stderr and exit status 2.
 
 SIGINT (Ctrl-C), SIGTERM and SIGHUP stop the load and the server cannonade started,
 then print and write (``--json``, ``--hlog``) what was measured, marked as
