@@ -19,15 +19,14 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import jsonschema  # installed into both test venvs by .ci/bootstrap
 import pytest
+import referencing  # jsonschema's own dependency, for the schemas' cross-reference
 
 import cannonade
 from cannonade import BenchmarkResult, Result, ResultError
 
 from support import RUST_TESTEE, Server, cli
-
-jsonschema = pytest.importorskip("jsonschema", reason="jsonschema is installed by .ci/bootstrap")
-referencing = pytest.importorskip("referencing")
 
 SCHEMAS = Path(cannonade.__file__).resolve().parent / "schemas"
 # Bounds against hangs only: nothing here is timed.
