@@ -589,8 +589,9 @@ enum Ended {
     ByServer,
 }
 
-/// Goodbyes (see [`Connection::goodbye`]) one worker has in flight at most.
-const MAX_GOODBYES: usize = 1024;
+/// Goodbyes (see [`Connection::goodbye`]) one worker has on tasks of their own at most:
+/// each holds a socket for at most [`FAREWELL`].
+const MAX_GOODBYES: usize = 16;
 
 /// One request in flight: when it was due (open loop) and when it left.
 struct InFlight {
@@ -645,7 +646,7 @@ impl Connection {
             }
             match outcome {
                 // Done (budget spent) or churned: either way, ours to end politely.
-                Ok(Ended::Ours) => self.goodbye(stream, &buf),
+                Ok(Ended::Ours) => self.goodbye(stream, &buf).await,
                 // The server closes it after its last reply; there is nobody to tell.
                 Ok(Ended::ByServer) => drop(stream),
                 Err(_) => {}
@@ -703,20 +704,24 @@ impl Connection {
 
     /// Ends `stream` politely (see [`farewell`]) on a task of its own, so that neither
     /// the run's end nor this connection's next one waits for the server's answer.
-    /// Past [`MAX_GOODBYES`] goodbyes in flight in this worker, the stream is just
-    /// dropped (a FIN, or a reset if data is unread): a server slow to answer its
-    /// closes must not make churn hold descriptors without bound.
-    fn goodbye(&self, mut stream: TcpStream, buf: &ReadBuf) {
-        let mut goodbyes = self.goodbyes.borrow_mut();
-        goodbyes.retain(|goodbye| !goodbye.is_finished());
-        if goodbyes.len() >= MAX_GOODBYES {
-            return;
+    /// With [`MAX_GOODBYES`] goodbyes in flight in this worker already (a server slow to
+    /// answer its closes), it says goodbye here and now instead: churn must not hold
+    /// sockets without bound, nor drop them rudely.
+    async fn goodbye(&mut self, mut stream: TcpStream, buf: &ReadBuf) {
+        let (unread, mid_write) = (buf.filled(), self.mid_write.get());
+        {
+            let mut goodbyes = self.goodbyes.borrow_mut();
+            goodbyes.retain(|goodbye| !goodbye.is_finished());
+            if goodbyes.len() < MAX_GOODBYES {
+                let mut codec = self.codec.clone();
+                let unread = unread.to_vec();
+                goodbyes.push(tokio::task::spawn_local(async move {
+                    farewell(&mut stream, &mut codec, &unread, mid_write).await;
+                }));
+                return;
+            }
         }
-        let mut codec = self.codec.clone();
-        let (unread, mid_write) = (buf.filled().to_vec(), self.mid_write.get());
-        goodbyes.push(tokio::task::spawn_local(async move {
-            farewell(&mut stream, &mut codec, &unread, mid_write).await;
-        }));
+        farewell(&mut stream, &mut self.codec, unread, mid_write).await;
     }
 
     /// Closes this connection's stream politely (see [`farewell`]).

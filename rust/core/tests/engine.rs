@@ -384,6 +384,17 @@ fn protocol_errors_keep_the_codecs_words() {
 /// A WebSocket echo server for small messages that records, per connection, the status
 /// code of the client's Close frame (0 when the client left without one).
 fn ws_server(closes: std::sync::Arc<std::sync::Mutex<Vec<u16>>>) -> SocketAddr {
+    ws_server_answering(closes, true, Default::default())
+}
+
+/// As [`ws_server`]; a client's Close is answered only if `answer_close` (if not, the
+/// server reads on until the client goes). `open` counts the connections open now and
+/// the most ever open at once.
+fn ws_server_answering(
+    closes: std::sync::Arc<std::sync::Mutex<Vec<u16>>>,
+    answer_close: bool,
+    open: std::sync::Arc<std::sync::Mutex<(usize, usize)>>,
+) -> SocketAddr {
     use std::io::BufRead;
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
@@ -391,7 +402,20 @@ fn ws_server(closes: std::sync::Arc<std::sync::Mutex<Vec<u16>>>) -> SocketAddr {
         for stream in listener.incoming() {
             let Ok(stream) = stream else { continue };
             let closes = std::sync::Arc::clone(&closes);
+            let open = std::sync::Arc::clone(&open);
+            {
+                let mut open = open.lock().unwrap();
+                open.0 += 1;
+                open.1 = open.1.max(open.0);
+            }
             std::thread::spawn(move || {
+                struct Gone(std::sync::Arc<std::sync::Mutex<(usize, usize)>>);
+                impl Drop for Gone {
+                    fn drop(&mut self) {
+                        self.0.lock().unwrap().0 -= 1;
+                    }
+                }
+                let _gone = Gone(open);
                 let mut out = stream.try_clone().unwrap();
                 let mut input = std::io::BufReader::new(stream);
                 let mut key = String::new();
@@ -432,7 +456,11 @@ fn ws_server(closes: std::sync::Arc<std::sync::Mutex<Vec<u16>>>) -> SocketAddr {
                     if opcode == 0x8 {
                         let code = u16::from_be_bytes([payload[0], payload[1]]);
                         closes.lock().unwrap().push(code);
-                        let _ = out.write_all(&[0x88, 0x02, payload[0], payload[1]]);
+                        if answer_close {
+                            let _ = out.write_all(&[0x88, 0x02, payload[0], payload[1]]);
+                        } else {
+                            while matches!(input.read(&mut [0u8; 64]), Ok(1..)) {}
+                        }
                         return;
                     }
                     let mut frame = vec![0x80 | opcode, len as u8];
@@ -622,4 +650,31 @@ fn idle_connections_that_fail_to_open_are_counted() {
         "{}",
         words.first
     );
+}
+
+#[test]
+fn churn_against_a_server_that_never_answers_a_close_stays_bounded_and_polite() {
+    // Every goodbye waits out its 150 ms: past 16 in flight in the worker, connections
+    // say goodbye before reconnecting, so at most 40 + 16 sockets are open at once.
+    let closes = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let open = std::sync::Arc::new(std::sync::Mutex::new((0, 0)));
+    let addr = ws_server_answering(std::sync::Arc::clone(&closes), false, open.clone());
+    let plan = Plan::from_json(&format!(
+        r#"{{"abi_version":2,"connections":40,"threads":1,"requests":120,
+           "requests_per_connection":1,
+           "protocol":{{"kind":"ws","url":"ws://{addr}/","message_hex":"68656c6c6f"}}}}"#
+    ))
+    .unwrap();
+    let run = Run::start(plan).unwrap();
+    let s = finish(&run).summary;
+    assert_eq!((s.requests, s.connections_opened), (120, 120));
+    assert_eq!(s.errors.total(), 0, "{:?}", s.errors);
+    let most_open = open.lock().unwrap().1;
+    // The server sees a socket go a little after it went, and the start-up probe may
+    // still be open: a margin, far below the 120 of goodbyes without a bound.
+    assert!(most_open < 40 + 16 + 20, "{most_open} sockets open at once");
+    // Every connection sent its Close, the last ones' goodbyes cut at the run's end.
+    let closes = closes.lock().unwrap().clone();
+    assert!(closes.len() >= 120 - 40, "{}", closes.len());
+    assert!(closes.iter().all(|&code| code == 1000), "{closes:?}");
 }
