@@ -216,6 +216,12 @@ def test_a_broken_file_fails_the_validation(written: dict[str, Path]) -> None:
             broken = copy.deepcopy(good)
             broken["classification"] = "probably fine"
             breakages.append(broken)
+            broken = copy.deepcopy(good)
+            broken["executions"][0]["intervals"][-1]["phase"] = "after"
+            breakages.append(broken)
+            broken = copy.deepcopy(good)
+            broken["executions"][0]["intervals"][0]["server"] = {"cpu_s": 1}
+            breakages.append(broken)
         for broken in breakages:
             assert _errors(broken), broken
 
