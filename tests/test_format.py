@@ -216,6 +216,12 @@ def test_a_broken_file_fails_the_validation(written: dict[str, Path]) -> None:
             broken = copy.deepcopy(good)
             broken["classification"] = "probably fine"
             breakages.append(broken)
+            broken = copy.deepcopy(good)
+            broken["executions"][0]["intervals"][-1]["phase"] = "after"
+            breakages.append(broken)
+            broken = copy.deepcopy(good)
+            broken["executions"][0]["intervals"][0]["server"] = {"cpu_s": 1}
+            breakages.append(broken)
         for broken in breakages:
             assert _errors(broken), broken
 
@@ -343,3 +349,12 @@ def test_load_tells_runs_from_benchmarks(written: dict[str, Path]) -> None:
     assert isinstance(BenchmarkResult.from_file(written["benchmark"]), BenchmarkResult)
     with pytest.raises(ResultError):
         Result.from_file(written["benchmark"])
+
+
+@pytest.mark.once
+def test_merge_refuses_a_benchmark_file(written: dict[str, Path], tmp_path: Path) -> None:
+    out = tmp_path / "merged.json"
+    proc = cli("merge", str(written["run"]), str(written["benchmark"]), "-o", str(out))
+    assert proc.returncode == 2 and not out.exists()
+    (line,) = proc.stderr.strip().splitlines()
+    assert f"cannot merge {written['benchmark']}: it is a benchmark" in line

@@ -594,7 +594,9 @@ class BenchmarkResult:
     confidence: float
     warmup: Warmup
     measure_s: float
-    #: The plan the load ran, as its plan JSON (``Plan.to_dict()``); None if not known.
+    #: The plan as given, with the interval the driver uses, as its plan JSON
+    #: (``Plan.to_dict()``; the driver aims it at the server's address and decides
+    #: how long it runs); None if not known.
     plan: Optional[Mapping[str, Any]] = None
     #: Where it ran: cannonade, the generator's and the server's interpreters, the
     #: machine (see :mod:`cannonade._environment`); empty if not known.
