@@ -62,7 +62,7 @@ def test_a_process_starved_of_cpu_is_seen_stalled_and_a_sleeping_one_is_not() ->
 
 def test_the_stalled_time_of_an_interval_is_the_overlap_of_its_spans() -> None:
     sampler = StallSampler(lambda: [])
-    runnable, asleep = (True, 0), (False, 0)
+    runnable, asleep = (True, 0, 0), (False, 0, 0)
     # 0.00-0.05: the server runnable and not running; 0.05-0.10: asleep;
     # 0.10-0.30, a gap in the sampler's own samples: the generator runnable at one end.
     sampler._add_span(0.00, 0.05, asleep, asleep, runnable, runnable)

@@ -30,8 +30,14 @@ nanoseconds) of the generator's own worker threads (named ``cannonade-w*``,
 in this process) and of every thread of the server's processes. Between two
 samples, a process was *stalled* if it was runnable at both (some thread in
 state ``R``; a gap in the sampler's own samples, when it did not get a CPU
-either, counts when the process was runnable at one end) and ran less than a
-tenth of that time. Summed over an interval, the larger of the generator's and
+either, counts when the process was runnable at one end), ran less than a
+tenth of that time, and none of its threads was given a CPU meanwhile (the
+third field of ``schedstat``, the times a thread was scheduled in, did not
+grow: a process that waits a few milliseconds for each of many wake-ups is
+slowed, not stalled). Such spans count when they make a stretch of at least
+three periods (30 ms), or hold a gap: a process woken on the same timer tick
+as the sampler is seen runnable at a sample or two by chance. Summed over an
+interval, the larger of the generator's and
 the server's stalled time over the interval's length is its ``share``; an
 interval with a share above :data:`STALL_LIMIT` (10 %: the smallest level change
 the analysis counts) is a stall of the machine. The benchmark driver leaves
@@ -64,8 +70,9 @@ _GAP_PERIODS = 5
 #: timer tick as the sampler is seen runnable at one sample, even two, by chance).
 _MIN_PERIODS = 3
 
-#: One sample of one process: (any thread runnable, CPU time run in ns).
-_Proc = tuple[bool, int]
+#: One sample of one process: (any thread runnable, CPU time run in ns, times a
+#: thread of it was given a CPU).
+_Proc = tuple[bool, int, int]
 
 
 def _threads(pid: int, prefix: Optional[str]) -> Optional[_Proc]:
@@ -76,7 +83,7 @@ def _threads(pid: int, prefix: Optional[str]) -> Optional[_Proc]:
         tids = os.listdir(base)
     except OSError:
         return None
-    runnable, ran, seen = False, 0, False
+    runnable, ran, slices, seen = False, 0, 0, False
     for tid in tids:
         try:
             if prefix is not None:
@@ -86,12 +93,14 @@ def _threads(pid: int, prefix: Optional[str]) -> Optional[_Proc]:
             with open(f"{base}/{tid}/stat", encoding="ascii", errors="replace") as f:
                 state = f.read().rpartition(")")[2].split(None, 1)[0]
             with open(f"{base}/{tid}/schedstat", encoding="ascii") as f:
-                ran += int(f.read().split()[0])
+                fields = f.read().split()
+            ran += int(fields[0])
+            slices += int(fields[2])
         except (OSError, ValueError, IndexError):
             continue
         seen = True
         runnable = runnable or state == "R"
-    return (runnable, ran) if seen else None
+    return (runnable, ran, slices) if seen else None
 
 
 @dataclass(frozen=True)
@@ -150,14 +159,15 @@ class StallSampler:
             except Exception:  # a server that just exited: keep the old list
                 pass
             self._pids_at = now
-        runnable, ran, seen = False, 0, False
+        runnable, ran, slices, seen = False, 0, 0, False
         for pid in self._pids:
             proc = _threads(pid, None)
             if proc is not None:
                 seen = True
                 runnable = runnable or proc[0]
                 ran += proc[1]
-        return (runnable, ran) if seen else None
+                slices += proc[2]
+        return (runnable, ran, slices) if seen else None
 
     def _loop(self) -> None:
         me = os.getpid()
@@ -191,7 +201,8 @@ class StallSampler:
             if a is None or b is None:
                 return False
             wanted = (a[0] and b[0]) or (gap and (a[0] or b[0]))
-            return wanted and (b[1] - a[1]) < _RAN_LITTLE * span * 1e9
+            # Not given a CPU at all (a thread on one throughout has run the whole span).
+            return wanted and b[2] == a[2] and (b[1] - a[1]) < _RAN_LITTLE * span * 1e9
 
         self._spans.append((t0, t1, stalled(gen0, gen1), stalled(srv0, srv1), gap))
 

@@ -107,8 +107,9 @@ iterations):
    driver, the measurement that gives the estimates) to show (a) no level shift at a finer
    grain (the same analysis of the steady part alone with 2-point segments;
    a segment whose neighbours on both sides are one level is an excursion
-   that returns, not a shift: those shorter than 4 points are not counted, nor
-   longer ones while they cover at most 10 % of the window), (b) no
+   that returns, not a shift, and is not counted while all those forgiven
+   cover at most 10 % of the steady part, or are one spike or dip of up to 3
+   points), (b) no
    alternation: no autocorrelation of the logs, at lags 1 to min(10, m / 3),
    below −max(0.3, 3 / √m), and, when ``max_halfwidth`` is given, (c) a tight
    mean: the relative half-width of its 99 % bootstrap interval (1,000
@@ -339,11 +340,11 @@ def _alternation(values: Sequence[float]) -> tuple[int, float, float]:
 
 def _drop_excursions(values: Sequence[float], bounds: list[int], *, min_effect: float) -> None:
     """Remove from ``bounds`` the excursions that return: segments whose neighbours on
-    both sides are one level (within ``min_effect``). A spike or dip shorter than
-    MIN_SEGMENT always goes; longer ones, shortest first, while all those removed
-    cover at most EXCURSION_SHARE of the points (a machine's busy spell, not a
-    recurring change: an alternation's excursions cover half of the window)."""
-    budget = EXCURSION_SHARE * len(values)
+    both sides are one level (within ``min_effect``), shortest first, while all those
+    removed cover at most EXCURSION_SHARE of the points, or one excursion shorter than
+    MIN_SEGMENT (a machine's busy spell or a spike, not a recurring change: an
+    alternation's excursions cover half of the points)."""
+    budget = max(EXCURSION_SHARE * len(values), MIN_SEGMENT - 1.0)
     while len(bounds) > 3:
         means = [math.fsum(values[a:b]) / (b - a) for a, b in zip(bounds, bounds[1:])]
         returning = [
@@ -355,10 +356,9 @@ def _drop_excursions(values: Sequence[float], bounds: list[int], *, min_effect: 
             return
         k = min(returning, key=lambda k: bounds[k + 1] - bounds[k])
         length = bounds[k + 1] - bounds[k]
-        if length >= MIN_SEGMENT:
-            if length > budget:
-                return
-            budget -= length
+        if length > budget:
+            return
+        budget -= length
         del bounds[k : k + 2]
 
 
