@@ -96,7 +96,11 @@ iterations):
      are not equivalent to it).
 
    "Better" is a higher mean if ``higher_is_better`` (throughput), a lower one
-   otherwise (latency).
+   otherwise (latency).  A short excursion that returns (a segment of fewer than
+   8 points between two segments of one level) is taken as equivalent to the
+   last, a transient of a busy machine rather than a level of the server, while
+   such excursions cover at most 10 % of the series (or are one excursion): the
+   reasons say so.
 5. ``steady_start`` is the first index of the earliest segment from which on
    every segment is equivalent to the last (0 for ``FLAT``, None for
    ``NO_STEADY_STATE``).
@@ -392,6 +396,34 @@ def _classify(
     scale = abs(last.mean) if last.mean != 0.0 else 1.0
     band = max(last.variance / (scale * scale), delta, min_effect)
     equivalent = [_relative(segment.mean, last.mean) <= band for segment in segments]
+    # A short excursion that returns (a segment of fewer than 2 x MIN_SEGMENT points
+    # between two segments of one level) is a transient of the machine, not a level of
+    # the server: forgiven, shortest first, while they cover at most EXCURSION_SHARE
+    # of the series (or are one such excursion).
+    forgiven = []
+    budget = max(EXCURSION_SHARE * (segments[-1].end - segments[0].start), 2 * MIN_SEGMENT - 1)
+    transients = sorted(
+        (
+            k
+            for k in range(1, len(segments) - 1)
+            if not equivalent[k]
+            and segments[k].end - segments[k].start < 2 * MIN_SEGMENT
+            and _relative(segments[k - 1].mean, segments[k + 1].mean) <= band
+        ),
+        key=lambda k: segments[k].end - segments[k].start,
+    )
+    for k in transients:
+        length_k = segments[k].end - segments[k].start
+        if length_k > budget:
+            break
+        budget -= length_k
+        equivalent[k] = True
+        forgiven.append(k)
+    notes = [
+        f"short excursion at intervals {segments[k].start}-{segments[k].end - 1} "
+        f"({segments[k].mean:.4g}) forgiven: it returned to the level around it"
+        for k in sorted(forgiven)
+    ]
     first_steady = len(segments) - 1
     while first_steady > 0 and equivalent[first_steady - 1]:
         first_steady -= 1
@@ -401,7 +433,7 @@ def _classify(
             why = f"no changepoint in {length} intervals"
         else:
             why = f"every segment within {band:.0%} of the last"
-        return FLAT, steady_start, [why]
+        return FLAT, steady_start, [why, *notes]
     left = next(k for k in range(first_steady) if not equivalent[k])
     for k in range(left):
         if equivalent[k]:
@@ -410,7 +442,7 @@ def _classify(
                 f"the final level ({last.mean:.4g}) was already reached at intervals "
                 f"{segment.start}-{segment.end - 1} and lost again: a recurring change"
             )
-            return NO_STEADY_STATE, None, [why]
+            return NO_STEADY_STATE, None, [why, *notes]
     for segment, same in zip(segments, equivalent):
         if not same and (
             segment.mean > last.mean if higher_is_better else segment.mean < last.mean
@@ -419,14 +451,14 @@ def _classify(
                 f"intervals {segment.start}-{segment.end - 1} were better "
                 f"({segment.mean:.4g} against {last.mean:.4g} at the end)"
             )
-            return SLOWDOWN, steady_start, [why]
+            return SLOWDOWN, steady_start, [why, *notes]
     worst = segments[0]
     why = (
         f"level changed from {worst.mean:.4g} to {last.mean:.4g} "
         f"(×{last.mean / worst.mean if worst.mean else math.inf:.3g}); steady from interval "
         f"{steady_start}, {last.end - steady_start} intervals"
     )
-    return WARMUP, steady_start, [why]
+    return WARMUP, steady_start, [why, *notes]
 
 
 def _guards(
