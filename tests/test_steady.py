@@ -551,3 +551,13 @@ def test_a_short_dip_that_returns_is_forgiven_and_a_long_one_is_not() -> None:
     # A better start is a slowdown however short the series.
     slow = [v * (1.5 if k < 6 else 1.0) for k, v in enumerate(base)]
     assert analyse(slow, higher_is_better=True, steady_window=12).classification == SLOWDOWN
+
+
+def test_a_window_the_stalls_leave_too_short_is_refused() -> None:
+    rng = random.Random(44)
+    series = lognormal(rng, 1000.0, 0.05, 40)
+    ok = analyse(series, higher_is_better=True, steady_window=12)
+    assert ok.classification == FLAT
+    stalled = analyse(series, higher_is_better=True, steady_window=12, excluded=[30, 33, 36])
+    assert stalled.classification == NO_STEADY_STATE
+    assert "too few to check" in stalled.reasons[0], stalled.reasons

@@ -118,8 +118,9 @@ iterations):
    below −max(0.3, 3 / √m), and, when ``max_halfwidth`` is given, (c) a tight
    mean: the relative half-width of its 99 % bootstrap interval (1,000
    resamples, seed 0) at most ``max_halfwidth``.  Otherwise the verdict is
-   ``NO_STEADY_STATE``.  Every verdict carries its
-   ``reasons``: the deciding one first, then the checks.
+   ``NO_STEADY_STATE``, as it is when excluded points leave fewer than 12 of a
+   window that had them.  Every verdict carries its ``reasons``: the deciding
+   one first, then the checks.
 
    Why (b) asks for a negative autocorrelation and not for no correlation at
    all (a Ljung-Box test, before): on a shared machine the scheduler's share
@@ -615,6 +616,14 @@ def analyse(
             min_effect=min_effect,
             max_halfwidth=max_halfwidth,
         )
+        in_window = sum(1 for index in context if index >= checked_from)
+        if n - checked_from >= GUARD_MIN_POINTS > in_window:
+            # The window could be checked; the stalls left too little of it.
+            failed.insert(
+                0,
+                f"only {in_window} of the steady window's {n - checked_from} intervals "
+                f"are left after the stalls: too few to check ({GUARD_MIN_POINTS} needed)",
+            )
         if failed:
             reasons = [*failed, f"(would be {classification}: {reasons[0]})"]
             classification, steady_start = NO_STEADY_STATE, None
