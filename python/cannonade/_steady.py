@@ -118,9 +118,10 @@ iterations):
    below −max(0.3, 3 / √m), and, when ``max_halfwidth`` is given, (c) a tight
    mean: the relative half-width of its 99 % bootstrap interval (1,000
    resamples, seed 0) at most ``max_halfwidth``.  Otherwise the verdict is
-   ``NO_STEADY_STATE``, as it is when excluded points leave fewer than 12 of a
-   window that had them.  Every verdict carries its ``reasons``: the deciding
-   one first, then the checks.
+   ``NO_STEADY_STATE``, as it is when excluded points leave fewer than 9 of a
+   window of 12 or more (from 9 on, the checks are made on what is left).
+   Every verdict carries its ``reasons``: the deciding one first, then the
+   checks.
 
    Why (b) asks for a negative autocorrelation and not for no correlation at
    all (a Ljung-Box test, before): on a shared machine the scheduler's share
@@ -208,6 +209,8 @@ ALTERNATION_LAGS, ALTERNATION_RHO, ALTERNATION_Z = 10, 0.3, 3.0
 EXCURSION_SHARE = 0.1
 #: Fewest steady points on which the finer-grain checks are made.
 GUARD_MIN_POINTS = 12
+#: Fewest points a window of GUARD_MIN_POINTS or more may keep after its stalls.
+STALLED_MIN_POINTS = 9
 #: Relative half-width of the steady mean's 99 % bootstrap interval, at most.
 MAX_HALFWIDTH = 0.1
 
@@ -470,6 +473,7 @@ def _guards(
     factor: float,
     min_effect: float,
     max_halfwidth: Optional[float],
+    least: int = GUARD_MIN_POINTS,
 ) -> tuple[list[str], list[str], Optional[float]]:
     """Checks of the steady window at a finer grain: (failures, passes, half-width).
 
@@ -481,7 +485,7 @@ def _guards(
     passed: list[str] = []
     steady = [v for v, index in zip(values, indices) if index >= window_from]
     m = len(steady)
-    if m < GUARD_MIN_POINTS:
+    if m < least:
         return failed, [f"steady window of {m} intervals: too short for finer checks"], None
     fine = _bounds(values, factor=factor, min_segment=2, min_effect=min_effect)
     _drop_excursions(values, fine, min_effect=min_effect)
@@ -608,6 +612,11 @@ def analyse(
         # The window that must hold no changepoint (the measurement, in the driver).
         checked_from = max(steady_start, n - max(steady_window, GUARD_MIN_POINTS))
         context = [index for index in kept if index >= steady_start]
+        in_window = sum(1 for index in context if index >= checked_from)
+        # A window long enough to check keeps being checked when stalls shortened it,
+        # on what is left, down to STALLED_MIN_POINTS; below that it is refused.
+        checkable = n - checked_from >= GUARD_MIN_POINTS
+        least = STALLED_MIN_POINTS if checkable else GUARD_MIN_POINTS
         failed, passed, halfwidth = _guards(
             [values[index] for index in context],
             context,
@@ -615,14 +624,13 @@ def analyse(
             factor=penalty_factor,
             min_effect=min_effect,
             max_halfwidth=max_halfwidth,
+            least=least,
         )
-        in_window = sum(1 for index in context if index >= checked_from)
-        if n - checked_from >= GUARD_MIN_POINTS > in_window:
-            # The window could be checked; the stalls left too little of it.
+        if checkable and in_window < STALLED_MIN_POINTS:
             failed.insert(
                 0,
                 f"only {in_window} of the steady window's {n - checked_from} intervals "
-                f"are left after the stalls: too few to check ({GUARD_MIN_POINTS} needed)",
+                f"are left after the stalls: too few to check ({STALLED_MIN_POINTS} needed)",
             )
         if failed:
             reasons = [*failed, f"(would be {classification}: {reasons[0]})"]
