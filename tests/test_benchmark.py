@@ -393,7 +393,7 @@ def test_replayed_alternation_is_not_flat() -> None:
         interval_s=0.1,
     )
     assert execution.classification == "no steady state"
-    assert any("correlated" in r or "not tight" in r for r in execution.reasons), execution.reasons
+    assert any("alternates" in r or "not tight" in r for r in execution.reasons), execution.reasons
 
 
 def test_a_window_too_short_for_a_changepoint_is_refused() -> None:
