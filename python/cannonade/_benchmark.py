@@ -22,9 +22,13 @@ measured once, and flagged, never silently averaged in). A *process execution*
 :meth:`Benchmark.run` does ``executions`` of them and estimates the
 steady-state means with bootstrap confidence intervals.
 
-The driver's clock, its sleep, the load (``start``) and the server's JIT
-events (``events``) can be injected: :class:`Replay` plays a recorded series
-through the same decisions, deterministically.
+Intervals in which the machine stalled the generator or the server (a sampler
+thread watches their scheduling: :mod:`cannonade._stalls`) are left out of every
+analysis, kept and reported; a measurement more than half stalled is not steady.
+
+The driver's clock, its sleep, the load (``start``), the server's JIT
+events (``events``) and the stalls (``stalls``) can be injected: :class:`Replay`
+plays a recorded series through the same decisions, deterministically.
 """
 
 from __future__ import annotations
@@ -572,9 +576,10 @@ class Benchmark:
     or :meth:`run` for every execution and the estimates across them.
 
     For tests and replays, ``start`` (plan -> run, default :func:`cannonade.start`),
-    ``clock`` (monotonic seconds), ``sleep`` and ``events`` (the server's JIT
-    activity per interval, default: its PyPy log when collected) can be given;
-    see :class:`Replay`.
+    ``clock`` (monotonic seconds), ``sleep``, ``events`` (the server's JIT
+    activity per interval, default: its PyPy log when collected) and ``stalls``
+    (the machine's stalls per interval, default: a :class:`cannonade._stalls.StallSampler`
+    in real runs, none with an injected ``start``) can be given; see :class:`Replay`.
     """
 
     def __init__(
