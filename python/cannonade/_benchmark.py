@@ -22,9 +22,13 @@ measured once, and flagged, never silently averaged in). A *process execution*
 :meth:`Benchmark.run` does ``executions`` of them and estimates the
 steady-state means with bootstrap confidence intervals.
 
-The driver's clock, its sleep, the load (``start``) and the server's JIT
-events (``events``) can be injected: :class:`Replay` plays a recorded series
-through the same decisions, deterministically.
+Intervals in which the machine stalled the generator or the server (a sampler
+thread watches their scheduling: :mod:`cannonade._stalls`) are left out of every
+analysis, kept and reported; a measurement more than half stalled is not steady.
+
+The driver's clock, its sleep, the load (``start``), the server's JIT
+events (``events``) and the stalls (``stalls``) can be injected: :class:`Replay`
+plays a recorded series through the same decisions, deterministically.
 """
 
 from __future__ import annotations
@@ -42,7 +46,7 @@ from types import TracebackType
 from typing import Any, Callable, Optional, Union
 from urllib.parse import urlsplit, urlunsplit
 
-from . import _hotspotlog, _stats, _steady
+from . import _hotspotlog, _server, _stats, _steady
 from ._errors import PlanError, ResultError, RunError, ServerError
 from ._plan import Plan, Tcp
 from ._pypylog import JIT_TRACING, summarize_intervals
@@ -58,6 +62,7 @@ from ._result import (
 )
 from ._run import start as _run_start
 from ._server import ProcessSample, Server
+from ._stalls import STALL_LIMIT, Stall, StallSampler
 
 __all__ = [
     "METRICS",
@@ -203,8 +208,12 @@ def _analyse(
     steady_window: int,
     *,
     final: bool = False,
+    excluded: Sequence[int] = (),
 ) -> dict[str, _steady.SeriesAnalysis]:
-    """Each watched metric's analysis; ``final`` also checks the steady mean's tightness."""
+    """Each watched metric's analysis; ``final`` also checks the steady mean's tightness.
+    ``excluded``: positions in ``intervals`` to leave out (machine stalls)."""
+    if len(excluded) >= len(intervals):
+        excluded = ()  # nothing would be left: the caller refuses such a series
     out = {}
     for name in warmup.metrics:
         value, higher_is_better = METRICS[name]
@@ -218,6 +227,7 @@ def _analyse(
             min_effect=warmup.min_effect,
             penalty_factor=warmup.penalty_factor,
             max_halfwidth=warmup.max_halfwidth if final else None,
+            excluded=excluded,
         )
     return out
 
@@ -767,6 +777,8 @@ class _Live:
         self.raw_events: list[Any] = []
         self.jit_events: list[Any] = []
         self.final: Optional[tuple[str, Optional[int], dict[str, _steady.SeriesAnalysis]]] = None
+        #: Watches the generator's and the server's scheduling for machine stalls.
+        self.sampler: Optional[StallSampler] = None
 
     def decide(self, text: str) -> None:
         self.decisions.append(text)
@@ -777,6 +789,20 @@ Progress = Callable[[str, Interval, Optional[ServerInterval]], None]
 #: of the load), ``n`` objects whose ``jit.total_s`` is the JIT's compile time in each
 #: (None where unknown), or None when the server's JIT activity is not collected.
 EventSource = Callable[[Sequence[float]], Optional[Sequence[Any]]]
+#: Machine stalls per interval: given ``n + 1`` interval edges (seconds from the start
+#: of the load), ``n`` :class:`cannonade._stalls.Stall`.
+StallSource = Callable[[Sequence[float]], Sequence[Stall]]
+
+
+def _server_pids(server: Server) -> list[int]:
+    """The server's processes: its session if cannonade started it, else its pid's tree."""
+    pid = server.pid
+    if pid is None:
+        return []
+    processes = _server._all_processes()
+    if server.managed:
+        return [p.pid for p in server._session_members(processes)]
+    return [p.pid for p in _server._descendants(processes, pid)]
 
 
 def _jit_seconds(event: Any) -> Optional[float]:
@@ -803,9 +829,10 @@ class Benchmark:
     or :meth:`run` for every execution and the estimates across them.
 
     For tests and replays, ``start`` (plan -> run, default :func:`cannonade.start`),
-    ``clock`` (monotonic seconds), ``sleep`` and ``events`` (the server's JIT
-    activity per interval, default: its PyPy log when collected) can be given;
-    see :class:`Replay`.
+    ``clock`` (monotonic seconds), ``sleep``, ``events`` (the server's JIT
+    activity per interval, default: its PyPy log when collected) and ``stalls``
+    (the machine's stalls per interval, default: a :class:`cannonade._stalls.StallSampler`
+    in real runs, none with an injected ``start``) can be given; see :class:`Replay`.
     """
 
     def __init__(
@@ -823,6 +850,7 @@ class Benchmark:
         clock: Optional[Callable[[], float]] = None,
         sleep: Optional[Callable[[float], None]] = None,
         events: Optional[EventSource] = None,
+        stalls: Optional[StallSource] = None,
     ) -> None:
         if not isinstance(plan, Plan):
             raise PlanError(f"Benchmark takes a cannonade.Plan, got {type(plan).__name__}")
@@ -884,6 +912,9 @@ class Benchmark:
         self._clock = clock if clock is not None else time.monotonic
         self._sleep = sleep if sleep is not None else time.sleep
         self._event_source = events
+        # Machine stalls are watched in real runs; an injected load has none unless given.
+        self._stall_source = stalls
+        self._watch_stalls = stalls is None and start is None
         self._live: Optional[_Live] = None
         self._done: list[Execution] = []
         self._environment: Optional[dict[str, Any]] = None
@@ -914,6 +945,10 @@ class Benchmark:
         run = self._start(plan)
         live = self._live = _Live(len(self._done) + 1, run, self.server, t0, unix0)
         try:
+            if self._watch_stalls:
+                server = self.server
+                live.sampler = StallSampler(lambda: _server_pids(server))
+                live.sampler.start()
             run.mark_phase(WARMUP)
             self._warm(live)
         except BaseException as error:
@@ -962,7 +997,10 @@ class Benchmark:
         # The window, and before it enough context to see a change at its start.
         recent_from = max(live.origin, n - window - min(window, ONLINE_CONTEXT))
         recent = live.intervals[recent_from:]
-        analyses = _analyse(recent, self.settings, window)
+        stalled = self._stalled(live, recent_from, n)
+        if len([k for k in stalled if k >= len(recent) - window]) > window // 2:
+            return None  # the machine stalled most of the window: nothing to judge
+        analyses = _analyse(recent, self.settings, window, excluded=stalled)
         overall, _ = _steady.combine(list(analyses.values()))
         if overall == _steady.NO_STEADY_STATE:
             return None
@@ -1046,9 +1084,26 @@ class Benchmark:
         positions = [k for k, i in enumerate(live.intervals) if i.phase == attempt.phase]
         first, count = positions[0], len(positions)
         series = live.intervals[: first + count]
-        analyses = _analyse(series, self.settings, count, final=True)
+        stalled = self._stalled(live, 0, first + count)
+        analyses = _analyse(series, self.settings, count, final=True, excluded=stalled)
         overall, steady_start = _steady.combine(list(analyses.values()))
         reasons = _reasons(analyses)
+        in_measure = [k for k in stalled if k >= first]
+        if in_measure:
+            reasons.insert(
+                0,
+                f"{len(in_measure)} of the {count} measured intervals were machine stalls "
+                f"(the generator or the server runnable and not running for over "
+                f"{STALL_LIMIT:.0%} of the interval): left out of the analysis",
+            )
+        if len(in_measure) > count // 2 and overall != _steady.NO_STEADY_STATE:
+            reasons.insert(0, f"(the series alone would be {overall})")
+            reasons.insert(
+                0,
+                f"the machine stalled {len(in_measure)} of the {count} measured intervals: "
+                f"too few left to judge",
+            )
+            overall, steady_start = _steady.NO_STEADY_STATE, None
         share = self._jit_share(live, first, first + count)
         if share is not None and share > self.settings.jit_quiet:
             # Not warm, whatever the series says: fail safe, and measure again.
@@ -1074,7 +1129,7 @@ class Benchmark:
             for name, a in analyses.items()
             if a.classification == _steady.NO_STEADY_STATE and a.reasons
         ]
-        if reasons and reasons[0].startswith("the JIT was still busy"):
+        if reasons and reasons[0].startswith(("the JIT was still busy", "the machine stalled")):
             failing.insert(0, reasons[0])
         cause = f"a change at interval {max(inside)}" if inside else failing[0]
         live.decide(
@@ -1201,6 +1256,20 @@ class Benchmark:
         events = live.jit_events if jit_only else live.raw_events
         return summarize_intervals(events, boundaries)
 
+    def _stalled(self, live: _Live, lo: int, hi: int) -> list[int]:
+        """Positions (from ``lo``) of the machine stalls among intervals ``[lo, hi)``."""
+        intervals = live.intervals[lo:hi]
+        if not intervals:
+            return []
+        edges = [i.start_s for i in intervals] + [intervals[-1].end_s]
+        if self._stall_source is not None:
+            stalls: Sequence[Stall] = self._stall_source(edges)
+        elif live.sampler is not None:
+            stalls = live.sampler.stalled([live.t0 + edge for edge in edges])
+        else:
+            return []
+        return [k for k, stall in enumerate(stalls) if stall.share > STALL_LIMIT]
+
     def _jit_share(self, live: _Live, lo: int, hi: int) -> Optional[float]:
         """Share of intervals ``[lo, hi)``'s time the JIT spent compiling, or None."""
         intervals = live.intervals[max(lo, 0) : hi]
@@ -1231,7 +1300,8 @@ class Benchmark:
             classification, steady_start, analyses = live.final
         elif series:
             window = len(measured) or self._intervals_for(self.settings.steady_window_s)
-            analyses = _analyse(series, self.settings, window, final=True)
+            stalled = self._stalled(live, 0, len(series))
+            analyses = _analyse(series, self.settings, window, final=True, excluded=stalled)
             classification, steady_start = _steady.combine(list(analyses.values()))
         else:
             analyses, classification, steady_start = {}, _steady.NO_STEADY_STATE, None
@@ -1305,6 +1375,8 @@ class Benchmark:
         if live is None:
             return
         try:
+            if live.sampler is not None:
+                live.sampler.stop()
             live.run.close()
         finally:
             if live.server.managed:
