@@ -18,6 +18,7 @@ use crate::pacer::Pacer;
 use crate::plan::Plan;
 use crate::recorder::{self, Failure, Recorder, Shape};
 use crate::summary::StoppedBy;
+use crate::tls::{self, Stream};
 
 /// Size of each connection's read buffer.
 const READ_BUFFER_BYTES: usize = 64 * 1024;
@@ -183,6 +184,8 @@ async fn drive(
     // Idle connections are opened a few at a time: a burst of thousands of SYNs
     // overflows the server's accept queue, and a dropped SYN costs a 1 s retransmit.
     let connecting = Rc::new(tokio::sync::Semaphore::new(IDLE_CONNECTS_IN_FLIGHT));
+    // One TLS client per worker: its session cache is this worker's own.
+    let tls = plan.tls.as_ref().map(tls::Connector::new);
     let idle_tasks: Vec<_> = idle
         .map(|position| {
             let task = hold_idle(
@@ -190,6 +193,7 @@ async fn drive(
                 position,
                 Rc::clone(&idle_counts),
                 Rc::clone(&connecting),
+                tls.clone(),
                 closing.clone(),
             );
             tokio::task::spawn_local(task)
@@ -219,6 +223,7 @@ async fn drive(
                 completed: 0,
                 mid_write: std::cell::Cell::new(false),
                 goodbyes: Rc::clone(&goodbyes),
+                tls: tls.clone(),
             };
             Some(tokio::task::spawn_local(conn.run(closing.clone())))
         })
@@ -286,7 +291,7 @@ async fn unless_closing<F: std::future::Future>(
 /// wait for the server's; then a FIN (`shutdown`) and a wait for the server's. `unread`
 /// is what was received and not yet decoded; `mid_write` says a request was cut off
 /// half-written, so no protocol message can follow it on this stream.
-async fn farewell(stream: &mut TcpStream, codec: &mut Codec, unread: &[u8], mid_write: bool) {
+async fn farewell(stream: &mut Stream, codec: &mut Codec, unread: &[u8], mid_write: bool) {
     let polite = async {
         let mut out = Vec::new();
         let mut chunk = [0u8; 4096];
@@ -391,6 +396,8 @@ struct Connection {
     mid_write: std::cell::Cell<bool>,
     /// Goodbyes of connections that finished early, for the worker to wait for.
     goodbyes: Rc<RefCell<Vec<tokio::task::JoinHandle<()>>>>,
+    /// The worker's TLS client, when the plan uses TLS.
+    tls: Option<tls::Connector>,
 }
 
 /// Idle connections beyond this many per source address are opened from the next
@@ -420,6 +427,7 @@ async fn hold_idle(
     position: u64,
     counts: Rc<RefCell<IdleCounts>>,
     connecting: Rc<tokio::sync::Semaphore>,
+    tls: Option<tls::Connector>,
     mut closing: watch::Receiver<bool>,
 ) {
     let Some(Ok(permit)) = unless_closing(&mut closing, connecting.acquire()).await else {
@@ -437,8 +445,18 @@ async fn hold_idle(
         socket.connect(plan.addr).await
     };
     let connect = tokio::time::timeout(plan.connect_timeout, connect);
-    let Some(Ok(Ok(mut stream))) = unless_closing(&mut closing, connect).await else {
+    let Some(Ok(Ok(tcp))) = unless_closing(&mut closing, connect).await else {
         return;
+    };
+    let mut stream = match &tls {
+        None => Stream::Plain(tcp),
+        Some(tls) => {
+            let handshake = tokio::time::timeout(plan.connect_timeout, tls.handshake(tcp));
+            let Some(Ok(Ok(done))) = unless_closing(&mut closing, handshake).await else {
+                return;
+            };
+            done.stream
+        }
     };
     let mut codec = Codec::new(&plan.protocol, position.wrapping_mul(0x2545_F491_4F6C_DD1D));
     if let Some(request) = codec.handshake() {
@@ -513,7 +531,7 @@ impl ReadBuf {
     }
 
     /// Reads more bytes; 0 means the peer closed.
-    async fn fill(&mut self, stream: &mut TcpStream) -> std::io::Result<usize> {
+    async fn fill(&mut self, stream: &mut Stream) -> std::io::Result<usize> {
         if self.end == self.data.len() {
             if self.start > 0 {
                 self.data.copy_within(self.start..self.end, 0);
@@ -627,6 +645,9 @@ impl Connection {
 
     /// Classifies an I/O error of an open connection and keeps its words.
     fn io_failure(&self, err: &std::io::Error) -> Failure {
+        if let Some((failure, words)) = tls::failure_of(err) {
+            return self.note(failure, || words);
+        }
         let failure = Failure::of_io(err);
         match failure {
             Failure::FdLimit => self.note(failure, || recorder::fd_limit_message(err)),
@@ -642,15 +663,15 @@ impl Connection {
     }
 
     /// Closes this connection's stream politely (see [`farewell`]).
-    async fn farewell(&mut self, stream: &mut TcpStream, buf: &ReadBuf) {
+    async fn farewell(&mut self, stream: &mut Stream, buf: &ReadBuf) {
         farewell(stream, &mut self.codec, buf.filled(), self.mid_write.get()).await;
     }
 
     /// Opens a connection and runs the protocol's opening handshake, if any.
-    async fn open(&mut self, buf: &mut ReadBuf) -> Result<TcpStream, Failure> {
+    async fn open(&mut self, buf: &mut ReadBuf) -> Result<Stream, Failure> {
         let started = Instant::now();
         let attempt = TcpStream::connect(self.plan.addr);
-        let mut stream = match tokio::time::timeout(self.plan.connect_timeout, attempt).await {
+        let tcp = match tokio::time::timeout(self.plan.connect_timeout, attempt).await {
             Ok(Ok(stream)) => stream,
             Ok(Err(e)) => {
                 let failure = Failure::of_connect(&e);
@@ -672,8 +693,12 @@ impl Connection {
         };
         self.mid_write.set(false);
         // Requests are small and latency-bound; never let Nagle hold one back.
-        stream.set_nodelay(true).map_err(|e| self.io_failure(&e))?;
+        tcp.set_nodelay(true).map_err(|e| self.io_failure(&e))?;
         self.recorder.borrow_mut().connected(started.elapsed());
+        let mut stream = match self.tls.clone() {
+            None => Stream::Plain(tcp),
+            Some(tls) => self.tls_handshake(&tls, tcp).await?,
+        };
         self.codec.reset();
         buf.clear();
         if let Some(request) = self.codec.handshake() {
@@ -696,9 +721,34 @@ impl Connection {
         Ok(stream)
     }
 
+    /// Runs the TLS handshake on a new TCP connection, timed apart from the connect
+    /// and from a WebSocket's upgrade, within the connect timeout.
+    async fn tls_handshake(&self, tls: &tls::Connector, tcp: TcpStream) -> Result<Stream, Failure> {
+        let started = Instant::now();
+        let limit = self.plan.connect_timeout;
+        match tokio::time::timeout(limit, tls.handshake(tcp)).await {
+            Ok(Ok(done)) => {
+                self.recorder
+                    .borrow_mut()
+                    .tls_handshake(started.elapsed(), done.resumed);
+                Ok(done.stream)
+            }
+            Ok(Err(e)) => Err(match tls::handshake_failure(&e) {
+                Some((failure, words)) => self.note(failure, || words),
+                None => self.io_failure(&e),
+            }),
+            Err(_) => Err(self.note(Failure::Timeout, || {
+                format!(
+                    "the TLS handshake took longer than the connect timeout of {} ms",
+                    limit.as_millis()
+                )
+            })),
+        }
+    }
+
     async fn handshake(
         &mut self,
-        stream: &mut TcpStream,
+        stream: &mut Stream,
         buf: &mut ReadBuf,
         request: &[u8],
     ) -> Result<(), Failure> {
@@ -716,7 +766,7 @@ impl Connection {
         }
     }
 
-    async fn write(&self, stream: &mut TcpStream, bytes: &[u8]) -> Result<(), Failure> {
+    async fn write(&self, stream: &mut Stream, bytes: &[u8]) -> Result<(), Failure> {
         self.mid_write.set(true);
         stream
             .write_all(bytes)
@@ -728,7 +778,7 @@ impl Connection {
     }
 
     /// Reads more bytes; a close by the peer is `Failure::Closed`.
-    async fn fill(&self, stream: &mut TcpStream, buf: &mut ReadBuf) -> Result<(), Failure> {
+    async fn fill(&self, stream: &mut Stream, buf: &mut ReadBuf) -> Result<(), Failure> {
         let n = buf.fill(stream).await.map_err(|e| self.io_failure(&e))?;
         if n == 0 {
             return Err(Failure::Closed);
@@ -754,11 +804,7 @@ impl Connection {
 
     /// Runs exchanges on one open connection until the budget is spent or the server
     /// asks to close (Ok), or the connection fails (Err).
-    async fn exchanges(
-        &mut self,
-        stream: &mut TcpStream,
-        buf: &mut ReadBuf,
-    ) -> Result<(), Failure> {
+    async fn exchanges(&mut self, stream: &mut Stream, buf: &mut ReadBuf) -> Result<(), Failure> {
         let depth = self.plan.protocol.pipeline();
         let mut in_flight: VecDeque<InFlight> = VecDeque::with_capacity(depth);
         let mut out = Vec::new();
@@ -856,7 +902,7 @@ impl Connection {
     /// whether the connection stays open.
     async fn reply(
         &mut self,
-        stream: &mut TcpStream,
+        stream: &mut Stream,
         buf: &mut ReadBuf,
     ) -> Result<(Option<u16>, bool), Failure> {
         let mut control = Vec::new();
