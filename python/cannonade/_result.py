@@ -18,7 +18,16 @@ from typing import Any, Callable, Optional, TypeVar, Union
 from ._errors import ResultError
 from ._report import format_result
 
-__all__ = ["ErrorMessage", "Errors", "IdleConnections", "Interval", "Latency", "Phase", "Result"]
+__all__ = [
+    "ErrorMessage",
+    "Errors",
+    "IdleConnections",
+    "Interval",
+    "Latency",
+    "Phase",
+    "Result",
+    "TlsHandshakes",
+]
 
 #: The result format the engine writes; results of schema 1 (no phases) still load.
 SCHEMA_VERSION = 2
@@ -226,6 +235,12 @@ class Errors:
     io_other: int = 0
     #: A socket could not be created: "too many open files" (raise ``ulimit -n``).
     fd_limit: int = 0
+    #: TLS: the server's certificate was rejected (unknown issuer, wrong name, expired).
+    tls_certificate: int = 0
+    #: TLS: the handshake failed otherwise (no common version, not a TLS server, ...).
+    tls_handshake: int = 0
+    #: TLS: the server sent an alert.
+    tls_alert: int = 0
 
     @property
     def total(self) -> int:
@@ -251,7 +266,7 @@ class Errors:
         )
 
 
-_LATER_ERROR_KINDS = frozenset({"fd_limit"})
+_LATER_ERROR_KINDS = frozenset({"fd_limit", "tls_certificate", "tls_handshake", "tls_alert"})
 
 
 @dataclass(frozen=True)
@@ -362,6 +377,44 @@ class IdleConnections:
     @_loader
     def from_dict(cls, data: Mapping[str, Any]) -> IdleConnections:
         return cls(**{k: int(_require(data, k, "idle_connections.")) for k in cls().to_dict()})
+
+
+@dataclass(frozen=True)
+class TlsHandshakes:
+    """The TLS handshakes of a run: how many, how many resumed a session, their times.
+
+    ``handshake`` times each TLS handshake alone, after the TCP connect (``connect``)
+    and before a WebSocket's upgrade (``Result.handshake``).
+    """
+
+    handshakes: int
+    resumed: int
+    resumed_fraction: float
+    handshakes_per_s: float
+    handshake: Latency
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "handshakes": self.handshakes,
+            "resumed": self.resumed,
+            "resumed_fraction": self.resumed_fraction,
+            "handshakes_per_s": self.handshakes_per_s,
+            "handshake_ns": self.handshake.to_dict(),
+        }
+
+    @classmethod
+    @_loader
+    def from_dict(cls, data: Mapping[str, Any]) -> TlsHandshakes:
+        def get(key: str) -> Any:
+            return _require(data, key, "tls.")
+
+        return cls(
+            handshakes=int(get("handshakes")),
+            resumed=int(get("resumed")),
+            resumed_fraction=float(get("resumed_fraction")),
+            handshakes_per_s=float(get("handshakes_per_s")),
+            handshake=Latency.from_dict(get("handshake_ns"), "tls.handshake_ns"),
+        )
 
 
 def _span(data: Mapping[str, Any], where: str) -> dict[str, Any]:
@@ -524,6 +577,8 @@ class Result:
     #: For each kind of failure that has words (a protocol error's, the OS's), its
     #: count and the first message seen, in the order of :class:`Errors`' fields.
     error_messages: tuple[ErrorMessage, ...] = ()
+    #: TLS only: the TLS handshakes, full and resumed, and their times.
+    tls: Optional[TlsHandshakes] = None
 
     @property
     def duration_s(self) -> float:
@@ -570,6 +625,7 @@ class Result:
             "idle_connections": self.idle_connections.to_dict(),
             "phases": [phase.to_dict() for phase in self.phases],
             "error_messages": _error_messages_dict(self.error_messages),
+            "tls": self.tls.to_dict() if self.tls else None,
         }
         if self.histogram:
             data["histogram_base64"] = base64.b64encode(self.histogram).decode("ascii")
@@ -650,6 +706,7 @@ class Result:
             phases=tuple(Phase.from_dict(p) for p in data.get("phases") or ()),
             histogram=histogram,
             error_messages=_error_messages(data.get("error_messages")),
+            tls=TlsHandshakes.from_dict(data["tls"]) if data.get("tls") else None,
         )
 
     @classmethod

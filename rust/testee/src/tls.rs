@@ -28,9 +28,13 @@ pub fn make(alpn: &[&str]) -> Result<Tls, String> {
     let fail = |e: rcgen::Error| format!("cannot make the TLS certificate: {e}");
     let mut ca_params = CertificateParams::new(Vec::<String>::new()).map_err(fail)?;
     ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca_params
-        .distinguished_name
-        .push(DnType::CommonName, "cannonade-testee CA");
+    // A name of its own: a client trusting another testee's CA then finds no issuer
+    // for this one's certificate (rather than an issuer whose signature fails).
+    let made_at = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    let name = format!("cannonade-testee CA {} {made_at}", std::process::id());
+    ca_params.distinguished_name.push(DnType::CommonName, name);
     ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
     let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().map_err(fail)?)
         .map_err(fail)?;

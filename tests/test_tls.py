@@ -1,0 +1,184 @@
+"""TLS through the Python API and the CLI, against the native testee's ``--tls`` (a CA
+and certificate made at its start-up): https://, wss:// and TCP with ``tls``, the
+testee's CA trusted with ``cacert``, another CA refused and counted by kind,
+``insecure``, and session resumption on and off under churn."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Callable
+
+import pytest
+
+from cannonade import Plan, PlanError, Result, Tcp, Ws
+
+from support import Server, cli, run_bounded, rust_testee_argv, start_server, stop_process
+
+TlsTestee = Callable[[str], tuple[Server, Path]]
+
+
+@pytest.fixture
+def tls_testee(tmp_path: Path) -> Iterator[TlsTestee]:
+    """Start ``cannonade-testee MODE --tls``; gives the server and its CA file."""
+    started: list[Server] = []
+
+    def start(mode: str) -> tuple[Server, Path]:
+        ca = tmp_path / f"ca-{len(started)}.pem"
+        argv = [rust_testee_argv()[0], mode, "--tls", "--cert-out", str(ca)]
+        server = start_server(f"rust {mode} testee (TLS)", argv)
+        started.append(server)
+        return server, ca
+
+    yield start
+    for server in started:
+        stop_process(server.process)
+
+
+def test_https_with_the_testees_ca(tls_testee: TlsTestee) -> None:
+    server, ca = tls_testee("http")
+    plan = Plan(f"https://{server.address}/", connections=4, requests=400, cacert=ca)
+    result = run_bounded(plan)
+    assert (result.requests, result.errors.total) == (400, 0), result.errors
+    assert result.status_code_counts == {200: 400}
+    assert result.tls is not None
+    assert result.tls.handshakes == 4 == result.tls.handshake.count
+    assert result.tls.resumed == 0, "resumption is off unless asked for"
+    assert result.connect.count == 4
+    assert result.handshake is None, "no WebSocket upgrade over HTTP"
+    assert Result.from_json(result.to_json()).tls == result.tls
+    assert "TLS handshake time: p50" in result.format()
+
+
+def test_wss_times_connect_tls_and_upgrade_apart(tls_testee: TlsTestee) -> None:
+    server, ca = tls_testee("ws")
+    plan = Plan(
+        f"wss://{server.address}/echo", Ws(message=b"hi"), connections=3, requests=300, cacert=ca
+    )
+    result = run_bounded(plan)
+    assert (result.requests, result.errors.total) == (300, 0), result.errors
+    assert result.tls is not None and result.handshake is not None
+    assert result.connect.count == result.tls.handshake.count == result.handshake.count == 3
+
+
+def test_tcp_echo_over_tls_with_insecure(tls_testee: TlsTestee) -> None:
+    server, _ = tls_testee("echo")
+    plan = Plan(server.address, Tcp(payload=b"ping", tls=True), requests=200, insecure=True)
+    result = run_bounded(plan)
+    assert (result.requests, result.errors.total) == (200, 0), result.errors
+    assert result.bytes_received == 200 * 4
+
+
+def test_another_ca_is_refused_and_counted_and_insecure_accepts(tls_testee: TlsTestee) -> None:
+    server, _ = tls_testee("http")
+    _, other_ca = tls_testee("http")
+    url = f"https://{server.address}/"
+    refused = run_bounded(Plan(url, connections=2, duration_s=0.3, cacert=other_ca))
+    assert refused.requests == 0
+    assert refused.errors.tls_certificate > 0, refused.errors
+    assert refused.errors.total == refused.errors.tls_certificate
+    (message,) = refused.error_messages
+    assert message.kind == "tls_certificate"
+    assert "UnknownIssuer" in message.first and "--cacert" in message.first
+    assert "tls certificate errors" in refused.format()
+    accepted = run_bounded(Plan(url, connections=2, requests=50, insecure=True))
+    assert (accepted.requests, accepted.errors.total) == (50, 0)
+
+
+@pytest.mark.parametrize("version", ["1.2", "1.3"])
+def test_churn_with_and_without_resumption(tls_testee: TlsTestee, version: str) -> None:
+    server, ca = tls_testee("http")
+
+    def churn(resume: bool) -> Result:
+        plan = Plan(
+            f"https://{server.address}/",
+            connections=2,
+            requests=100,
+            requests_per_connection=1,
+            cacert=ca,
+            tls_resume=resume,
+            tls_version=version,
+        )
+        return run_bounded(plan)
+
+    full = churn(False)
+    assert (full.requests, full.errors.total) == (100, 0), full.errors
+    assert full.tls is not None
+    assert (full.tls.handshakes, full.tls.resumed) == (100, 0)
+    assert full.tls.handshakes_per_s > 0
+    resumed = churn(True)
+    assert (resumed.requests, resumed.errors.total) == (100, 0), resumed.errors
+    assert resumed.tls is not None and resumed.tls.handshakes == 100
+    # Only each connection's first handshake has no session to resume.
+    assert resumed.tls.resumed >= 90, resumed.tls
+    assert resumed.tls.resumed_fraction >= 0.9
+
+
+def test_cli_https_with_cacert_and_resumption(tls_testee: TlsTestee, tmp_path: Path) -> None:
+    server, ca = tls_testee("http")
+    out = tmp_path / "run.json"
+    done = cli(
+        "http",
+        f"https://{server.address}/",
+        "--cacert",
+        str(ca),
+        "-c",
+        "2",
+        "-n",
+        "60",
+        "--requests-per-connection",
+        "1",
+        "--tls-resume",
+        "--json",
+        str(out),
+    )
+    assert done.returncode == 0, done.stderr
+    assert "TLS handshakes: 60" in done.stdout, done.stdout
+    assert "TLS handshake time: p50" in done.stdout
+    tls = json.loads(out.read_text())["tls"]
+    assert tls["handshakes"] == 60 and tls["resumed"] >= 50, tls
+    done = cli("http", f"https://{server.address}/", "--insecure", "--no-tls-resume", "-n", "20")
+    assert done.returncode == 0, done.stderr
+    assert "TLS handshakes: " in done.stdout and "(0 resumed" in done.stdout, done.stdout
+    done = cli(
+        "http", f"https://{server.address}/", "--sni", "localhost", "--cacert", str(ca), "-n", "20"
+    )
+    assert done.returncode == 0, done.stderr
+
+
+def test_cli_tcp_tls_and_a_wrong_ca(tls_testee: TlsTestee, tmp_path: Path) -> None:
+    server, _ = tls_testee("echo")
+    _, other_ca = tls_testee("echo")
+    done = cli("tcp", server.address, "--tls", "--insecure", "-n", "30", "--payload-bytes", "8")
+    assert done.returncode == 0, done.stderr
+    assert "30 requests" in done.stdout, done.stdout
+    done = cli("tcp", server.address, "--tls", "--cacert", str(other_ca), "-d", "300ms")
+    assert "tls_certificate" in done.stdout, done.stdout
+
+
+def test_plan_tls_fields_are_type_checked_and_the_engine_names_the_rest(tmp_path: Path) -> None:
+    url = "https://127.0.0.1:9/"
+    with pytest.raises(PlanError, match="insecure must be True or False"):
+        Plan(url, requests=1, insecure="yes")  # type: ignore[arg-type]
+    with pytest.raises(PlanError, match="cacert must be a file path"):
+        Plan(url, requests=1, cacert=3)  # type: ignore[arg-type]
+    with pytest.raises(PlanError, match="tls_resume must be True or False"):
+        Plan(url, requests=1, insecure=True, tls_resume=1)  # type: ignore[arg-type]
+    with pytest.raises(PlanError, match=r"cacert: .*no-such\.pem"):
+        Plan(url, requests=1, cacert=tmp_path / "no-such.pem")
+    empty = tmp_path / "empty.pem"
+    empty.write_text("nothing\n")
+    with pytest.raises(PlanError, match="holds no certificate"):
+        Plan(url, requests=1, cacert=empty)
+    with pytest.raises(PlanError, match=r"insecure: .*https://"):
+        Plan("http://127.0.0.1:9/", requests=1, insecure=True)
+    with pytest.raises(PlanError, match=r"tls_version: .*1\.3"):
+        Plan(url, requests=1, insecure=True, tls_version="1.0")
+    plan = Plan(url, requests=1, insecure=True, sni="localhost", tls_resume=True)
+    data = plan.to_dict()
+    assert (data["insecure"], data["sni"], data["tls_resume"]) == (True, "localhost", True)
+    assert "cacert" not in data
+    assert Plan("127.0.0.1:9", Tcp(tls=True), requests=1, insecure=True).to_dict()["protocol"][
+        "tls"
+    ]
