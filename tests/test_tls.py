@@ -1,7 +1,8 @@
-"""TLS through the Python API and the CLI, against the native testee's ``--tls`` (a CA
-and certificate made at its start-up): https://, wss:// and TCP with ``tls``, the
-testee's CA trusted with ``cacert``, another CA refused and counted by kind,
-``insecure``, and session resumption on and off under churn."""
+"""TLS through the Python API and the CLI, against the testees' ``--tls`` (a CA and
+certificate made at start-up), the native one and the PyPy ones (twisted.web and
+Autobahn, TLS by pyOpenSSL): https://, wss:// and TCP with ``tls``, the testee's CA
+trusted with ``cacert``, another CA refused and counted by kind, ``insecure``, and
+session resumption on and off under churn."""
 
 from __future__ import annotations
 
@@ -14,20 +15,37 @@ import pytest
 
 from cannonade import Plan, PlanError, Result, Tcp, Ws
 
-from support import Server, cli, run_bounded, rust_testee_argv, start_server, stop_process
+from support import (
+    Server,
+    cli,
+    pypy_argv,
+    run_bounded,
+    rust_testee_argv,
+    start_server,
+    stop_process,
+)
 
-TlsTestee = Callable[[str], tuple[Server, Path]]
+TlsTestee = Callable[..., tuple[Server, Path]]
+# The PyPy testee of each mode.
+PYPY_TESTEES = {"http": "twisted", "ws": "autobahn", "echo": "twisted"}
 
 
 @pytest.fixture
 def tls_testee(tmp_path: Path) -> Iterator[TlsTestee]:
-    """Start ``cannonade-testee MODE --tls``; gives the server and its CA file."""
+    """Start a testee of ``mode`` with ``--tls``, native (``impl="rust"``) or under PyPy;
+    gives the server and its CA file."""
     started: list[Server] = []
 
-    def start(mode: str) -> tuple[Server, Path]:
+    def start(mode: str, impl: str = "rust") -> tuple[Server, Path]:
         ca = tmp_path / f"ca-{len(started)}.pem"
-        argv = [rust_testee_argv()[0], mode, "--tls", "--cert-out", str(ca)]
-        server = start_server(f"rust {mode} testee (TLS)", argv)
+        if impl == "rust":
+            argv = [rust_testee_argv()[0], mode]
+        else:
+            assert PYPY_TESTEES[mode] == impl, (mode, impl)
+            argv = [*pypy_argv(), "-m", f"cannonade.testees.{mode}"]
+        server = start_server(
+            f"{impl} {mode} testee (TLS)", [*argv, "--tls", "--cert-out", str(ca)]
+        )
         started.append(server)
         return server, ca
 
@@ -36,8 +54,9 @@ def tls_testee(tmp_path: Path) -> Iterator[TlsTestee]:
         stop_process(server.process)
 
 
-def test_https_with_the_testees_ca(tls_testee: TlsTestee) -> None:
-    server, ca = tls_testee("http")
+@pytest.mark.parametrize("impl", ["rust", "twisted"])
+def test_https_with_the_testees_ca(tls_testee: TlsTestee, impl: str) -> None:
+    server, ca = tls_testee("http", impl)
     plan = Plan(f"https://{server.address}/", connections=4, requests=400, cacert=ca)
     result = run_bounded(plan)
     assert (result.requests, result.errors.total) == (400, 0), result.errors
@@ -51,8 +70,9 @@ def test_https_with_the_testees_ca(tls_testee: TlsTestee) -> None:
     assert "TLS handshake time: p50" in result.format()
 
 
-def test_wss_times_connect_tls_and_upgrade_apart(tls_testee: TlsTestee) -> None:
-    server, ca = tls_testee("ws")
+@pytest.mark.parametrize("impl", ["rust", "autobahn"])
+def test_wss_times_connect_tls_and_upgrade_apart(tls_testee: TlsTestee, impl: str) -> None:
+    server, ca = tls_testee("ws", impl)
     plan = Plan(
         f"wss://{server.address}/echo", Ws(message=b"hi"), connections=3, requests=300, cacert=ca
     )
@@ -62,16 +82,20 @@ def test_wss_times_connect_tls_and_upgrade_apart(tls_testee: TlsTestee) -> None:
     assert result.connect.count == result.tls.handshake.count == result.handshake.count == 3
 
 
-def test_tcp_echo_over_tls_with_insecure(tls_testee: TlsTestee) -> None:
-    server, _ = tls_testee("echo")
+@pytest.mark.parametrize("impl", ["rust", "twisted"])
+def test_tcp_echo_over_tls_with_insecure(tls_testee: TlsTestee, impl: str) -> None:
+    server, _ = tls_testee("echo", impl)
     plan = Plan(server.address, Tcp(payload=b"ping", tls=True), requests=200, insecure=True)
     result = run_bounded(plan)
     assert (result.requests, result.errors.total) == (200, 0), result.errors
     assert result.bytes_received == 200 * 4
 
 
-def test_another_ca_is_refused_and_counted_and_insecure_accepts(tls_testee: TlsTestee) -> None:
-    server, _ = tls_testee("http")
+@pytest.mark.parametrize("impl", ["rust", "twisted"])
+def test_another_ca_is_refused_and_counted_and_insecure_accepts(
+    tls_testee: TlsTestee, impl: str
+) -> None:
+    server, _ = tls_testee("http", impl)
     _, other_ca = tls_testee("http")
     url = f"https://{server.address}/"
     refused = run_bounded(Plan(url, connections=2, duration_s=0.3, cacert=other_ca))
@@ -86,9 +110,9 @@ def test_another_ca_is_refused_and_counted_and_insecure_accepts(tls_testee: TlsT
     assert (accepted.requests, accepted.errors.total) == (50, 0)
 
 
-@pytest.mark.parametrize("version", ["1.2", "1.3"])
-def test_churn_with_and_without_resumption(tls_testee: TlsTestee, version: str) -> None:
-    server, ca = tls_testee("http")
+@pytest.mark.parametrize("impl, version", [("rust", "1.2"), ("rust", "1.3"), ("twisted", "1.3")])
+def test_churn_with_and_without_resumption(tls_testee: TlsTestee, impl: str, version: str) -> None:
+    server, ca = tls_testee("http", impl)
 
     def churn(resume: bool) -> Result:
         plan = Plan(
@@ -110,7 +134,7 @@ def test_churn_with_and_without_resumption(tls_testee: TlsTestee, version: str) 
     resumed = churn(True)
     assert (resumed.requests, resumed.errors.total) == (100, 0), resumed.errors
     assert resumed.tls is not None and resumed.tls.handshakes == 100
-    # Only each connection's first handshake has no session to resume.
+    # Only the first handshakes, before a session is kept, cannot resume.
     assert resumed.tls.resumed >= 90, resumed.tls
     assert resumed.tls.resumed_fraction >= 0.9
 
