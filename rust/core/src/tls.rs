@@ -7,16 +7,21 @@
 //! says `insecure`, which accepts any certificate but still checks that the server holds
 //! its key (the handshake's signatures are verified either way).
 
+use std::collections::{HashMap, VecDeque};
 use std::io;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::client::Resumption;
+use rustls::client::{
+    ClientSessionStore, Resumption, Tls12ClientSessionValue, Tls13ClientSessionValue,
+};
 use rustls::crypto::{verify_tls12_signature, verify_tls13_signature, CryptoProvider};
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-use rustls::{ClientConfig, DigitallySignedStruct, HandshakeKind, RootCertStore, SignatureScheme};
+use rustls::{
+    ClientConfig, DigitallySignedStruct, HandshakeKind, NamedGroup, RootCertStore, SignatureScheme,
+};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 
@@ -158,11 +163,79 @@ fn client_config(spec: &TlsSpec) -> ClientConfig {
     };
     config.alpn_protocols = spec.alpn.clone();
     config.resumption = if spec.resume {
-        Resumption::default()
+        Resumption::store(Arc::new(SessionStore::default()))
     } else {
         Resumption::disabled()
     };
     config
+}
+
+/// TLS 1.3 tickets a worker keeps per server, at most. A ticket resumes one connection;
+/// rustls' own cache keeps 8, so a churn test with more connections than that reopening
+/// at once would mix resumed and full handshakes. A ticket is a few hundred bytes.
+const MAX_TICKETS: usize = 1024;
+
+/// A worker's TLS sessions: TLS 1.2 sessions (one per server, reusable) and TLS 1.3
+/// tickets (each used once), enough of them for every connection of a churn test.
+#[derive(Debug, Default)]
+struct SessionStore(Mutex<Sessions>);
+
+#[derive(Debug, Default)]
+struct Sessions {
+    kx_hints: HashMap<ServerName<'static>, NamedGroup>,
+    tls12: HashMap<ServerName<'static>, Tls12ClientSessionValue>,
+    tls13: HashMap<ServerName<'static>, VecDeque<Tls13ClientSessionValue>>,
+}
+
+impl SessionStore {
+    fn with<T>(&self, f: impl FnOnce(&mut Sessions) -> T) -> T {
+        // Only this worker's thread uses its store; a poisoned lock still holds whole data.
+        f(&mut self.0.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+}
+
+impl ClientSessionStore for SessionStore {
+    fn set_kx_hint(&self, server_name: ServerName<'static>, group: NamedGroup) {
+        self.with(|s| s.kx_hints.insert(server_name, group));
+    }
+
+    fn kx_hint(&self, server_name: &ServerName<'_>) -> Option<NamedGroup> {
+        self.with(|s| s.kx_hints.get(server_name).copied())
+    }
+
+    fn set_tls12_session(&self, server_name: ServerName<'static>, value: Tls12ClientSessionValue) {
+        self.with(|s| s.tls12.insert(server_name, value));
+    }
+
+    fn tls12_session(&self, server_name: &ServerName<'_>) -> Option<Tls12ClientSessionValue> {
+        self.with(|s| s.tls12.get(server_name).cloned())
+    }
+
+    fn remove_tls12_session(&self, server_name: &ServerName<'static>) {
+        self.with(|s| s.tls12.remove(server_name));
+    }
+
+    fn insert_tls13_ticket(
+        &self,
+        server_name: ServerName<'static>,
+        value: Tls13ClientSessionValue,
+    ) {
+        self.with(|s| {
+            let tickets = s.tls13.entry(server_name).or_default();
+            if tickets.len() == MAX_TICKETS {
+                tickets.pop_front();
+            }
+            tickets.push_back(value);
+        });
+    }
+
+    fn take_tls13_ticket(
+        &self,
+        server_name: &ServerName<'static>,
+    ) -> Option<Tls13ClientSessionValue> {
+        // The newest: the furthest from its expiry.
+        self.with(|s| s.tls13.get_mut(server_name)?.pop_back())
+    }
 }
 
 /// `insecure`: any certificate is accepted, for a self-signed loopback server; the
