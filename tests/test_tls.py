@@ -139,6 +139,35 @@ def test_churn_with_and_without_resumption(tls_testee: TlsTestee, impl: str, ver
     assert resumed.tls.resumed_fraction >= 0.9
 
 
+@pytest.mark.parametrize("impl", ["rust", "autobahn"])
+def test_wss_churn_with_and_without_resumption_and_insecure(
+    tls_testee: TlsTestee, impl: str
+) -> None:
+    server, _ = tls_testee("ws", impl)
+
+    def churn(resume: bool) -> Result:
+        plan = Plan(
+            f"wss://{server.address}/",
+            Ws(message=b"hi"),
+            connections=2,
+            requests=60,
+            requests_per_connection=3,
+            insecure=True,
+            tls_resume=resume,
+        )
+        return run_bounded(plan)
+
+    full = churn(False)
+    assert (full.requests, full.errors.total) == (60, 0), full.errors
+    assert full.tls is not None and full.handshake is not None
+    assert (full.tls.handshakes, full.tls.resumed) == (20, 0)
+    assert full.handshake.count == 20, "an upgrade on every new connection"
+    resumed = churn(True)
+    assert (resumed.requests, resumed.errors.total) == (60, 0), resumed.errors
+    assert resumed.tls is not None and resumed.tls.handshakes == 20
+    assert resumed.tls.resumed >= 20 - 2, resumed.tls
+
+
 def test_cli_https_with_cacert_and_resumption(tls_testee: TlsTestee, tmp_path: Path) -> None:
     server, ca = tls_testee("http")
     out = tmp_path / "run.json"

@@ -321,6 +321,29 @@ fn tcp_over_tls_echoes() {
 }
 
 #[test]
+fn idle_connections_hold_tls_sessions() {
+    let own = pki(&["127.0.0.1"]);
+    let other = pki(&["127.0.0.1"]);
+    let addr = tls_server(server_config(&own, BOTH, &[b"http/1.1"]), Serve::Http);
+    let s = run(&https_plan(
+        addr,
+        r#","duration_ms":500,"idle_connections":5,"insecure":true"#,
+    ));
+    assert_eq!(s.errors.total(), 0, "{:?}", s.errors);
+    assert_eq!((s.idle_connections.opened, s.idle_connections.held), (5, 5));
+    // Trusting another CA: the idle connections are refused too, and the load counts why.
+    let s = run(&https_plan(
+        addr,
+        &format!(
+            r#","duration_ms":300,"idle_connections":3,"cacert":{}"#,
+            json_path(&other.ca_file)
+        ),
+    ));
+    assert_eq!(s.idle_connections.opened, 0);
+    assert!(s.errors.tls_certificate > 0, "{:?}", s.errors);
+}
+
+#[test]
 fn tls_fields_are_checked_and_name_what_is_wrong() {
     let addr: SocketAddr = "127.0.0.1:9".parse().unwrap();
     let err = |extra: &str| {
