@@ -22,6 +22,14 @@ def pytest_configure(config: pytest.Config) -> None:
         "once: a long run against real servers whose outcome does not depend on the "
         "backend; .ci/run runs it in its first pass only",
     )
+    # The third pass (CPython with cffi) runs only the tests of the native boundary and
+    # of runs through it: everything above the backend interface is plain Python, run
+    # through cffi by the PyPy pass and under CPython by the PyO3 pass.
+    config.addinivalue_line(
+        "markers",
+        "backend: a test of the native boundary or of runs through it (modules listed in "
+        "conftest.BACKEND_MODULES); .ci/run's CPython-with-cffi pass runs only these",
+    )
     # Verdicts on real JIT servers (HotSpot, Tornado under PyPy) and nginx: the ground
     # truth the analysis must reach, not yet reached reliably on a shared 2-core VM
     # (issue 9). Not in .ci/run; run them with `pytest -m jit_verdict`.
@@ -30,6 +38,31 @@ def pytest_configure(config: pytest.Config) -> None:
         "jit_verdict: the warm-up verdict on a real JIT server or nginx; left out of "
         ".ci/run until it holds on a loaded machine (pytest -m jit_verdict runs it)",
     )
+
+
+# The modules whose tests go through the native backend's own code: loading it, the
+# status mapping, plan validation, runs, phases, intervals, lifetimes and file limits.
+BACKEND_MODULES = frozenset(
+    {
+        "test_backend",
+        "test_native",
+        "test_packaging",
+        "test_plan_engine",
+        "test_run",
+        "test_phases",
+        "test_rate_intervals",
+        "test_http_ws",
+        "test_lifecycle",
+        "test_fd_limits",
+    }
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        module = getattr(item, "module", None)
+        if module is not None and module.__name__ in BACKEND_MODULES:
+            item.add_marker(pytest.mark.backend)
 
 
 @pytest.fixture

@@ -13,8 +13,9 @@ from pathlib import Path
 
 import pytest
 
+import cannonade
 from cannonade._errors import CannonadeError, ServerError
-from cannonade._server import ProcessSample, Server
+from cannonade._server import ExternalServer, ManagedServer, ProcessSample, Server
 
 from support import rust_testee_argv, twisted_testee_argv
 
@@ -352,6 +353,22 @@ def test_external_server() -> None:
                 with_pid.check()
             with pytest.raises(ServerError, match="does not accept connections"):
                 without_pid.check()
+
+
+def test_the_two_kinds_share_one_interface() -> None:
+    managed = Server(["true"], port=9)
+    external = Server.external("127.0.0.1", 9, pid=os.getpid())
+    assert type(managed) is ManagedServer and type(external) is ExternalServer
+    assert isinstance(managed, Server) and isinstance(external, Server)
+    assert managed.managed and not external.managed
+    assert cannonade.Server is Server
+    assert not managed.running and external.running
+    assert managed.pid is None and external.pid == os.getpid()
+    assert managed.command == ("true",) and external.command == ()
+    assert external.log_path is None and external.pypylog is None and external.output() == []
+    assert external.start() is external and external.close() is None
+    assert repr(external) == f"Server.external('127.0.0.1:9', pid={os.getpid()})"
+    assert repr(managed).startswith("<Server new 127.0.0.1:9 pid=None")
 
 
 @pytest.mark.parametrize("host", ["0.0.0.0", "10.1.2.3", "::", "example.com", "192.168.0.1"])

@@ -11,8 +11,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Callable
 
+import jsonschema  # installed into both test venvs by .ci/bootstrap
 import pytest
 
+import cannonade
 from cannonade import Plan, PlanError, Result, Tcp, Ws
 
 from support import (
@@ -26,6 +28,18 @@ from support import (
 )
 
 TlsTestee = Callable[..., tuple[Server, Path]]
+RUN_SCHEMA = Path(cannonade.__file__).resolve().parent / "schemas" / "run.schema.json"
+
+
+def _assert_valid(path: Path) -> dict:
+    """A run's JSON, checked against the run schema (which knows the TLS fields)."""
+    data = json.loads(path.read_text(encoding="utf-8"))
+    schema = json.loads(RUN_SCHEMA.read_text(encoding="utf-8"))
+    problems = [e.message[:160] for e in jsonschema.Draft202012Validator(schema).iter_errors(data)]
+    assert not problems, problems[:5]
+    return data
+
+
 # The PyPy testee of each mode.
 PYPY_TESTEES = {"http": "twisted", "ws": "autobahn", "echo": "twisted"}
 
@@ -189,7 +203,7 @@ def test_cli_https_with_cacert_and_resumption(tls_testee: TlsTestee, tmp_path: P
     assert done.returncode == 0, done.stderr
     assert "TLS handshakes: 60" in done.stdout, done.stdout
     assert "TLS handshake time: p50" in done.stdout
-    tls = json.loads(out.read_text())["tls"]
+    tls = _assert_valid(out)["tls"]
     assert tls["handshakes"] == 60 and tls["resumed"] >= 50, tls
     done = cli("http", f"https://{server.address}/", "--insecure", "--no-tls-resume", "-n", "20")
     assert done.returncode == 0, done.stderr
@@ -206,8 +220,14 @@ def test_cli_tcp_tls_and_a_wrong_ca(tls_testee: TlsTestee, tmp_path: Path) -> No
     done = cli("tcp", server.address, "--tls", "--insecure", "-n", "30", "--payload-bytes", "8")
     assert done.returncode == 0, done.stderr
     assert "30 requests" in done.stdout, done.stdout
-    done = cli("tcp", server.address, "--tls", "--cacert", str(other_ca), "-d", "300ms")
+    out = tmp_path / "refused.json"
+    done = cli(
+        "tcp", server.address, "--tls", "--cacert", str(other_ca), "-d", "300ms", "--json", str(out)
+    )
     assert "tls_certificate" in done.stdout, done.stdout
+    data = _assert_valid(out)
+    assert data["errors"]["tls_certificate"] > 0
+    assert "tls_certificate" in data["error_messages"]
 
 
 def test_plan_tls_fields_are_type_checked_and_the_engine_names_the_rest(tmp_path: Path) -> None:

@@ -375,6 +375,39 @@ def _tls_dict(plan: Plan) -> dict[str, Any]:
     return fields
 
 
+def _default_protocol(target: object) -> Union[Tcp, Http, Ws]:
+    """The protocol a target implies: ``Http()`` for http://, ``Ws()`` for ws://, else ``Tcp()``."""
+    scheme = _scheme(target)
+    if scheme is None:
+        return Tcp()
+    if scheme in _SCHEMES or scheme in _TLS_SCHEMES:
+        return _SCHEMES[_TLS_SCHEMES.get(scheme, scheme)]()
+    raise PlanError(
+        f"target: {scheme}:// is not supported; give an http:// or ws:// URL, "
+        f"or HOST:PORT for TCP, got {target!r}"
+    )
+
+
+def _check_target(target: object, protocol: object) -> None:
+    """Check that the target is of the protocol's kind: HOST:PORT for Tcp, else a URL."""
+    if isinstance(protocol, Tcp):
+        if _scheme(target) is not None:
+            raise PlanError(
+                f"target must be HOST:PORT for cannonade.Tcp, got the URL {target!r}; "
+                f"for a URL use protocol=cannonade.Http() or cannonade.Ws() (or leave "
+                f"protocol out)"
+            )
+        if not isinstance(target, str):
+            raise PlanError(f"target must be a string HOST:PORT, got {_describe(target)}")
+    elif isinstance(protocol, (Http, Ws)):
+        _check_url(target, "http" if isinstance(protocol, Http) else "ws")
+    else:
+        raise PlanError(
+            f"protocol must be cannonade.Tcp(...), cannonade.Http(...) or "
+            f"cannonade.Ws(...), got {_describe(protocol)}"
+        )
+
+
 @dataclass(frozen=True)
 class Plan:
     """One load run against one target.
@@ -426,37 +459,17 @@ class Plan:
     tls_version: Optional[str] = None
 
     def __post_init__(self) -> None:
-        scheme = _scheme(self.target)
         if self.protocol is None:
-            if scheme is None:
-                default: type[Union[Tcp, Http, Ws]] = Tcp
-            elif scheme in _SCHEMES or scheme in _TLS_SCHEMES:
-                default = _SCHEMES[_TLS_SCHEMES.get(scheme, scheme)]
-            else:
-                raise PlanError(
-                    f"target: {scheme}:// is not supported; give an http:// or ws:// URL, "
-                    f"or HOST:PORT for TCP, got {self.target!r}"
-                )
-            object.__setattr__(self, "protocol", default())
-        protocol = self.protocol
-        if isinstance(protocol, Tcp):
-            if scheme is not None:
-                raise PlanError(
-                    f"target must be HOST:PORT for cannonade.Tcp, got the URL {self.target!r}; "
-                    f"for a URL use protocol=cannonade.Http() or cannonade.Ws() (or leave "
-                    f"protocol out)"
-                )
-            if not isinstance(self.target, str):
-                raise PlanError(f"target must be a string HOST:PORT, got {_describe(self.target)}")
-        elif isinstance(protocol, (Http, Ws)):
-            _check_url(self.target, "http" if isinstance(protocol, Http) else "ws")
-        else:
-            raise PlanError(
-                f"protocol must be cannonade.Tcp(...), cannonade.Http(...) or "
-                f"cannonade.Ws(...), got {_describe(protocol)}"
-            )
-        # Types here, for the JSON; every rule (limits, combinations, the target's
-        # syntax) is the engine's, checked once on the JSON a run would get.
+            object.__setattr__(self, "protocol", _default_protocol(self.target))
+        _check_target(self.target, self.protocol)
+        self._check_types()
+        if self.duration_s is None and self.requests is None:
+            raise PlanError("give duration_s or requests (or both)")
+        _engine_check(self.to_dict())
+
+    def _check_types(self) -> None:
+        """Types here, for the JSON; every rule (limits, combinations, the target's
+        syntax) is the engine's, checked once on the JSON a run would get."""
         _check_int("connections", self.connections)
         for name in ("threads", "requests", "requests_per_connection"):
             if getattr(self, name) is not None:
@@ -467,10 +480,7 @@ class Plan:
             _check_rate("rate_per_s", self.rate_per_s, "requests")
         if self.connection_rate_per_s is not None:
             _check_rate("connection_rate_per_s", self.connection_rate_per_s, "connections")
-        if self.duration_s is None and self.requests is None:
-            raise PlanError("give duration_s or requests (or both)")
         _check_tls(self)
-        _engine_check(self.to_dict())
 
     def to_dict(self) -> dict[str, Any]:
         """The plan JSON object of the C ABI contract (seconds become integer ms)."""

@@ -20,7 +20,10 @@
 The server runs in a new session (``start_new_session=True``), so stopping it
 signals the whole process group: a shell wrapper's children stop too. Its stdout
 and stderr go straight to a log file (no pipe that could fill up and block it).
-Only loopback hosts are allowed.
+Only loopback hosts are allowed. ``Server.external(host, port, pid)`` is a server
+someone else runs, behind the same interface (checked and sampled, never started or
+stopped): ``Server`` is the interface, :class:`ManagedServer` and :class:`ExternalServer`
+the two kinds.
 
 Linux only: readiness, stopping and sampling read ``/proc``.
 """
@@ -41,13 +44,13 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Optional, Union
+from typing import Any, Optional, Union
 
 from ._errors import CannonadeError, ServerError
 from ._hotspotlog import HotSpotLogReader, xlog_option
 from ._pypylog import DEFAULT_SECTIONS, ClockProbe, PypyLogReader, find_pypy, pypylog_value
 
-__all__ = ["DEFAULT_READY_PATTERN", "ProcessSample", "Server"]
+__all__ = ["DEFAULT_READY_PATTERN", "ExternalServer", "ManagedServer", "ProcessSample", "Server"]
 
 DEFAULT_READY_PATTERN = r"listening on (?P<host>\[[^\]\s]*\]|[^\s:\[\]]+):(?P<port>\d+)"
 """Matches the bundled testees' ``listening on 127.0.0.1:43121`` / ``listening on [::1]:8080``."""
@@ -213,8 +216,256 @@ def _describe_status(returncode: int) -> str:
     return f"exited with status {returncode}"
 
 
+def _pypylog_sections(pypylog: Union[None, bool, str, Sequence[str]]) -> Optional[list[str]]:
+    """The PyPy log sections asked for by ``Server(pypylog=...)``, or ``None`` for none."""
+    if pypylog is True:
+        return list(DEFAULT_SECTIONS)
+    if isinstance(pypylog, str):
+        return [name.strip() for name in pypylog.split(",") if name.strip()]
+    if pypylog:
+        return list(pypylog)
+    return None
+
+
 class Server:
-    """The server under test: a subprocess started from ``command``, or an external one.
+    """The server under test: the interface shared by a managed and an external server.
+
+    ``Server(command, ...)`` makes a :class:`ManagedServer` (a subprocess cannonade
+    starts, watches and stops; see there for the arguments), and
+    :meth:`Server.external` an :class:`ExternalServer` (one someone else runs). Both
+    are instances of ``Server``: code that takes a server takes either.
+    """
+
+    _host: str
+    _port: Optional[int]
+    # What only a managed server has; the class defaults say "none" for an external one.
+    _command: tuple[str, ...] = ()
+    _log_path: Optional[Path] = None
+    _pypylog_path: Optional[Path] = None
+    _reader: Optional[PypyLogReader] = None
+    _hotspot_path: Optional[Path] = None
+    _hotspot_reader: Optional[HotSpotLogReader] = None
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> Server:
+        # Server(...) is the managed kind, as it always was (pathlib.Path does the same).
+        return super().__new__(ManagedServer if cls is Server else cls)
+
+    def _init_address(self, host: str, port: Optional[int]) -> None:
+        self._host = _loopback_host(host)
+        if port is not None and not 0 < port < 65536:
+            raise ValueError(f"port {port} out of range 1..65535")
+        self._port = port
+
+    @classmethod
+    def external(cls, host: str, port: int, pid: Optional[int] = None) -> ExternalServer:
+        """A server started by someone else, with the same interface: an :class:`ExternalServer`."""
+        return ExternalServer(host, port, pid)
+
+    # --- properties ---------------------------------------------------------------
+
+    @property
+    def host(self) -> str:
+        """The loopback host clients connect to (no brackets)."""
+        return self._host
+
+    @property
+    def port(self) -> Optional[int]:
+        """The port, once known (always after :meth:`start`)."""
+        return self._port
+
+    @property
+    def address(self) -> str:
+        """``HOST:PORT`` (``[::1]:PORT`` for IPv6), e.g. for :class:`cannonade.Plan`."""
+        if self._port is None:
+            raise ServerError("the server's port is not known yet: start() it first")
+        return _format_address(self._host, self._port)
+
+    @property
+    def managed(self) -> bool:
+        """Whether cannonade starts and stops this server (``False`` for :meth:`external`)."""
+        raise NotImplementedError
+
+    @property
+    def running(self) -> bool:
+        """Whether the server is running, as far as cannonade knows."""
+        raise NotImplementedError
+
+    @property
+    def pid(self) -> Optional[int]:
+        """Process id of the server (the session leader), if known."""
+        raise NotImplementedError
+
+    @property
+    def command(self) -> tuple[str, ...]:
+        """The command as run (placeholders replaced once started); ``()`` if external."""
+        return self._command
+
+    @property
+    def returncode(self) -> Optional[int]:
+        """The exit status once the process has exited (negative: killed by a signal)."""
+        return None
+
+    @property
+    def log_path(self) -> Optional[Path]:
+        """The file holding the server's stdout and stderr (``None`` before start)."""
+        return self._log_path
+
+    @property
+    def pypylog_path(self) -> Optional[Path]:
+        """The PYPYLOG file, when ``pypylog`` was requested and the server started."""
+        return self._pypylog_path
+
+    @property
+    def pypylog(self) -> Optional[PypyLogReader]:
+        """Reader of the PyPy GC/JIT events (``None`` unless ``pypylog`` was requested).
+
+        Its clock was calibrated while the server started; ``read()`` returns the
+        events completed since the previous call, on the ``time.monotonic()`` line.
+        """
+        return self._reader
+
+    @property
+    def hotspot_log_path(self) -> Optional[Path]:
+        """The HotSpot log file, when ``hotspot_log`` was requested and the server started."""
+        return self._hotspot_path
+
+    @property
+    def hotspot_log(self) -> Optional[HotSpotLogReader]:
+        """Reader of the HotSpot JIT compilations (``None`` unless ``hotspot_log`` was set).
+
+        ``read()`` returns the compilations finished since the previous call, on the
+        ``time.monotonic()`` line.
+        """
+        return self._hotspot_reader
+
+    # --- the life cycle -----------------------------------------------------------------
+
+    def start(self) -> Server:
+        """Start the server and wait until it accepts connections; returns ``self``."""
+        raise NotImplementedError
+
+    def stop(self) -> Optional[int]:
+        """Stop the server; returns its exit status (``None`` if there is none)."""
+        raise NotImplementedError
+
+    def close(self) -> Optional[int]:
+        """:meth:`stop`, then release what the server left behind; returns the exit status."""
+        return self.stop()
+
+    def output(self, lines: int = OUTPUT_LINES) -> list[str]:
+        """The last ``lines`` lines of the server's output (stdout and stderr)."""
+        return []
+
+    def poll(self) -> Optional[int]:
+        """The exit status if the process has exited, else ``None``; never raises."""
+        return self.returncode
+
+    def check(self, probe: bool = False) -> None:
+        """Raise :class:`ServerError` unless the server is still running.
+
+        Cheap enough to call once per load interval.
+
+        Args:
+            probe: Also verify that the port still accepts a TCP connection (opens
+                and closes one connection).
+        """
+        raise NotImplementedError
+
+    def sample(self) -> Optional[ProcessSample]:
+        """CPU time and RSS summed over the server's processes, from ``/proc``.
+
+        A managed server's processes are those in its session (its own, and those
+        of any wrapper's children); an external server's are its pid and
+        descendants. Returns ``None`` if there is nothing to sample (not started,
+        exited, or an external server without a pid).
+        """
+        pid = self.pid
+        if pid is None:
+            return None
+        started = time.monotonic()
+        selected = self._sampled(_all_processes(), pid)
+        return _summarize(selected, (started + time.monotonic()) / 2)
+
+    def _sampled(self, processes: list[_ProcStat], pid: int) -> list[_ProcStat]:
+        """The processes :meth:`sample` sums, among all of ``processes``."""
+        raise NotImplementedError
+
+    def __enter__(self) -> Server:
+        """Start the server (unless it is running or external)."""
+        if not self.running:
+            self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: Optional[type[BaseException]],
+        exc: Optional[BaseException],
+        traceback: Optional[TracebackType],
+    ) -> None:
+        """:meth:`close` the server."""
+        self.close()
+
+
+class ExternalServer(Server):
+    """A server started by someone else, with the same interface: ``Server.external(...)``.
+
+    :meth:`start`, :meth:`stop` and :meth:`close` do nothing; :meth:`check`
+    verifies that ``pid`` is alive (or, without a pid, that the port accepts a
+    connection); :meth:`sample` covers ``pid`` and its descendants (``None``
+    without a pid).
+
+    Raises:
+        ValueError: A non-loopback host or a port out of range.
+    """
+
+    def __init__(self, host: str, port: int, pid: Optional[int] = None) -> None:
+        self._init_address(host, port)
+        self._pid = pid
+
+    @property
+    def managed(self) -> bool:
+        """``False``: someone else starts and stops this server."""
+        return False
+
+    @property
+    def running(self) -> bool:
+        """Always ``True`` (use :meth:`check` to verify it)."""
+        return True
+
+    @property
+    def pid(self) -> Optional[int]:
+        """The process id given, if any."""
+        return self._pid
+
+    def __repr__(self) -> str:
+        where = _format_address(self._host, self._port) if self._port else self._host
+        return f"Server.external({where!r}, pid={self._pid})"
+
+    def start(self) -> ExternalServer:
+        """Nothing to do: someone else started it."""
+        return self
+
+    def stop(self) -> Optional[int]:
+        """Nothing to do: someone else stops it; ``None``."""
+        return None
+
+    def check(self, probe: bool = False) -> None:
+        """Raise :class:`ServerError` if ``pid`` is gone, or (without a pid, or with
+        ``probe``) if the port refuses a TCP connection."""
+        pid = self._pid
+        if pid is not None and not _pid_alive(pid):
+            raise ServerError(f"external server process {pid} is gone")
+        if (pid is None or probe) and not _accepts(self._host, self._port or 0, 1.0):
+            raise ServerError(
+                f"external server on {self.address} does not accept connections any more"
+            )
+
+    def _sampled(self, processes: list[_ProcStat], pid: int) -> list[_ProcStat]:
+        return _descendants(processes, pid)
+
+
+class ManagedServer(Server):
+    """The server under test as a subprocess started from ``command``: ``Server(command, ...)``.
 
     Args:
         command: The program and its arguments (a string is split with
@@ -284,7 +535,10 @@ class Server:
         hotspot_log: bool = False,
         hotspot_log_path: Optional[PathArg] = None,
     ) -> None:
-        self._init_common(host, port)
+        self._init_address(host if host is not None else "127.0.0.1", port)
+        self._host_given = host is not None
+        self._host_requested = self._host
+        self._port_requested = port
         argv = shlex.split(command) if isinstance(command, str) else list(command)
         if not argv or not all(isinstance(arg, str) for arg in argv):
             raise ValueError(f"command must be a non-empty list of strings, not {command!r}")
@@ -298,13 +552,7 @@ class Server:
             raise ValueError(f"ready_pattern {self._pattern.pattern!r} has no group for the port")
         self.startup_timeout_s = startup_timeout_s
         self.stop_timeouts_s = (sigint_timeout_s, sigterm_timeout_s, sigkill_timeout_s)
-        self._sections: Optional[list[str]] = None
-        if pypylog is True:
-            self._sections = list(DEFAULT_SECTIONS)
-        elif isinstance(pypylog, str):
-            self._sections = [name.strip() for name in pypylog.split(",") if name.strip()]
-        elif pypylog:
-            self._sections = list(pypylog)
+        self._sections = _pypylog_sections(pypylog)
         if self._sections is not None:
             if "PYPYLOG" in self._env:
                 raise ValueError("give PYPYLOG either in env or through pypylog=, not both")
@@ -315,129 +563,36 @@ class Server:
         self._hotspot_request = hotspot_log_path
         if self._hotspot and hotspot_log_path is not None:
             xlog_option(hotspot_log_path)  # validates the path now
-
-    def _init_common(self, host: Optional[str], port: Optional[int]) -> None:
-        self._host_given = host is not None
-        self._host_requested = _loopback_host(host if host is not None else "127.0.0.1")
-        self._host = self._host_requested
-        if port is not None and not 0 < port < 65536:
-            raise ValueError(f"port {port} out of range 1..65535")
-        self._port_requested = port
-        self._port: Optional[int] = port
-        self._external = False
-        self._external_pid: Optional[int] = None
         self._process: Optional[subprocess.Popen[bytes]] = None
         self._stopped = False
         self._returncode: Optional[int] = None
-        self._log_path: Optional[Path] = None
+        self._restarted = False
+        self._log_path = None
         self._log_start = 0  # where this start's output begins in the log file
-        self._pypylog_path: Optional[Path] = None
-        self._temp_files: list[Path] = []
-        self._reader: Optional[PypyLogReader] = None
-        self._hotspot = False
-        self._hotspot_path: Optional[Path] = None
-        self._hotspot_reader: Optional[HotSpotLogReader] = None
         self._scan_offset = 0
         self._scan_partial = b""
-        self._command: tuple[str, ...] = ()
-        self._restarted = False
-        self.startup_timeout_s = 30.0
-        self.stop_timeouts_s = (5.0, 5.0, 5.0)
-
-    @classmethod
-    def external(cls, host: str, port: int, pid: Optional[int] = None) -> Server:
-        """A server started by someone else, with the same interface.
-
-        :meth:`start`, :meth:`stop` and :meth:`close` do nothing; :meth:`check`
-        verifies that ``pid`` is alive (or, without a pid, that the port accepts a
-        connection); :meth:`sample` covers ``pid`` and its descendants (``None``
-        without a pid).
-        """
-        self = cls.__new__(cls)
-        self._init_common(host, port)
-        self._external = True
-        self._external_pid = pid
-        self._host_given = True
-        return self
+        self._temp_files: list[Path] = []
+        self._pypylog_path = None
+        self._reader = None
+        self._hotspot_path = None
+        self._hotspot_reader = None
 
     # --- properties ---------------------------------------------------------------
 
     @property
-    def host(self) -> str:
-        """The loopback host clients connect to (no brackets)."""
-        return self._host
-
-    @property
-    def port(self) -> Optional[int]:
-        """The port, once known (always after :meth:`start`)."""
-        return self._port
-
-    @property
-    def address(self) -> str:
-        """``HOST:PORT`` (``[::1]:PORT`` for IPv6), e.g. for :class:`cannonade.Plan`."""
-        if self._port is None:
-            raise ServerError("the server's port is not known yet: start() it first")
-        return _format_address(self._host, self._port)
-
-    @property
-    def command(self) -> tuple[str, ...]:
-        """The command as run (placeholders replaced once started)."""
-        return self._command
-
-    @property
     def managed(self) -> bool:
-        """Whether cannonade starts and stops this server (``False`` for :meth:`external`)."""
-        return not self._external
+        """``True``: cannonade starts and stops this server."""
+        return True
 
     @property
     def running(self) -> bool:
-        """Whether the server was started and has neither exited nor been stopped.
-
-        Always ``True`` for an external server (use :meth:`check` to verify it).
-        """
-        if self._external:
-            return True
+        """Whether the server was started and has neither exited nor been stopped."""
         return self._process is not None and not self._stopped and self.returncode is None
 
     @property
     def pid(self) -> Optional[int]:
-        """Process id of the server (the session leader), if known."""
-        if self._external:
-            return self._external_pid
+        """Process id of the server (the session leader), once started."""
         return self._process.pid if self._process is not None else None
-
-    @property
-    def log_path(self) -> Optional[Path]:
-        """The file holding the server's stdout and stderr (``None`` before start)."""
-        return self._log_path
-
-    @property
-    def pypylog_path(self) -> Optional[Path]:
-        """The PYPYLOG file, when ``pypylog`` was requested and the server started."""
-        return self._pypylog_path
-
-    @property
-    def pypylog(self) -> Optional[PypyLogReader]:
-        """Reader of the PyPy GC/JIT events (``None`` unless ``pypylog`` was requested).
-
-        Its clock was calibrated while the server started; ``read()`` returns the
-        events completed since the previous call, on the ``time.monotonic()`` line.
-        """
-        return self._reader
-
-    @property
-    def hotspot_log_path(self) -> Optional[Path]:
-        """The HotSpot log file, when ``hotspot_log`` was requested and the server started."""
-        return self._hotspot_path
-
-    @property
-    def hotspot_log(self) -> Optional[HotSpotLogReader]:
-        """Reader of the HotSpot JIT compilations (``None`` unless ``hotspot_log`` was set).
-
-        ``read()`` returns the compilations finished since the previous call, on the
-        ``time.monotonic()`` line.
-        """
-        return self._hotspot_reader
 
     @property
     def returncode(self) -> Optional[int]:
@@ -448,14 +603,12 @@ class Server:
 
     def __repr__(self) -> str:
         where = _format_address(self._host, self._port) if self._port else self._host
-        if self._external:
-            return f"Server.external({where!r}, pid={self._external_pid})"
         state = "new" if self._process is None else ("stopped" if self._stopped else "started")
         return f"<Server {state} {where} pid={self.pid} {shlex.join(self._command)!r}>"
 
     # --- start ----------------------------------------------------------------------
 
-    def start(self) -> Server:
+    def start(self) -> ManagedServer:
         """Start the server and wait until its port accepts a TCP connection.
 
         After :meth:`stop` (or after the server exited), starting again runs a new
@@ -470,82 +623,23 @@ class Server:
                 accept connections within ``startup_timeout_s`` (it is then stopped).
                 The message has the command, exit status, log path and last output.
         """
-        if self._external:
-            return self
         if self._process is not None:
             if self._process.poll() is None and not self._stopped:
                 raise ServerError(f"the server is already running (pid {self._process.pid})")
             self.stop()  # exited by itself: make sure no process of its session is left
         self._reset()
-        uses_placeholder = any(_PORT_PLACEHOLDER in arg for arg in self._argv)
-        if self._port is None and uses_placeholder:
-            self._port = _free_port(self._host)
-        elif self._port is not None:
-            if _accepts(self._host, self._port, 0.5):
-                raise ServerError(
-                    f"something already accepts connections on "
-                    f"{_format_address(self._host, self._port)} before the server started"
-                )
+        self._choose_port()
         self._command = tuple(self._substitute(arg) for arg in self._argv)
-
-        environ = dict(os.environ)
-        environ["PYTHONUNBUFFERED"] = "1"
-        for key, value in self._env.items():
-            if value is None:
-                environ.pop(key, None)
-            else:
-                environ[key] = value
-
+        environ = self._environment()
         self._log_path = self._make_file(self._log_request, "server")
         probe: Optional[ClockProbe] = None
         try:
-            if self._sections is not None:
-                self._pypylog_path = self._make_file(self._pypylog_request, "pypylog")
-                # Emptied now: PyPy truncates it only when it logs its first section.
-                self._pypylog_path.write_bytes(b"")
-                environ["PYPYLOG"] = pypylog_value(self._sections, self._pypylog_path)
-                probe = self._start_probe()
-            if self._hotspot:
-                self._hotspot_path = self._make_file(self._hotspot_request, "hotspot")
-                self._hotspot_path.write_bytes(b"")
-                option = xlog_option(self._hotspot_path)
-                if os.path.basename(self._command[0]) == "java":
-                    self._command = (self._command[0], option, *self._command[1:])
-                else:
-                    given = environ.get("JDK_JAVA_OPTIONS", "").strip()
-                    environ["JDK_JAVA_OPTIONS"] = f"{given} {option}".strip()
-                self._hotspot_reader = HotSpotLogReader(self._hotspot_path)
-            # A given log is truncated at the first start and appended to at restarts.
-            truncate = 0 if self._restarted else os.O_TRUNC
-            log_fd = os.open(
-                self._log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | truncate, 0o644
-            )
-            self._log_start = self._scan_offset = os.fstat(log_fd).st_size
-            try:
-                self._process = subprocess.Popen(
-                    self._command,
-                    stdin=subprocess.DEVNULL,
-                    stdout=log_fd,
-                    stderr=subprocess.STDOUT,
-                    env=environ,
-                    cwd=self._cwd,
-                    start_new_session=True,
-                )
-            except OSError as error:
-                raise ServerError(
-                    f"cannot start the server: {error}\n  command: {shlex.join(self._command)}"
-                ) from None
-            finally:
-                os.close(log_fd)
+            probe = self._prepare_pypylog(environ)
+            self._prepare_hotspot_log(environ)
+            self._spawn(environ)
             self._wait_ready()
             if probe is not None:
-                assert self._pypylog_path is not None
-                try:
-                    clock = probe.result()
-                except CannonadeError as error:
-                    self._abort()
-                    raise ServerError(str(error)) from None
-                self._reader = PypyLogReader(self._pypylog_path, clock)
+                self._reader = self._pypylog_reader(probe)
         except BaseException:
             if probe is not None:
                 probe.close()
@@ -553,11 +647,6 @@ class Server:
                 self._abort()
             raise
         return self
-
-    def _substitute(self, arg: str) -> str:
-        if self._port is not None:
-            arg = arg.replace(_PORT_PLACEHOLDER, str(self._port))
-        return arg.replace(_HOST_PLACEHOLDER, self._host)
 
     def _reset(self) -> None:
         """Forget the previous process (if any) before a start."""
@@ -571,6 +660,34 @@ class Server:
         self._hotspot_reader = None
         self._scan_partial = b""
 
+    def _choose_port(self) -> None:
+        """Pick a free port for ``{port}``, or make sure a given one is still free."""
+        uses_placeholder = any(_PORT_PLACEHOLDER in arg for arg in self._argv)
+        if self._port is None and uses_placeholder:
+            self._port = _free_port(self._host)
+        elif self._port is not None:
+            if _accepts(self._host, self._port, 0.5):
+                raise ServerError(
+                    f"something already accepts connections on "
+                    f"{_format_address(self._host, self._port)} before the server started"
+                )
+
+    def _substitute(self, arg: str) -> str:
+        if self._port is not None:
+            arg = arg.replace(_PORT_PLACEHOLDER, str(self._port))
+        return arg.replace(_HOST_PLACEHOLDER, self._host)
+
+    def _environment(self) -> dict[str, str]:
+        """This process's environment with the server's additions and removals."""
+        environ = dict(os.environ)
+        environ["PYTHONUNBUFFERED"] = "1"
+        for key, value in self._env.items():
+            if value is None:
+                environ.pop(key, None)
+            else:
+                environ[key] = value
+        return environ
+
     def _make_file(self, requested: Optional[PathArg], kind: str) -> Path:
         """The given path, or a new temporary file (one per start, deleted by close())."""
         if requested is not None:
@@ -580,7 +697,14 @@ class Server:
         self._temp_files.append(Path(name))
         return Path(name)
 
-    def _start_probe(self) -> ClockProbe:
+    def _prepare_pypylog(self, environ: dict[str, str]) -> Optional[ClockProbe]:
+        """Set ``PYPYLOG`` when asked for, and start calibrating its clock."""
+        if self._sections is None:
+            return None
+        self._pypylog_path = self._make_file(self._pypylog_request, "pypylog")
+        # Emptied now: PyPy truncates it only when it logs its first section.
+        self._pypylog_path.write_bytes(b"")
+        environ["PYPYLOG"] = pypylog_value(self._sections, self._pypylog_path)
         pypy = self._pypy
         if pypy is None and not _running_on_pypy():
             pypy = find_pypy([self._command[0]])
@@ -589,7 +713,56 @@ class Server:
         except CannonadeError as error:
             raise ServerError(str(error)) from None
 
+    def _prepare_hotspot_log(self, environ: dict[str, str]) -> None:
+        """Add HotSpot's ``-Xlog`` option to the command or ``JDK_JAVA_OPTIONS`` when asked for."""
+        if not self._hotspot:
+            return
+        self._hotspot_path = self._make_file(self._hotspot_request, "hotspot")
+        self._hotspot_path.write_bytes(b"")
+        option = xlog_option(self._hotspot_path)
+        if os.path.basename(self._command[0]) == "java":
+            self._command = (self._command[0], option, *self._command[1:])
+        else:
+            given = environ.get("JDK_JAVA_OPTIONS", "").strip()
+            environ["JDK_JAVA_OPTIONS"] = f"{given} {option}".strip()
+        self._hotspot_reader = HotSpotLogReader(self._hotspot_path)
+
+    def _spawn(self, environ: dict[str, str]) -> None:
+        """Run the command in a new session, its output going to the log file."""
+        assert self._log_path is not None
+        # A given log is truncated at the first start and appended to at restarts.
+        truncate = 0 if self._restarted else os.O_TRUNC
+        log_fd = os.open(self._log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | truncate, 0o644)
+        self._log_start = self._scan_offset = os.fstat(log_fd).st_size
+        try:
+            self._process = subprocess.Popen(
+                self._command,
+                stdin=subprocess.DEVNULL,
+                stdout=log_fd,
+                stderr=subprocess.STDOUT,
+                env=environ,
+                cwd=self._cwd,
+                start_new_session=True,
+            )
+        except OSError as error:
+            raise ServerError(
+                f"cannot start the server: {error}\n  command: {shlex.join(self._command)}"
+            ) from None
+        finally:
+            os.close(log_fd)
+
+    def _pypylog_reader(self, probe: ClockProbe) -> PypyLogReader:
+        """The PyPy log's reader, on the clock ``probe`` calibrated while the server started."""
+        assert self._pypylog_path is not None
+        try:
+            clock = probe.result()
+        except CannonadeError as error:
+            self._abort()
+            raise ServerError(str(error)) from None
+        return PypyLogReader(self._pypylog_path, clock)
+
     def _wait_ready(self) -> None:
+        """Wait until the port (read from the output if not known) accepts a connection."""
         assert self._process is not None
         started = time.monotonic()
         deadline = started + self.startup_timeout_s
@@ -705,12 +878,6 @@ class Server:
             parts.append("  (no output)")
         return ServerError("\n".join(parts), output, returncode)
 
-    def poll(self) -> Optional[int]:
-        """The exit status if the process has exited, else ``None``; never raises."""
-        if self._external:
-            return None
-        return self.returncode
-
     def check(self, probe: bool = False) -> None:
         """Raise :class:`ServerError` unless the server is still running.
 
@@ -718,22 +885,12 @@ class Server:
 
         Args:
             probe: Also verify that the port still accepts a TCP connection (opens
-                and closes one connection; external servers without a pid are always
-                probed).
+                and closes one connection).
 
         Raises:
             ServerError: The process exited (with its status and last output), was
                 stopped, was never started, or (with ``probe``) refuses connections.
         """
-        if self._external:
-            pid = self._external_pid
-            if pid is not None and not _pid_alive(pid):
-                raise ServerError(f"external server process {pid} is gone")
-            if (pid is None or probe) and not _accepts(self._host, self._port or 0, 1.0):
-                raise ServerError(
-                    f"external server on {self.address} does not accept connections any more"
-                )
-            return
         if self._process is None:
             raise ServerError("the server was not started")
         returncode = self.returncode
@@ -744,24 +901,8 @@ class Server:
         if probe and not _accepts(self._host, self._port or 0, 1.0):
             raise self._error(f"is running but refuses connections on {self.address}", None)
 
-    def sample(self) -> Optional[ProcessSample]:
-        """CPU time and RSS summed over the server's processes, from ``/proc``.
-
-        A managed server's processes are those in its session (its own, and those
-        of any wrapper's children); an external server's are its pid and
-        descendants. Returns ``None`` if there is nothing to sample (not started,
-        exited, or an external server without a pid).
-        """
-        pid = self.pid
-        if pid is None:
-            return None
-        started = time.monotonic()
-        processes = _all_processes()
-        if self._external:
-            selected = _descendants(processes, pid)
-        else:
-            selected = self._session_members(processes, include_zombies=True)
-        return _summarize(selected, (started + time.monotonic()) / 2)
+    def _sampled(self, processes: list[_ProcStat], pid: int) -> list[_ProcStat]:
+        return self._session_members(processes, include_zombies=True)
 
     def _session_members(
         self, processes: Iterable[_ProcStat], include_zombies: bool = False
@@ -814,16 +955,16 @@ class Server:
 
         Each signal is followed by a wait (``sigint_timeout_s`` ...) for every
         process of the session to exit; the next signal is sent only if some
-        remain. Idempotent; does nothing for an external server.
+        remain. Idempotent.
 
         Returns:
             The server's exit status (negative: killed by that signal), or ``None``
-            if it was never started or is external.
+            if it was never started.
 
         Raises:
             ServerError: The process survived SIGKILL (e.g. stuck in the kernel).
         """
-        if self._external or self._process is None:
+        if self._process is None:
             return None
         if self._stopped and self._returncode is not None:
             return self._returncode
@@ -856,21 +997,6 @@ class Server:
                     except FileNotFoundError:
                         pass
                 self._temp_files.clear()
-
-    def __enter__(self) -> Server:
-        """Start the server (unless it is running or external)."""
-        if self.managed and not self.running:
-            self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: Optional[type[BaseException]],
-        exc: Optional[BaseException],
-        traceback: Optional[TracebackType],
-    ) -> None:
-        """:meth:`close` the server."""
-        self.close()
 
 
 def _running_on_pypy() -> bool:

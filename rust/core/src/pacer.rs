@@ -370,13 +370,14 @@ mod tests {
         on_a_worker(async {
             let pacer = Pacer::new();
             let start = Instant::now();
-            // Polled once (so it is in the heap), then dropped.
+            // Polled once (so it is in the heap), then dropped. Due 200 ms on, not 2: a
+            // loaded machine may pause this thread for milliseconds between two lines.
             tokio::select! {
                 biased;
-                _ = pacer.wait_until(start + Duration::from_millis(2)) => panic!("not yet due"),
+                _ = pacer.wait_until(start + Duration::from_millis(200)) => panic!("not yet due"),
                 _ = std::future::ready(()) => {}
             }
-            let due = start + Duration::from_millis(4);
+            let due = start + Duration::from_millis(400);
             pacer.wait_until(due).await;
             assert!(Instant::now() >= due);
             // The coarse pacer is as correct, only later.

@@ -225,8 +225,10 @@ fn think_time_is_not_in_the_turnaround() {
     let s = finish(&run).summary;
     let gap = s.send_gap_ns.as_ref().unwrap();
     assert_eq!(gap.count, 24 - 4);
-    // 20 waits of 50 ms each: a gap that counted them would be at least 50 ms.
-    assert!(gap.max < 50_000_000, "{gap:?}");
+    // 20 waits of 50 ms each: a gap that counted them would be at least 50 ms, every
+    // one of them. The median, not the max: one gap may meet a 50 ms pause of a loaded
+    // machine, half of them will not.
+    assert!(gap.percentiles[0].1 < 50_000_000, "{gap:?}");
 }
 
 #[test]
@@ -247,15 +249,31 @@ fn rate_below_the_number_of_connections_still_sends() {
 /// near the round trip, while its max shows one whole stall.
 #[test]
 fn corrected_latency_shows_stalls_that_uncorrected_hides() {
-    let stall = Duration::from_millis(200);
+    let stall = Duration::from_millis(400);
     let every = Duration::from_millis(1000);
-    let addr = stalling_echo_server(None, Some((stall, every)));
-    // 2000/s for 2.5 s: 5000 requests, about 1000 due inside stalls; 4 connections put
-    // at most 4 requests per stall (12 in all, 0.24%) in flight when a stall begins.
-    let run = Run::start(plan(addr, r#","duration_ms":2500,"rate_per_s":2000"#)).unwrap();
-    let s = finish(&run).summary;
-    let p99 = |l: &cannonade_core::summary::Latency| l.percentiles[2].1;
     let stall_ns = stall.as_nanos() as u64;
+    let addr = stalling_echo_server(None, Some((stall, every)));
+    // 2000/s for 2.5 s: 5000 requests, about 2000 due inside stalls; 4 connections put
+    // at most 4 requests per stall (12 in all, 0.24%) in flight when a stall begins.
+    // A run in which the generator itself fell behind its schedule by more than a
+    // stall and a margin (a loaded machine paused it) is no test of the correction:
+    // it is run again, up to three times, as the warm-up test in Python does.
+    let mut s = None;
+    for _attempt in 0..3 {
+        let run = Run::start(plan(addr, r#","duration_ms":2500,"rate_per_s":2000"#)).unwrap();
+        let summary = finish(&run).summary;
+        let lag = summary
+            .send_lag_ns
+            .as_ref()
+            .expect("open loop has a send lag");
+        let paused = lag.max > stall_ns + 100_000_000;
+        s = Some(summary);
+        if !paused {
+            break;
+        }
+    }
+    let s = s.unwrap();
+    let p99 = |l: &cannonade_core::summary::Latency| l.percentiles[2].1;
     assert!(s.requests > 2000, "{}", s.requests);
     assert!(
         p99(&s.latency_ns) >= stall_ns / 2,
@@ -452,4 +470,156 @@ fn websocket_connections_end_with_a_close_frame() {
         // The worker waited for the server's answering Close, sent after it recorded.
         assert_eq!(*closes.lock().unwrap(), [1000, 1000, 1000], "{end}");
     }
+}
+
+#[test]
+fn churned_websocket_connections_end_with_a_close_frame() {
+    // Every connection carries 4 messages, then is closed and replaced: by count, and
+    // by count at a connection rate.
+    for churn in [
+        r#","requests":30,"requests_per_connection":4"#,
+        r#","requests":30,"requests_per_connection":4,"connection_rate_per_s":200"#,
+    ] {
+        let closes = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let addr = ws_server(std::sync::Arc::clone(&closes));
+        let run = Run::start(ws_plan(addr, churn)).unwrap();
+        let s = finish(&run).summary;
+        assert_eq!(s.requests, 30, "{churn}");
+        assert_eq!(s.errors.total(), 0, "{churn}: {:?}", s.errors);
+        // 3 connections of 10 messages each, 4 per socket: 3 sockets each.
+        assert_eq!(s.connections_opened, 9, "{churn}");
+        // The server records a connection when it ends; the last ones' goodbyes were
+        // waited for by the run.
+        let closes = closes.lock().unwrap().clone();
+        assert_eq!(
+            closes,
+            vec![1000; 9],
+            "{churn}: 0 is a socket dropped without a Close"
+        );
+    }
+}
+
+/// An echo server that ends every connection silent for its first 200 ms (the idle
+/// ones, and the start-up probe): closed, or reset when `reset`.
+fn silence_dropping_server(reset: bool) -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 4096];
+                let _ = stream.set_read_timeout(Some(Duration::from_millis(200)));
+                match stream.read(&mut buf) {
+                    Ok(n) if n > 0 => {
+                        let _ = stream.set_read_timeout(None);
+                        let _ = stream.write_all(&buf[..n]);
+                    }
+                    Ok(_) => return,
+                    Err(_) => {
+                        if reset {
+                            let linger = socket2::SockRef::from(&stream);
+                            linger.set_linger(Some(Duration::ZERO)).unwrap();
+                        }
+                        return;
+                    }
+                }
+                while let Ok(n) = stream.read(&mut buf) {
+                    if n == 0 || stream.write_all(&buf[..n]).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    addr
+}
+
+#[test]
+fn idle_connections_the_server_drops_are_counted() {
+    for (reset, kind) in [(false, "closed"), (true, "reset")] {
+        let addr = silence_dropping_server(reset);
+        let run = Run::start(plan(addr, r#","duration_ms":1000,"idle_connections":5"#)).unwrap();
+        let s = finish(&run).summary;
+        let idle = s.idle_connections;
+        assert_eq!(
+            (idle.requested, idle.opened, idle.held),
+            (5, 5, 0),
+            "{kind}"
+        );
+        assert!(s.requests > 0, "{kind}: the load is served");
+        let count = if reset {
+            s.errors.reset
+        } else {
+            s.errors.closed
+        };
+        assert_eq!(count, 5, "{kind}: {:?}", s.errors);
+        assert_eq!(s.errors.total(), 5, "{kind}: {:?}", s.errors);
+        let words = &s.error_messages[kind];
+        assert_eq!(words.count, 5);
+        assert!(
+            words.first.starts_with("idle connection: "),
+            "{}",
+            words.first
+        );
+    }
+}
+
+/// A WebSocket server that answers 403 to the upgrade of connections 1 to `refuse`
+/// (in the order accepted; 0 is the engine's start-up probe) and echoes on the others.
+/// A worker opens its idle connections before its load connections, so with one worker
+/// those refused are idle ones.
+fn upgrade_refusing_ws_server(refuse: usize) -> SocketAddr {
+    let closes = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let echo = ws_server(closes);
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for (index, stream) in listener.incoming().enumerate() {
+            let Ok(mut stream) = stream else { continue };
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 4096];
+                if (1..=refuse).contains(&index) {
+                    let _ = stream.read(&mut buf);
+                    let _ = stream.write_all(
+                        b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                    );
+                    return;
+                }
+                // Forwarded to the echo server, both ways.
+                let Ok(mut upstream) = std::net::TcpStream::connect(echo) else {
+                    return;
+                };
+                let (mut down, mut up) =
+                    (stream.try_clone().unwrap(), upstream.try_clone().unwrap());
+                std::thread::spawn(move || std::io::copy(&mut up, &mut down));
+                let _ = std::io::copy(&mut stream, &mut upstream);
+                let _ = upstream.shutdown(std::net::Shutdown::Write);
+            });
+        }
+    });
+    addr
+}
+
+#[test]
+fn idle_connections_that_fail_to_open_are_counted() {
+    let addr = upgrade_refusing_ws_server(3);
+    let plan = Plan::from_json(&format!(
+        r#"{{"abi_version":2,"connections":1,"threads":1,"duration_ms":500,"idle_connections":4,
+           "protocol":{{"kind":"ws","url":"ws://{addr}/","message_hex":"68656c6c6f"}}}}"#
+    ))
+    .unwrap();
+    let run = Run::start(plan).unwrap();
+    let s = finish(&run).summary;
+    let idle = s.idle_connections;
+    assert_eq!((idle.requested, idle.opened, idle.held), (4, 1, 1));
+    assert!(s.requests > 0, "the load is served");
+    assert_eq!(s.errors.protocol, 3, "{:?}", s.errors);
+    assert_eq!(s.errors.total(), 3, "{:?}", s.errors);
+    let words = &s.error_messages["protocol"];
+    assert!(
+        words.first.starts_with("idle connection: ") && words.first.contains("403"),
+        "{}",
+        words.first
+    );
 }
