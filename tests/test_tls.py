@@ -230,6 +230,25 @@ def test_cli_tcp_tls_and_a_wrong_ca(tls_testee: TlsTestee, tmp_path: Path) -> No
     assert "tls_certificate" in data["error_messages"]
 
 
+def test_merged_tls_runs_add_their_handshakes(tls_testee: TlsTestee) -> None:
+    server, ca = tls_testee("http")
+    plan = Plan(
+        f"https://{server.address}/",
+        connections=2,
+        requests=40,
+        requests_per_connection=2,
+        cacert=ca,
+        tls_resume=True,
+    )
+    parts = [run_bounded(plan), run_bounded(plan)]
+    merged = cannonade.merge(parts)
+    assert merged.tls is not None and all(p.tls is not None for p in parts)
+    assert merged.tls.handshakes == 40 == sum(p.tls.handshakes for p in parts if p.tls)
+    assert merged.tls.resumed == sum(p.tls.resumed for p in parts if p.tls)
+    assert merged.tls.handshake.count == 40
+    assert 0 < merged.tls.resumed_fraction <= 1
+
+
 def test_plan_tls_fields_are_type_checked_and_the_engine_names_the_rest(tmp_path: Path) -> None:
     url = "https://127.0.0.1:9/"
     with pytest.raises(PlanError, match="insecure must be True or False"):
