@@ -203,8 +203,15 @@ def test_cli_https_with_cacert_and_resumption(tls_testee: TlsTestee, tmp_path: P
     assert done.returncode == 0, done.stderr
     assert "TLS handshakes: 60" in done.stdout, done.stdout
     assert "TLS handshake time: p50" in done.stdout
-    tls = _assert_valid(out)["tls"]
+    data = _assert_valid(out)
+    tls = data["tls"]
     assert tls["handshakes"] == 60 and tls["resumed"] >= 50, tls
+    # Each interval and phase has its own count, and they add up to the run's.
+    assert sum(i["tls"]["handshakes"] for i in data["interval_series"]) == 60
+    assert sum(p["tls"]["handshakes"] for p in data["phases"]) == 60
+    again = Result.from_file(out)
+    assert again.tls is not None and again.tls.handshakes == 60
+    assert sum(i.tls.handshakes for i in again.interval_series if i.tls) == 60
     done = cli("http", f"https://{server.address}/", "--insecure", "--no-tls-resume", "-n", "20")
     assert done.returncode == 0, done.stderr
     assert "TLS handshakes: " in done.stdout and "(0 resumed" in done.stdout, done.stdout

@@ -430,6 +430,11 @@ class TlsHandshakes:
         )
 
 
+def _tls_dict(tls: Optional[TlsHandshakes]) -> dict[str, Any]:
+    """An interval's or a phase's ``tls`` entry: absent without TLS, as the engine writes."""
+    return {"tls": tls.to_dict()} if tls is not None else {}
+
+
 def _span(data: Mapping[str, Any], where: str) -> dict[str, Any]:
     """The fields an interval and a phase share (the engine's ``Span``), as keywords."""
 
@@ -450,6 +455,8 @@ def _span(data: Mapping[str, Any], where: str) -> dict[str, Any]:
             get("uncorrected_latency_ns"), f"{where}uncorrected_latency_ns"
         ),
         "histogram": _histogram_base64(get("histogram_v2_base64"), f"{where}histogram_v2_base64"),
+        # TLS only; absent otherwise.
+        "tls": TlsHandshakes.from_dict(data["tls"]) if data.get("tls") else None,
     }
 
 
@@ -482,6 +489,8 @@ class Phase:
     send_gap: Optional[Latency] = None
     #: The first message of each kind of failure in this phase, with its count.
     error_messages: tuple[ErrorMessage, ...] = ()
+    #: TLS only: this phase's TLS handshakes.
+    tls: Optional[TlsHandshakes] = None
 
     @property
     def duration_s(self) -> float:
@@ -508,6 +517,7 @@ class Phase:
             "non_2xx_3xx": self.non_2xx_3xx,
             "error_messages": _error_messages_dict(self.error_messages),
             "histogram_v2_base64": base64.b64encode(self.histogram).decode("ascii"),
+            **_tls_dict(self.tls),
         }
 
     @classmethod
@@ -773,6 +783,8 @@ class Interval:
     #: The phase the interval belongs to (``"main"`` unless one was marked).
     phase: str = "main"
     histogram: bytes = field(default=b"", repr=False)
+    #: TLS only: this interval's TLS handshakes (their rate under churn, over time).
+    tls: Optional[TlsHandshakes] = None
 
     @property
     def start_s(self) -> float:
@@ -798,6 +810,7 @@ class Interval:
             "latency_ns": self.latency.to_dict(),
             "uncorrected_latency_ns": self.uncorrected_latency.to_dict(),
             "histogram_v2_base64": base64.b64encode(self.histogram).decode("ascii"),
+            **_tls_dict(self.tls),
         }
 
     @classmethod
