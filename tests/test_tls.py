@@ -105,14 +105,15 @@ def test_tcp_echo_over_tls_with_insecure(tls_testee: TlsTestee, impl: str) -> No
     assert result.bytes_received == 200 * 4
 
 
-@pytest.mark.parametrize("impl", ["rust", "twisted"])
+@pytest.mark.parametrize("mode, impl", [("http", "rust"), ("http", "twisted"), ("ws", "autobahn")])
 def test_another_ca_is_refused_and_counted_and_insecure_accepts(
-    tls_testee: TlsTestee, impl: str
+    tls_testee: TlsTestee, mode: str, impl: str
 ) -> None:
-    server, _ = tls_testee("http", impl)
+    server, _ = tls_testee(mode, impl)
     _, other_ca = tls_testee("http")
-    url = f"https://{server.address}/"
-    refused = run_bounded(Plan(url, connections=2, duration_s=0.3, cacert=other_ca))
+    url = f"{'https' if mode == 'http' else 'wss'}://{server.address}/"
+    protocol = Ws(message=b"hi") if mode == "ws" else None
+    refused = run_bounded(Plan(url, protocol, connections=2, duration_s=0.3, cacert=other_ca))
     assert refused.requests == 0
     assert refused.errors.tls_certificate > 0, refused.errors
     assert refused.errors.total == refused.errors.tls_certificate
@@ -120,7 +121,7 @@ def test_another_ca_is_refused_and_counted_and_insecure_accepts(
     assert message.kind == "tls_certificate"
     assert "UnknownIssuer" in message.first and "--cacert" in message.first
     assert "tls certificate errors" in refused.format()
-    accepted = run_bounded(Plan(url, connections=2, requests=50, insecure=True))
+    accepted = run_bounded(Plan(url, protocol, connections=2, requests=50, insecure=True))
     assert (accepted.requests, accepted.errors.total) == (50, 0)
 
 
