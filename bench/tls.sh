@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # HTTPS: the generator's CPU per request, the engine (rust/core/examples/load) beside wrk
-# (TLS through OpenSSL), against the native testee with --tls (rustls), at 32 connections:
+# (TLS through OpenSSL) and, when it is installed, oha (rustls), against the native testee with --tls (rustls), at 32 connections:
 # keep-alive, and churn (every request on a new connection: `Connection: close`, which
-# wrk sends with -H and the engine with "close": true). Under churn the engine runs twice:
+# wrk sends with -H, oha with --disable-keepalive, the engine with "close": true). Under churn the engine runs twice:
 # full handshakes (the default) and resumed ones (tls_resume). Generator (1 thread) on core
 # 0, testee on core 1; CPU is user + sys from /usr/bin/time, the same way for both tools;
 # the tools' order rotates every round, and each run waits for a quiet second first.
@@ -58,6 +58,11 @@ run() { # name round: prints "name round requests user_s sys_s"
     case $name in
     wrk-keepalive) cmd=(wrk -t1 "-c$CONNECTIONS" "-d${DURATION_S}s" "$url") ;;
     wrk-churn) cmd=(wrk -t1 "-c$CONNECTIONS" "-d${DURATION_S}s" -H "Connection: close" "$url") ;;
+    oha-*)
+        cmd=(oha -z "${DURATION_S}s" "-c$CONNECTIONS" --no-tui --cacert "$work/ca.pem"
+            --output-format json "$url")
+        [ "$name" = oha-churn ] && cmd+=(--disable-keepalive)
+        ;;
     cannonade-*) cmd=("$bin/examples/load" "$work/${name#cannonade-}.json") ;;
     esac
     wait_quiet
@@ -68,7 +73,11 @@ import json, re, sys
 name, round_, out = sys.argv[1:]
 text = open(out).read()
 user_s, sys_s = open(out + ".time").read().split()[-2:]
-if name.startswith("wrk"):
+if name.startswith("oha"):
+    result = json.loads(text)
+    requests = sum(result["statusCodeDistribution"].values())
+    extra = f"errors {result['errorDistribution']}"
+elif name.startswith("wrk"):
     requests = int(re.search(r"(\d+) requests in", text).group(1))
     errors = re.search(r"Non-2xx.*|Socket errors.*", text)
     extra = errors.group(0) if errors else ""
@@ -82,6 +91,7 @@ EOF
 }
 
 tools=(cannonade-keepalive wrk-keepalive cannonade-churn-full cannonade-churn-resumed wrk-churn)
+if command -v oha >/dev/null; then tools+=(oha-keepalive oha-churn); fi
 for round in $(seq "$ROUNDS"); do
     n=${#tools[@]}
     for i in $(seq 0 $((n - 1))); do
