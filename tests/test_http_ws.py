@@ -335,7 +335,7 @@ def _raw_http_plan(server: Server, **protocol: object) -> str:
         ({"headers": [["X-Evil", "1\r\nInjected: yes"]]}, ["protocol", "X-Evil", "CR"]),
         ({"headers": [["Content-Length", "3"]]}, ["protocol", "Content-Length"]),
         ({"headers": [["Transfer-Encoding", "chunked"]]}, ["protocol", "Transfer-Encoding"]),
-        ({"url": "https://127.0.0.1:1/"}, ["protocol.url", "TLS", "not supported yet"]),
+        ({"url": "ftp://127.0.0.1:1/"}, ["protocol.url", "ftp://", "https://"]),
         ({"pipeline": 0}, ["protocol.pipeline"]),
         ({"pipeline": 1025}, ["protocol.pipeline"]),
         ({"method": "G T"}, ["method"]),
@@ -486,7 +486,7 @@ def test_ws_constant_rate(rust_ws: Server) -> None:
         ({"message_hex": "ff"}, ["protocol.message_hex", "UTF-8"]),
         ({"frame_bytes": 0}, ["protocol.frame_bytes"]),
         ({"subprotocol": "a b"}, ["subprotocol"]),
-        ({"url": "wss://127.0.0.1:1/"}, ["protocol.url", "TLS", "not supported yet"]),
+        ({"url": "https://127.0.0.1:1/"}, ["protocol.url", "ws://", "wss://"]),
     ],
 )
 def test_ws_bad_plans_are_refused_by_the_engine(

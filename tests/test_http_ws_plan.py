@@ -196,10 +196,8 @@ def test_protocol_follows_the_target(target: str, protocol: type) -> None:
 @pytest.mark.parametrize(
     "target, protocol, words",
     [
-        ("https://127.0.0.1/", None, ["TLS is not supported yet", "http://"]),
-        ("https://127.0.0.1/", Http(), ["TLS is not supported yet"]),
-        ("wss://127.0.0.1/", None, ["TLS is not supported yet", "ws://"]),
-        ("wss://127.0.0.1/", Ws(), ["TLS is not supported yet"]),
+        ("https://127.0.0.1/", Ws(), ["target", "ws://", "wss://"]),
+        ("wss://127.0.0.1/", Http(), ["target", "http://", "https://"]),
         ("ftp://127.0.0.1/", None, ["ftp://", "http://", "ws://"]),
         ("127.0.0.1:8080", Http(), ["target", "http://HOST[:PORT]/PATH"]),
         ("127.0.0.1:8080", Ws(), ["target", "ws://"]),
@@ -376,7 +374,10 @@ def test_all_2xx_has_no_non_2xx_line() -> None:
     "args, words",
     [
         (["http", "127.0.0.1:8080", "-n", "1"], ["target", "http://"]),
-        (["http", "https://127.0.0.1/", "-n", "1"], ["TLS"]),
+        (
+            ["http", "https://127.0.0.1/", "-n", "1", "--cacert", "/nonexistent/ca.pem"],
+            ["cacert", "/nonexistent/ca.pem", "PEM"],
+        ),
         (["http"], ["URL"]),
         (["http", URL, "-n", "1", "-H", "NoColon"], ["header", "NoColon", "Name: value"]),
         (["http", URL, "-n", "1", "-H", "Content-Length: 3"], ["Content-Length"]),
@@ -386,7 +387,7 @@ def test_all_2xx_has_no_non_2xx_line() -> None:
         (["http", URL, "-n", "1", "--pipeline", "2", "--close"], ["pipeline", "close"]),
         (["http", URL, "-c", "0", "-n", "1"], ["connections"]),
         (["ws", "http://127.0.0.1:8080/", "-n", "1"], ["target", "ws://"]),
-        (["ws", "wss://127.0.0.1/", "-n", "1"], ["TLS"]),
+        (["ws", "ws://127.0.0.1/", "-n", "1", "--insecure"], ["insecure", "wss://"]),
         (
             ["ws", "ws://127.0.0.1:1/", "--message-bytes", "2", "--message-text", "x"],
             ["not allowed"],

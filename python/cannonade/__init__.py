@@ -52,7 +52,16 @@ from ._merge import merge
 from ._plan import MAX_PAYLOAD_BYTES, Http, Plan, Tcp, Ws
 from ._pypylog import EventStats, IntervalEvents, PypyLogEvent, PypyLogReader
 from ._report import format_ns
-from ._result import ErrorMessage, Errors, IdleConnections, Interval, Latency, Phase, Result
+from ._result import (
+    ErrorMessage,
+    Errors,
+    IdleConnections,
+    Interval,
+    Latency,
+    Phase,
+    Result,
+    TlsHandshakes,
+)
 from ._run import Run, run, start, start_json
 from ._server import ProcessSample, Server
 from ._stats import Estimate, Ratio
@@ -105,6 +114,7 @@ __all__ = [
     "ServerError",
     "ServerInterval",
     "Tcp",
+    "TlsHandshakes",
     "Warmup",
     "Ws",
     "__version__",

@@ -160,6 +160,27 @@ def _common_options() -> argparse.ArgumentParser:
     common.add_argument(
         "--no-reconnect", action="store_true", help="do not reopen connections the server closes"
     )
+    tls = common.add_argument_group("TLS (https://, wss://, tcp --tls)")
+    tls.add_argument(
+        "--cacert",
+        metavar="FILE",
+        help="trust the CA certificates of this PEM file (not the system's)",
+    )
+    tls.add_argument(
+        "--insecure",
+        action="store_true",
+        help="accept any certificate (a self-signed loopback server)",
+    )
+    tls.add_argument(
+        "--sni", metavar="NAME", help="ask for and check NAME instead of the URL's host"
+    )
+    tls.add_argument(
+        "--tls-resume",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="resume TLS sessions on new connections (default: off, every handshake is full)",
+    )
+    tls.add_argument("--tls-version", choices=("1.2", "1.3"), help="allow this TLS version alone")
     common.add_argument(
         "-q",
         "--quiet",
@@ -257,6 +278,7 @@ def _parser() -> argparse.ArgumentParser:
         metavar="TEXT",
         help="each reply ends with TEXT (UTF-8; e.g. $'\\n' for a line protocol)",
     )
+    tcp.add_argument("--tls", action="store_true", help="run TLS over each connection")
 
     http = commands.add_parser(
         "http", parents=common, help="HTTP/1.1 requests over keep-alive connections"
@@ -359,11 +381,14 @@ def _protocol(args: argparse.Namespace) -> Union[Tcp, Http, Ws]:
         delimiter = args.reply_delimiter.encode("utf-8")
     if args.payload_text is not None:
         payload = args.payload_text.encode("utf-8")
-        return Tcp(payload=payload, reply_bytes=args.reply_bytes, reply_delimiter=delimiter)
+        return Tcp(
+            payload=payload, reply_bytes=args.reply_bytes, reply_delimiter=delimiter, tls=args.tls
+        )
     return Tcp(
         payload_bytes=args.payload_bytes,
         reply_bytes=args.reply_bytes,
         reply_delimiter=delimiter,
+        tls=args.tls,
     )
 
 
@@ -388,6 +413,11 @@ def _plan(args: argparse.Namespace) -> Plan:
         connection_rate_per_s=args.connection_rate,
         idle_connections=args.idle,
         think_time_s=args.think,
+        cacert=args.cacert,
+        insecure=args.insecure,
+        sni=args.sni,
+        tls_resume=args.tls_resume,
+        tls_version=args.tls_version,
     )
 
 

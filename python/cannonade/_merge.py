@@ -41,6 +41,7 @@ from ._result import (
     Latency,
     Phase,
     Result,
+    TlsHandshakes,
 )
 
 __all__ = ["merge", "merge_note"]
@@ -96,6 +97,22 @@ def _latency(parts: Sequence[Latency], histogram: Optional[Histogram]) -> Latenc
 def _optional_latency(parts: Sequence[Optional[Latency]]) -> Optional[Latency]:
     known = [p for p in parts if p is not None]
     return _latency(known, None) if known else None
+
+
+def _tls(parts: Sequence[Optional[TlsHandshakes]]) -> Optional[TlsHandshakes]:
+    """The parts' TLS handshakes added: counts and rates summed, times as for connect."""
+    known = [p for p in parts if p is not None]
+    if not known:
+        return None
+    handshakes = sum(p.handshakes for p in known)
+    resumed = sum(p.resumed for p in known)
+    return TlsHandshakes(
+        handshakes=handshakes,
+        resumed=resumed,
+        resumed_fraction=resumed / handshakes if handshakes else 0.0,
+        handshakes_per_s=math.fsum(p.handshakes_per_s for p in known),
+        handshake=_latency([p.handshake for p in known], None),
+    )
 
 
 def _errors(parts: Sequence[Errors]) -> Errors:
@@ -340,6 +357,7 @@ def merge(results: Sequence[Result], labels: Optional[Sequence[str]] = None) -> 
         histogram=encode_histogram(histogram) if histogram is not None else b"",
         error_messages=_messages([r.error_messages for r in results]),
         interval_series=series,
+        tls=_tls([r.tls for r in results]),
     )
 
 

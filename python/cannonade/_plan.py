@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -98,6 +99,9 @@ def _check_protocol(protocol: dict[str, Any]) -> None:
     plan: dict[str, Any] = {"abi_version": ABI_VERSION, "connections": 1, "requests": 1}
     if protocol["kind"] == "tcp":
         plan["target"] = "127.0.0.1:9"
+        if protocol.get("tls"):
+            # The protocol alone: no certificate store is needed to check it.
+            plan["insecure"] = True
     else:
         protocol = {"url": f"{protocol['kind']}://127.0.0.1:9/", **protocol}
     plan["protocol"] = protocol
@@ -132,13 +136,15 @@ class Tcp:
     a fixed printable pattern are sent (``payload_bytes`` is then ignored).
     ``reply_bytes`` is the reply length; ``reply_delimiter`` instead ends each reply
     at those bytes (e.g. ``b"\\n"`` for a line protocol); with neither, the server is an
-    echo server (the reply is as long as the payload).
+    echo server (the reply is as long as the payload). ``tls=True`` runs TLS over each
+    connection (see :class:`Plan` for the certificate options).
     """
 
     payload: Optional[bytes] = None
     payload_bytes: int = 64
     reply_bytes: Optional[int] = None
     reply_delimiter: Optional[bytes] = None
+    tls: bool = False
 
     def __post_init__(self) -> None:
         if self.payload is not None:
@@ -159,6 +165,7 @@ class Tcp:
             object.__setattr__(self, "reply_delimiter", bytes(delimiter))
             if self.reply_bytes is not None:
                 raise PlanError("give reply_bytes or reply_delimiter, not both")
+        _check_bool("tls", self.tls)
         _check_protocol(self.to_dict())
 
     @property
@@ -180,7 +187,10 @@ class Tcp:
             reply = {"kind": "fixed", "bytes": self.reply_bytes}
         else:
             reply = {"kind": "echo"}
-        return {"kind": "tcp", "payload_hex": self.data.hex(), "reply": reply}
+        spec: dict[str, Any] = {"kind": "tcp", "payload_hex": self.data.hex(), "reply": reply}
+        if self.tls:
+            spec["tls"] = True
+        return spec
 
 
 def _check_bytes(name: str, value: object) -> bytes:
@@ -326,16 +336,43 @@ def _check_url(target: object, scheme: str) -> None:
             f"target must be {a} {scheme}:// URL for cannonade.{kind}, got {_describe(target)}"
         )
     got = _scheme(target)
-    if got in _TLS_SCHEMES:
+    if got != scheme and _TLS_SCHEMES.get(got or "") != scheme:
+        tls = {"http": "https", "ws": "wss"}[scheme]
         raise PlanError(
-            f"target: TLS is not supported yet ({got}://); use a plain "
-            f"{_TLS_SCHEMES[got]}:// URL, got {target!r}"
+            f"target must be {a} {scheme}://HOST[:PORT]/PATH URL (or {tls}://) for "
+            f"cannonade.{kind} (e.g. {example}), got {target!r}"
         )
-    if got != scheme:
-        raise PlanError(
-            f"target must be {a} {scheme}://HOST[:PORT]/PATH URL for cannonade.{kind} "
-            f"(e.g. {example}), got {target!r}"
-        )
+
+
+def _check_tls(plan: Plan) -> None:
+    """The types of a plan's TLS fields; the engine checks what they say."""
+    if plan.cacert is not None:
+        if not isinstance(plan.cacert, (str, os.PathLike)):
+            raise PlanError(f"cacert must be a file path, got {_describe(plan.cacert)}")
+        object.__setattr__(plan, "cacert", os.fspath(plan.cacert))
+    _check_bool("insecure", plan.insecure)
+    if plan.sni is not None and not isinstance(plan.sni, str):
+        raise PlanError(f"sni must be a str (a host name), got {_describe(plan.sni)}")
+    if plan.tls_resume is not None:
+        _check_bool("tls_resume", plan.tls_resume)
+    if plan.tls_version is not None and not isinstance(plan.tls_version, str):
+        raise PlanError(f"tls_version must be '1.2' or '1.3', got {_describe(plan.tls_version)}")
+
+
+def _tls_dict(plan: Plan) -> dict[str, Any]:
+    """The plan JSON's TLS fields, those that are set."""
+    fields: dict[str, Any] = {}
+    if plan.cacert is not None:
+        fields["cacert"] = plan.cacert
+    if plan.insecure:
+        fields["insecure"] = True
+    if plan.sni is not None:
+        fields["sni"] = plan.sni
+    if plan.tls_resume is not None:
+        fields["tls_resume"] = plan.tls_resume
+    if plan.tls_version is not None:
+        fields["tls_version"] = plan.tls_version
+    return fields
 
 
 def _default_protocol(target: object) -> Union[Tcp, Http, Ws]:
@@ -390,6 +427,14 @@ class Plan:
     next request (closed loop only). ``threads`` defaults to
     ``min(cores, connections)`` in the engine. ``request_timeout_s=None`` waits
     for replies forever.
+
+    TLS (``https://``, ``wss://``, or ``Tcp(tls=True)``): the server's certificate is
+    checked against the system's trust store, or against the CA certificates of the PEM
+    file ``cacert``; ``insecure=True`` accepts any certificate (a self-signed server on
+    loopback). The name checked, and sent as SNI, is the URL's host unless ``sni`` gives
+    another. ``tls_resume=True`` resumes sessions on new connections; by default every
+    connection makes a full handshake. ``tls_version`` ``"1.2"`` or ``"1.3"`` allows that
+    version alone.
     """
 
     target: str
@@ -407,6 +452,11 @@ class Plan:
     connection_rate_per_s: Optional[float] = None
     idle_connections: int = 0
     think_time_s: Optional[float] = None
+    cacert: Optional[Union[str, os.PathLike[str]]] = None
+    insecure: bool = False
+    sni: Optional[str] = None
+    tls_resume: Optional[bool] = None
+    tls_version: Optional[str] = None
 
     def __post_init__(self) -> None:
         if self.protocol is None:
@@ -430,6 +480,7 @@ class Plan:
             _check_rate("rate_per_s", self.rate_per_s, "requests")
         if self.connection_rate_per_s is not None:
             _check_rate("connection_rate_per_s", self.connection_rate_per_s, "connections")
+        _check_tls(self)
 
     def to_dict(self) -> dict[str, Any]:
         """The plan JSON object of the C ABI contract (seconds become integer ms)."""
@@ -463,6 +514,7 @@ class Plan:
             plan["idle_connections"] = self.idle_connections
         if self.think_time_s is not None:
             plan["think_time_ms"] = _seconds_to_ms("think_time_s", self.think_time_s)
+        plan.update(_tls_dict(self))
         spec = protocol.to_dict()
         if not isinstance(protocol, Tcp):
             # The URL says where to connect and what Host and path to send.

@@ -113,6 +113,14 @@ def format_result(result: Result) -> str:
         lines.append(f"  Connect time:   {_p50_p99(result.connect)}")
     if result.handshake is not None and result.handshake.count:
         lines.append(f"  Handshake time: {_p50_p99(result.handshake)}")
+    if result.tls is not None:
+        tls = result.tls
+        lines.append(
+            f"  TLS handshakes: {tls.handshakes} ({tls.resumed} resumed, "
+            f"{tls.resumed_fraction:.1%}), {tls.handshakes_per_s:.2f}/s"
+        )
+        if tls.handshake.count:
+            lines.append(f"  TLS handshake time: {_p50_p99(tls.handshake)}")
     transfer = result.bytes_received / seconds if seconds > 0 else 0.0
     lines.append(f"Requests/sec: {result.requests_per_s:>10.2f}")
     lines.append(f"Transfer/sec: {format_bytes(transfer):>10}")

@@ -18,7 +18,16 @@ from typing import Any, Callable, Optional, TypeVar, Union
 from ._errors import ResultError
 from ._report import format_result
 
-__all__ = ["ErrorMessage", "Errors", "IdleConnections", "Interval", "Latency", "Phase", "Result"]
+__all__ = [
+    "ErrorMessage",
+    "Errors",
+    "IdleConnections",
+    "Interval",
+    "Latency",
+    "Phase",
+    "Result",
+    "TlsHandshakes",
+]
 
 #: The result format the engine writes; results of schema 1 (no phases) still load.
 SCHEMA_VERSION = 2
@@ -239,6 +248,12 @@ class Errors:
     io_other: int = 0
     #: A socket could not be created: "too many open files" (raise ``ulimit -n``).
     fd_limit: int = 0
+    #: TLS: the server's certificate was rejected (unknown issuer, wrong name, expired).
+    tls_certificate: int = 0
+    #: TLS: the handshake failed otherwise (no common version, not a TLS server, ...).
+    tls_handshake: int = 0
+    #: TLS: the server sent an alert.
+    tls_alert: int = 0
 
     @property
     def total(self) -> int:
@@ -264,7 +279,7 @@ class Errors:
         )
 
 
-_LATER_ERROR_KINDS = frozenset({"fd_limit"})
+_LATER_ERROR_KINDS = frozenset({"fd_limit", "tls_certificate", "tls_handshake", "tls_alert"})
 
 
 @dataclass(frozen=True)
@@ -377,6 +392,49 @@ class IdleConnections:
         return cls(**{k: int(_require(data, k, "idle_connections.")) for k in cls().to_dict()})
 
 
+@dataclass(frozen=True)
+class TlsHandshakes:
+    """The TLS handshakes of a run: how many, how many resumed a session, their times.
+
+    ``handshake`` times each TLS handshake alone, after the TCP connect (``connect``)
+    and before a WebSocket's upgrade (``Result.handshake``).
+    """
+
+    handshakes: int
+    resumed: int
+    resumed_fraction: float
+    handshakes_per_s: float
+    handshake: Latency
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "handshakes": self.handshakes,
+            "resumed": self.resumed,
+            "resumed_fraction": self.resumed_fraction,
+            "handshakes_per_s": self.handshakes_per_s,
+            "handshake_ns": self.handshake.to_dict(),
+        }
+
+    @classmethod
+    @_loader
+    def from_dict(cls, data: Mapping[str, Any]) -> TlsHandshakes:
+        def get(key: str) -> Any:
+            return _require(data, key, "tls.")
+
+        return cls(
+            handshakes=int(get("handshakes")),
+            resumed=int(get("resumed")),
+            resumed_fraction=float(get("resumed_fraction")),
+            handshakes_per_s=float(get("handshakes_per_s")),
+            handshake=Latency.from_dict(get("handshake_ns"), "tls.handshake_ns"),
+        )
+
+
+def _tls_dict(tls: Optional[TlsHandshakes]) -> dict[str, Any]:
+    """An interval's or a phase's ``tls`` entry: absent without TLS, as the engine writes."""
+    return {"tls": tls.to_dict()} if tls is not None else {}
+
+
 def _span(data: Mapping[str, Any], where: str) -> dict[str, Any]:
     """The fields an interval and a phase share (the engine's ``Span``), as keywords."""
 
@@ -397,6 +455,8 @@ def _span(data: Mapping[str, Any], where: str) -> dict[str, Any]:
             get("uncorrected_latency_ns"), f"{where}uncorrected_latency_ns"
         ),
         "histogram": _histogram_base64(get("histogram_v2_base64"), f"{where}histogram_v2_base64"),
+        # TLS only; absent otherwise.
+        "tls": TlsHandshakes.from_dict(data["tls"]) if data.get("tls") else None,
     }
 
 
@@ -429,6 +489,8 @@ class Phase:
     send_gap: Optional[Latency] = None
     #: The first message of each kind of failure in this phase, with its count.
     error_messages: tuple[ErrorMessage, ...] = ()
+    #: TLS only: this phase's TLS handshakes.
+    tls: Optional[TlsHandshakes] = None
 
     @property
     def duration_s(self) -> float:
@@ -455,6 +517,7 @@ class Phase:
             "non_2xx_3xx": self.non_2xx_3xx,
             "error_messages": _error_messages_dict(self.error_messages),
             "histogram_v2_base64": base64.b64encode(self.histogram).decode("ascii"),
+            **_tls_dict(self.tls),
         }
 
     @classmethod
@@ -537,6 +600,8 @@ class Result:
     #: For each kind of failure that has words (a protocol error's, the OS's), its
     #: count and the first message seen, in the order of :class:`Errors`' fields.
     error_messages: tuple[ErrorMessage, ...] = ()
+    #: TLS only: the TLS handshakes, full and resumed, and their times.
+    tls: Optional[TlsHandshakes] = None
     #: The intervals the run delivered, in order, when they were kept (the CLI's
     #: ``--json`` keeps them, so that runs can be merged interval by interval).
     interval_series: tuple[Interval, ...] = ()
@@ -586,6 +651,7 @@ class Result:
             "idle_connections": self.idle_connections.to_dict(),
             "phases": [phase.to_dict() for phase in self.phases],
             "error_messages": _error_messages_dict(self.error_messages),
+            "tls": self.tls.to_dict() if self.tls else None,
         }
         if self.histogram:
             data["histogram_base64"] = base64.b64encode(self.histogram).decode("ascii")
@@ -668,6 +734,7 @@ class Result:
             phases=tuple(Phase.from_dict(p) for p in data.get("phases") or ()),
             histogram=histogram,
             error_messages=_error_messages(data.get("error_messages")),
+            tls=TlsHandshakes.from_dict(data["tls"]) if data.get("tls") else None,
             interval_series=tuple(Interval.from_dict(i) for i in data.get("interval_series") or ()),
         )
 
@@ -716,6 +783,8 @@ class Interval:
     #: The phase the interval belongs to (``"main"`` unless one was marked).
     phase: str = "main"
     histogram: bytes = field(default=b"", repr=False)
+    #: TLS only: this interval's TLS handshakes (their rate under churn, over time).
+    tls: Optional[TlsHandshakes] = None
 
     @property
     def start_s(self) -> float:
@@ -741,6 +810,7 @@ class Interval:
             "latency_ns": self.latency.to_dict(),
             "uncorrected_latency_ns": self.uncorrected_latency.to_dict(),
             "histogram_v2_base64": base64.b64encode(self.histogram).decode("ascii"),
+            **_tls_dict(self.tls),
         }
 
     @classmethod

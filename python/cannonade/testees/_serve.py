@@ -21,11 +21,41 @@ def require(*modules: str) -> None:
             sys.exit(f"{sys.argv[0]}: this testee needs {name} ({error}); {_EXTRA_HINT}")
 
 
-def serve(factory: Any, host: str, port: int) -> int:
-    """Listen on ``host:port``, print ``listening on HOST:PORT``, run until SIGINT/SIGTERM."""
+def add_tls_options(parser: Any) -> None:
+    """``--tls`` and ``--cert-out FILE``, as the native testee has them."""
+    parser.add_argument(
+        "--tls",
+        action="store_true",
+        help="serve TLS with a certificate made at start-up for localhost, 127.0.0.1, ::1",
+    )
+    parser.add_argument(
+        "--cert-out", metavar="FILE", help="where --tls writes its CA certificate (PEM)"
+    )
+
+
+def tls_options(args: Any, alpn: tuple[bytes, ...] = ()) -> Any:
+    """Twisted's TLS options when ``--tls`` was given, else None."""
+    if not args.tls:
+        if args.cert_out is not None:
+            sys.exit(f"{sys.argv[0]}: --cert-out is where --tls writes its certificate; add --tls")
+        return None
+    require("OpenSSL", "service_identity")
+    from ._tls import context_factory
+
+    return context_factory(args.cert_out, alpn)
+
+
+def serve(factory: Any, host: str, port: int, tls: Any = None) -> int:
+    """Listen on ``host:port``, print ``listening on HOST:PORT``, run until SIGINT/SIGTERM.
+
+    ``tls`` is Twisted's TLS options (see ``_tls.context_factory``) to serve TLS with.
+    """
     from twisted.internet import reactor
 
-    listening = reactor.listenTCP(port, factory, interface=host)
+    if tls is None:
+        listening = reactor.listenTCP(port, factory, interface=host)
+    else:
+        listening = reactor.listenSSL(port, factory, tls, interface=host)
     address = listening.getHost()
     shown = f"[{address.host}]" if ":" in address.host else address.host
     # Announce only once the reactor runs: reactor.run() installs the SIGINT/SIGTERM

@@ -1,11 +1,15 @@
 """A Twisted TCP echo server, the PyPy-side counterpart of ``cannonade-testee echo``.
 
     pypy3 -m cannonade.testees.echo --host 127.0.0.1 --port 0 [--close-after-bytes N]
+        [--tls [--cert-out FILE]]
 
 Prints exactly one line, ``listening on HOST:PORT``, once bound (``--port 0``
 picks a free port); exits cleanly with status 0 on SIGINT or SIGTERM.
 ``--close-after-bytes N`` makes the server close each connection after echoing
 N bytes, to exercise a client's handling of peers that go away mid-run.
+
+``--tls`` serves TLS with a certificate made at start-up (see ``_tls``); the CA's PEM
+goes to ``--cert-out FILE`` for clients to trust (``cannonade --cacert FILE``).
 """
 
 from __future__ import annotations
@@ -13,13 +17,14 @@ from __future__ import annotations
 import argparse
 from typing import Optional
 
-from ._serve import require, serve
+from ._serve import add_tls_options, require, serve, tls_options
 
 
 def _parse(argv: Optional[list[str]]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m cannonade.testees.echo")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0)
+    add_tls_options(parser)
     parser.add_argument("--close-after-bytes", type=int, metavar="N")
     return parser.parse_args(argv)
 
@@ -47,7 +52,7 @@ def main(argv: Optional[list[str]] = None) -> int:
                 self.transport.loseConnection()
 
     factory = protocol.Factory.forProtocol(Echo)
-    return serve(factory, args.host, args.port)
+    return serve(factory, args.host, args.port, tls_options(args, ()))
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """A twisted.web HTTP/1.1 server, the PyPy-side counterpart of ``cannonade-testee http``.
 
     pypy3 -m cannonade.testees.http --host 127.0.0.1 --port 0 [--body-bytes N]
+        [--tls [--cert-out FILE]]
 
 Any path answers:
 
@@ -13,6 +14,9 @@ Any path answers:
 Every reply carries a Content-Length, so HTTP/1.1 keep-alive connections are never
 chunked. Prints exactly one line, ``listening on HOST:PORT``, once serving (``--port 0``
 picks a free port); logs no requests; exits cleanly with status 0 on SIGINT or SIGTERM.
+
+``--tls`` serves TLS with a certificate made at start-up (see ``_tls``); the CA's PEM
+goes to ``--cert-out FILE`` for clients to trust (``cannonade --cacert FILE``).
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from __future__ import annotations
 import argparse
 from typing import Optional
 
-from ._serve import require, serve
+from ._serve import add_tls_options, require, serve, tls_options
 
 _PATTERN = b"Hello, world!"
 _STATUS_PREFIX = b"/status/"
@@ -31,6 +35,7 @@ def _parse(argv: Optional[list[str]]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m cannonade.testees.http")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0)
+    add_tls_options(parser)
     parser.add_argument("--body-bytes", type=int, default=13, metavar="N")
     args = parser.parse_args(argv)
     if args.body_bytes < 0:
@@ -101,7 +106,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     except TypeError:
         site = QuietSite(Reply(), requestFactory=PlainRequest)
 
-    return serve(site, args.host, args.port)
+    return serve(site, args.host, args.port, tls_options(args, (b"http/1.1",)))
 
 
 if __name__ == "__main__":

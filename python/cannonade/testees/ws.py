@@ -2,6 +2,7 @@
 ``cannonade-testee ws``.
 
     pypy3 -m cannonade.testees.ws --host 127.0.0.1 --port 0 [--subprotocol NAME]
+        [--tls [--cert-out FILE]]
 
 Accepts the upgrade on any path and echoes every message back, text as text and
 binary as binary, up to 16 MiB per message and per frame. With ``--subprotocol NAME``
@@ -9,6 +10,9 @@ the server selects NAME when the client offers it (and accepts the connection wi
 a subprotocol otherwise). Prints exactly one line, ``listening on HOST:PORT``, once
 serving (``--port 0`` picks a free port); logs nothing per connection or message;
 exits cleanly with status 0 on SIGINT or SIGTERM.
+
+``--tls`` serves TLS with a certificate made at start-up (see ``_tls``); the CA's PEM
+goes to ``--cert-out FILE`` for clients to trust (``cannonade --cacert FILE``).
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from __future__ import annotations
 import argparse
 from typing import Optional
 
-from ._serve import require, serve
+from ._serve import add_tls_options, require, serve, tls_options
 
 MAX_MESSAGE_BYTES = 16 * 1024 * 1024
 
@@ -25,6 +29,7 @@ def _parse(argv: Optional[list[str]]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m cannonade.testees.ws")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0)
+    add_tls_options(parser)
     parser.add_argument("--subprotocol", metavar="NAME")
     return parser.parse_args(argv)
 
@@ -60,7 +65,7 @@ def main(argv: Optional[list[str]] = None) -> int:
         failByDrop=False,
     )
 
-    return serve(factory, args.host, args.port)
+    return serve(factory, args.host, args.port, tls_options(args, (b"http/1.1",)))
 
 
 if __name__ == "__main__":

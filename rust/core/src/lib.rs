@@ -11,8 +11,9 @@ pub mod plan;
 pub mod recorder;
 pub mod run;
 pub mod summary;
+mod tls;
 mod worker;
 
 pub use plan::{Plan, PlanError, ABI_VERSION};
 pub use run::{Finished, PhaseError, Run, RunError, StartError};
-pub use summary::{Phase, Span, StoppedBy, Summary};
+pub use summary::{Phase, Span, StoppedBy, Summary, TlsSummary};

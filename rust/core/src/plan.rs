@@ -5,6 +5,7 @@ use std::fmt;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::time::Duration;
 
+use rustls::pki_types::{CertificateDer, ServerName};
 use serde::Deserialize;
 
 /// The plan format this engine speaks; a plan carrying another number is refused.
@@ -105,6 +106,9 @@ struct RawTcp {
     kind: String,
     payload_hex: String,
     reply: serde_json::Value,
+    /// TLS over the TCP connection (HTTP and WebSocket take it from the URL's scheme).
+    #[serde(default)]
+    tls: bool,
 }
 
 #[derive(Deserialize)]
@@ -170,6 +174,17 @@ struct RawPlan {
     #[serde(default)]
     idle_connections: u32,
     think_time_ms: Option<u64>,
+    /// TLS: a PEM file of the CA certificates to trust instead of the system's.
+    cacert: Option<String>,
+    /// TLS: accept any certificate.
+    #[serde(default)]
+    insecure: bool,
+    /// TLS: the server name to ask for and check, instead of the URL's host.
+    sni: Option<String>,
+    /// TLS: resume sessions on new connections (default false: full handshakes).
+    tls_resume: Option<bool>,
+    /// TLS: "1.2" or "1.3" alone (default: either, as the server chooses).
+    tls_version: Option<String>,
     // Kept as JSON and decoded by its `kind`, so errors inside keep their full path
     // (serde loses the path inside internally tagged enums).
     protocol: serde_json::Value,
@@ -268,6 +283,46 @@ pub struct WsSpec {
     pub frame_bytes: Option<usize>,
 }
 
+/// Which certificates a TLS client trusts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Trust {
+    /// The system's trust store (read once, when the plan is validated).
+    System(Vec<CertificateDer<'static>>),
+    /// The CA certificates of a PEM file (`cacert`).
+    CaFile {
+        /// The file as the plan names it.
+        path: String,
+        /// Its certificates, each checked to be usable as a trust anchor.
+        certs: Vec<CertificateDer<'static>>,
+    },
+    /// Any certificate (`insecure`): for a self-signed server on loopback.
+    Any,
+}
+
+/// A TLS version a plan may pin.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TlsVersion {
+    /// TLS 1.2 only.
+    Tls12,
+    /// TLS 1.3 only.
+    Tls13,
+}
+
+/// TLS over the plan's connections, decoded and checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsSpec {
+    /// The name sent as SNI (none for an IP address) and checked in the certificate.
+    pub server_name: ServerName<'static>,
+    /// The certificates trusted.
+    pub trust: Trust,
+    /// Resume sessions on new connections, or make every handshake a full one.
+    pub resume: bool,
+    /// Offered ALPN protocols (`http/1.1` for HTTP and WebSocket, none for TCP).
+    pub alpn: Vec<Vec<u8>>,
+    /// One version only, or `None` for either.
+    pub version: Option<TlsVersion>,
+}
+
 /// The protocol of a plan.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ProtocolSpec {
@@ -301,6 +356,10 @@ impl ProtocolSpec {
 /// A URL split into what a client needs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Url {
+    /// The scheme is the TLS one (`https://`, `wss://`).
+    tls: bool,
+    /// The host alone, without brackets (the TLS server name).
+    host: String,
     /// `host:port` to connect to.
     address: String,
     /// The authority as written (the `Host` header).
@@ -309,8 +368,14 @@ struct Url {
     path: String,
 }
 
-/// Splits `scheme://host[:port][/path]`; `field` names the plan field in errors.
-fn parse_url(url: &str, scheme: &str, field: &'static str) -> Result<Url, PlanError> {
+/// Splits `scheme://host[:port][/path]` (or `tls_scheme://...`, its TLS form);
+/// `field` names the plan field in errors.
+fn parse_url(
+    url: &str,
+    scheme: &str,
+    tls_scheme: &str,
+    field: &'static str,
+) -> Result<Url, PlanError> {
     let Some((given, rest)) = url.split_once("://") else {
         return Err(invalid(
             field,
@@ -318,14 +383,13 @@ fn parse_url(url: &str, scheme: &str, field: &'static str) -> Result<Url, PlanEr
         ));
     };
     let given = given.to_ascii_lowercase();
-    if given != scheme {
-        let message = if given == "https" || given == "wss" {
-            format!("{url:?}: TLS ({given}://) is not supported yet; use {scheme}://")
-        } else {
-            format!("{url:?} has scheme {given}://; this protocol needs {scheme}://")
-        };
+    if given != scheme && given != tls_scheme {
+        let message = format!(
+            "{url:?} has scheme {given}://; this protocol needs {scheme}:// or {tls_scheme}://"
+        );
         return Err(invalid(field, message));
     }
+    let tls = given == tls_scheme;
     let (authority, path) = match rest.find(['/', '?']) {
         Some(i) if rest.as_bytes()[i] == b'/' => (&rest[..i], rest[i..].to_string()),
         Some(i) => (&rest[..i], format!("/{}", &rest[i..])),
@@ -347,12 +411,15 @@ fn parse_url(url: &str, scheme: &str, field: &'static str) -> Result<Url, PlanEr
         ));
     }
     let example = format!("{scheme}://127.0.0.1:8080/");
-    let (_, port) = split_host_port(authority, field, url, &example)?;
+    let (host, port) = split_host_port(authority, field, url, &example)?;
     let address = match port {
         Some(_) => authority.to_string(),
+        None if tls => format!("{authority}:443"),
         None => format!("{authority}:80"),
     };
     Ok(Url {
+        tls,
+        host: bare_host(host).to_string(),
         address,
         host_header: authority.to_string(),
         path,
@@ -420,8 +487,15 @@ fn split_host_port<'a>(
     Ok((host, port))
 }
 
+/// A host as `split_host_port` gives it, without an IPv6 address's brackets.
+fn bare_host(host: &str) -> &str {
+    host.strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host)
+}
+
 fn http_spec(raw: RawHttp) -> Result<(Url, HttpSpec), PlanError> {
-    let url = parse_url(&raw.url, "http", "protocol.url")?;
+    let url = parse_url(&raw.url, "http", "https", "protocol.url")?;
     if raw.pipeline == 0 || raw.pipeline > 1024 {
         return Err(invalid(
             "protocol.pipeline",
@@ -474,7 +548,7 @@ fn http_spec(raw: RawHttp) -> Result<(Url, HttpSpec), PlanError> {
 }
 
 fn ws_spec(raw: RawWs) -> Result<(Url, WsSpec), PlanError> {
-    let url = parse_url(&raw.url, "ws", "protocol.url")?;
+    let url = parse_url(&raw.url, "ws", "wss", "protocol.url")?;
     if raw.message_hex.len() / 2 > MAX_PAYLOAD_BYTES {
         return Err(invalid(
             "protocol.message_hex",
@@ -548,6 +622,8 @@ pub struct Plan {
     pub think_time: Option<Duration>,
     /// What to send and how replies are framed.
     pub protocol: ProtocolSpec,
+    /// TLS over every connection (`https://`, `wss://`, or a tcp protocol's `tls`).
+    pub tls: Option<TlsSpec>,
 }
 
 fn invalid(field: &'static str, message: impl Into<String>) -> PlanError {
@@ -583,7 +659,14 @@ impl Plan {
         let threads = check_connections(&raw)?;
         check_stop_and_timeouts(&raw)?;
         check_pacing(&raw)?;
-        let (url, protocol) = protocol_spec(raw.protocol)?;
+        let options = TlsOptions {
+            cacert: raw.cacert,
+            insecure: raw.insecure,
+            sni: raw.sni,
+            resume: raw.tls_resume,
+            version: raw.tls_version,
+        };
+        let (url, protocol, tls) = protocol_spec(raw.protocol)?;
         if protocol.pipeline() > 1 && raw.rate_per_s.is_some() {
             return Err(invalid(
                 "protocol.pipeline",
@@ -591,8 +674,17 @@ impl Plan {
                  in flight per connection); use pipeline 1 with rate_per_s",
             ));
         }
+        let host = url.as_ref().map(|u| u.host.clone());
         let target = target_of(raw.target, url)?;
         let addr = resolve(&target)?;
+        let host = match host {
+            Some(host) => host,
+            None => {
+                let (host, _) = split_host_port(&target, "target", &target, "127.0.0.1:8080")?;
+                bare_host(host).to_string()
+            }
+        };
+        let tls = tls_spec(&options, tls, &protocol, &host)?;
         Ok(Plan {
             target,
             addr,
@@ -610,6 +702,7 @@ impl Plan {
             idle_connections: raw.idle_connections,
             think_time: raw.think_time_ms.map(Duration::from_millis),
             protocol,
+            tls,
         })
     }
 }
@@ -718,20 +811,173 @@ fn check_pacing(raw: &RawPlan) -> Result<(), PlanError> {
     Ok(())
 }
 
-/// Decodes the protocol by its `kind`; HTTP and WebSocket also give their URL.
-fn protocol_spec(protocol: serde_json::Value) -> Result<(Option<Url>, ProtocolSpec), PlanError> {
+/// Decodes the protocol by its `kind`; HTTP and WebSocket also give their URL. The
+/// last part says whether the protocol asks for TLS.
+fn protocol_spec(
+    protocol: serde_json::Value,
+) -> Result<(Option<Url>, ProtocolSpec, bool), PlanError> {
     let kind = kind_of(&protocol, "protocol", &["tcp", "http", "ws"])?.to_string();
     Ok(match kind.as_str() {
-        "tcp" => (None, ProtocolSpec::Tcp(raw_tcp_spec(protocol)?)),
+        "tcp" => {
+            let (spec, tls) = raw_tcp_spec(protocol)?;
+            (None, ProtocolSpec::Tcp(spec), tls)
+        }
         "http" => {
             let (url, spec) = http_spec(from_value(protocol, "protocol.")?)?;
-            (Some(url), ProtocolSpec::Http(spec))
+            let tls = url.tls;
+            (Some(url), ProtocolSpec::Http(spec), tls)
         }
         _ => {
             let (url, spec) = ws_spec(from_value(protocol, "protocol.")?)?;
-            (Some(url), ProtocolSpec::Ws(spec))
+            let tls = url.tls;
+            (Some(url), ProtocolSpec::Ws(spec), tls)
         }
     })
+}
+
+/// The plan's TLS fields, before they are checked.
+struct TlsOptions {
+    cacert: Option<String>,
+    insecure: bool,
+    sni: Option<String>,
+    resume: Option<bool>,
+    version: Option<String>,
+}
+
+/// The TLS of a plan whose protocol asks for it (`tls`), or `None`; `host` is the URL's
+/// host (or the target's, for TCP), the default server name.
+fn tls_spec(
+    options: &TlsOptions,
+    tls: bool,
+    protocol: &ProtocolSpec,
+    host: &str,
+) -> Result<Option<TlsSpec>, PlanError> {
+    if !tls {
+        let given = [
+            ("cacert", options.cacert.is_some()),
+            ("insecure", options.insecure),
+            ("sni", options.sni.is_some()),
+            ("tls_resume", options.resume.is_some()),
+            ("tls_version", options.version.is_some()),
+        ];
+        if let Some((field, _)) = given.iter().find(|(_, set)| *set) {
+            let how = match protocol {
+                ProtocolSpec::Tcp(_) => "set tls to true in the tcp protocol",
+                ProtocolSpec::Http(_) => "write the URL as https://",
+                ProtocolSpec::Ws(_) => "write the URL as wss://",
+            };
+            return Err(invalid(
+                field,
+                format!("this plan does not use TLS; to use it, {how}, or leave {field} out"),
+            ));
+        }
+        return Ok(None);
+    }
+    let name = options.sni.as_deref().unwrap_or(host);
+    let server_name = ServerName::try_from(name.to_string()).map_err(|e| {
+        let field = if options.sni.is_some() { "sni" } else { "target" };
+        invalid(
+            field,
+            format!("{name:?} is not a DNS name or IP address a certificate can be checked against ({e})"),
+        )
+    })?;
+    let trust =
+        match (&options.cacert, options.insecure) {
+            (Some(_), true) => return Err(invalid(
+                "insecure",
+                "insecure accepts any certificate, so cacert would be ignored; give one of them",
+            )),
+            (Some(path), false) => Trust::CaFile {
+                path: path.clone(),
+                certs: read_cacert(path)?,
+            },
+            (None, true) => Trust::Any,
+            (None, false) => Trust::System(system_roots()?),
+        };
+    let version = match options.version.as_deref() {
+        None => None,
+        Some("1.2") => Some(TlsVersion::Tls12),
+        Some("1.3") => Some(TlsVersion::Tls13),
+        Some(other) => {
+            return Err(invalid(
+                "tls_version",
+                format!("must be \"1.2\" or \"1.3\" (or left out for either), got {other:?}"),
+            ))
+        }
+    };
+    let alpn = match protocol {
+        ProtocolSpec::Tcp(_) => Vec::new(),
+        // A WebSocket's opening handshake is HTTP/1.1 too.
+        ProtocolSpec::Http(_) | ProtocolSpec::Ws(_) => vec![b"http/1.1".to_vec()],
+    };
+    Ok(Some(TlsSpec {
+        server_name,
+        trust,
+        // Off by default: every connection of a churn test then pays a full handshake,
+        // the cost a new client pays, whatever the server's ticket policy.
+        resume: options.resume.unwrap_or(false),
+        alpn,
+        version,
+    }))
+}
+
+/// The certificates of a `cacert` PEM file, each checked to be usable as a trust anchor.
+fn read_cacert(path: &str) -> Result<Vec<CertificateDer<'static>>, PlanError> {
+    use rustls::pki_types::pem::PemObject;
+    let text = std::fs::read(path).map_err(|e| {
+        invalid(
+            "cacert",
+            format!("cannot read {path:?} ({e}); give the path of a PEM file of CA certificates"),
+        )
+    })?;
+    let certs = CertificateDer::pem_slice_iter(&text)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| {
+            invalid(
+                "cacert",
+                format!("{path:?} is not a readable PEM file ({e})"),
+            )
+        })?;
+    if certs.is_empty() {
+        return Err(invalid(
+            "cacert",
+            format!(
+                "{path:?} holds no certificate (no -----BEGIN CERTIFICATE----- block); give                  the PEM file of the CA that signed the server's certificate"
+            ),
+        ));
+    }
+    for (i, cert) in certs.iter().enumerate() {
+        let mut roots = rustls::RootCertStore::empty();
+        roots.add(cert.clone()).map_err(|e| {
+            invalid(
+                "cacert",
+                format!(
+                    "certificate {} of {path:?} cannot be a trust anchor ({e})",
+                    i + 1
+                ),
+            )
+        })?;
+    }
+    Ok(certs)
+}
+
+/// The system's trusted roots (honouring SSL_CERT_FILE and SSL_CERT_DIR).
+fn system_roots() -> Result<Vec<CertificateDer<'static>>, PlanError> {
+    let found = rustls_native_certs::load_native_certs();
+    if found.certs.is_empty() {
+        let why = found
+            .errors
+            .first()
+            .map(|e| format!(" ({e})"))
+            .unwrap_or_default();
+        return Err(invalid(
+            "cacert",
+            format!(
+                "no trusted root certificates were found on this system{why}; give cacert                  (--cacert FILE) with the server's CA, or insecure (--insecure) for a                  self-signed server on loopback"
+            ),
+        ));
+    }
+    Ok(found.certs)
 }
 
 /// The address to connect to: the plan's `target`, or else the URL's.
@@ -904,8 +1150,9 @@ fn resolve(target: &str) -> Result<SocketAddr, PlanError> {
         .ok_or_else(|| invalid("target", format!("{target:?} resolves to no address")))
 }
 
-fn raw_tcp_spec(protocol: serde_json::Value) -> Result<TcpSpec, PlanError> {
+fn raw_tcp_spec(protocol: serde_json::Value) -> Result<(TcpSpec, bool), PlanError> {
     let tcp: RawTcp = from_value(protocol, "protocol.")?;
+    let tls = tcp.tls;
     let kinds = ["echo", "fixed", "delimiter"];
     let reply = match kind_of(&tcp.reply, "protocol.reply", &kinds)? {
         "echo" => {
@@ -920,7 +1167,7 @@ fn raw_tcp_spec(protocol: serde_json::Value) -> Result<TcpSpec, PlanError> {
                 .delimiter_hex,
         },
     };
-    tcp_spec(&tcp.payload_hex, reply)
+    Ok((tcp_spec(&tcp.payload_hex, reply)?, tls))
 }
 
 fn tcp_spec(payload_hex: &str, reply: Reply) -> Result<TcpSpec, PlanError> {
@@ -1246,7 +1493,7 @@ mod tests {
     #[test]
     fn http_plan_errors_name_the_field() {
         let err = |p: &str| web_plan(p).unwrap_err().to_string();
-        assert!(err(r#"{"kind":"http","url":"https://127.0.0.1/"}"#).contains("TLS"));
+        assert!(err(r#"{"kind":"http","url":"gopher://127.0.0.1/"}"#).contains("https://"));
         assert!(err(r#"{"kind":"http","url":"127.0.0.1:80/"}"#).contains("`protocol.url`"));
         let e = err(r#"{"kind":"http","url":"http://127.0.0.1/","headers":[["X","a\r\nB: c"]]}"#);
         assert!(e.contains("`protocol.headers`") && e.contains('X'), "{e}");
@@ -1274,7 +1521,7 @@ mod tests {
         let e = err(r#"{"kind":"ws","url":"ws://127.0.0.1:9/","message_hex":"","frame_bytes":0}"#);
         assert!(e.contains("`protocol.frame_bytes`"), "{e}");
         assert!(
-            err(r#"{"kind":"ws","url":"wss://127.0.0.1:9/","message_hex":""}"#).contains("TLS")
+            err(r#"{"kind":"ws","url":"http://127.0.0.1:9/","message_hex":""}"#).contains("wss://")
         );
     }
 

@@ -42,6 +42,13 @@ pub struct Errors {
     /// A socket could not be created: the process or the system ran out of file
     /// descriptors ("too many open files"; raise `ulimit -n`).
     pub fd_limit: u64,
+    /// TLS: the server's certificate was rejected (unknown issuer, wrong name, expired).
+    pub tls_certificate: u64,
+    /// TLS: the handshake failed otherwise (no common version or cipher suite, a
+    /// malformed message, the server closing mid-handshake).
+    pub tls_handshake: u64,
+    /// TLS: the server sent an alert (it refused the handshake or ended the session).
+    pub tls_alert: u64,
 }
 
 impl Errors {
@@ -56,6 +63,9 @@ impl Errors {
         self.protocol += other.protocol;
         self.io_other += other.io_other;
         self.fd_limit += other.fd_limit;
+        self.tls_certificate += other.tls_certificate;
+        self.tls_handshake += other.tls_handshake;
+        self.tls_alert += other.tls_alert;
     }
 
     /// All failures of every kind.
@@ -69,6 +79,9 @@ impl Errors {
             + self.protocol
             + self.io_other
             + self.fd_limit
+            + self.tls_certificate
+            + self.tls_handshake
+            + self.tls_alert
     }
 
     /// The count of one kind.
@@ -83,6 +96,9 @@ impl Errors {
             Failure::Protocol => self.protocol,
             Failure::IoOther => self.io_other,
             Failure::FdLimit => self.fd_limit,
+            Failure::TlsCertificate => self.tls_certificate,
+            Failure::TlsHandshake => self.tls_handshake,
+            Failure::TlsAlert => self.tls_alert,
         }
     }
 }
@@ -108,6 +124,12 @@ pub enum Failure {
     IoOther,
     /// See [`Errors::fd_limit`].
     FdLimit,
+    /// See [`Errors::tls_certificate`].
+    TlsCertificate,
+    /// See [`Errors::tls_handshake`].
+    TlsHandshake,
+    /// See [`Errors::tls_alert`].
+    TlsAlert,
 }
 
 /// Whether an I/O error is "too many open files" (EMFILE for the process, ENFILE for
@@ -135,7 +157,7 @@ pub fn fd_limit_message(err: &io::Error) -> String {
 }
 
 /// Kinds of failure, in the order of [`Errors`]' fields.
-pub const FAILURES: [Failure; 9] = [
+pub const FAILURES: [Failure; 12] = [
     Failure::ConnectRefused,
     Failure::ConnectTimeout,
     Failure::ConnectOther,
@@ -145,6 +167,9 @@ pub const FAILURES: [Failure; 9] = [
     Failure::Protocol,
     Failure::IoOther,
     Failure::FdLimit,
+    Failure::TlsCertificate,
+    Failure::TlsHandshake,
+    Failure::TlsAlert,
 ];
 
 impl Failure {
@@ -160,6 +185,9 @@ impl Failure {
             Failure::Protocol => "protocol",
             Failure::IoOther => "io_other",
             Failure::FdLimit => "fd_limit",
+            Failure::TlsCertificate => "tls_certificate",
+            Failure::TlsHandshake => "tls_handshake",
+            Failure::TlsAlert => "tls_alert",
         }
     }
 
@@ -210,8 +238,12 @@ pub struct Recorder {
     pub send_gap_ns: Option<Histogram<u64>>,
     /// Time to open each connection (TCP connect).
     pub connect_ns: Histogram<u64>,
-    /// WebSocket only: time of each opening handshake.
+    /// WebSocket only: time of each opening handshake (the upgrade, after TCP and TLS).
     pub handshake_ns: Option<Histogram<u64>>,
+    /// TLS only: time of each TLS handshake, after the TCP connect.
+    pub tls_handshake_ns: Option<Histogram<u64>>,
+    /// TLS handshakes that resumed a session (the others were full handshakes).
+    pub tls_resumed: u64,
     /// HTTP only: responses by status code (index = code; empty for other protocols).
     pub status_codes: Vec<u64>,
     /// Bytes written to sockets.
@@ -270,6 +302,8 @@ pub struct Shape {
     pub handshake: bool,
     /// Status codes (HTTP).
     pub status_codes: bool,
+    /// TLS handshake times.
+    pub tls: bool,
 }
 
 impl Shape {
@@ -280,6 +314,7 @@ impl Shape {
             open_loop: plan.rate_per_s.is_some(),
             handshake: matches!(plan.protocol, ProtocolSpec::Ws(_)),
             status_codes: matches!(plan.protocol, ProtocolSpec::Http(_)),
+            tls: plan.tls.is_some(),
         }
     }
 }
@@ -306,6 +341,8 @@ impl Recorder {
             send_gap_ns: (!shape.open_loop).then(latency_histogram),
             connect_ns: latency_histogram(),
             handshake_ns: shape.handshake.then(latency_histogram),
+            tls_handshake_ns: shape.tls.then(latency_histogram),
+            tls_resumed: 0,
             status_codes: if shape.status_codes {
                 vec![0; STATUS_CODES]
             } else {
@@ -325,6 +362,7 @@ impl Recorder {
             open_loop: self.uncorrected_ns.is_some(),
             handshake: self.handshake_ns.is_some(),
             status_codes: !self.status_codes.is_empty(),
+            tls: self.tls_handshake_ns.is_some(),
         }
     }
 
@@ -362,6 +400,14 @@ impl Recorder {
         }
     }
 
+    /// Records a TLS handshake, full or `resumed`.
+    pub fn tls_handshake(&mut self, took: Duration, resumed: bool) {
+        if let Some(hist) = self.tls_handshake_ns.as_mut() {
+            record(hist, took);
+        }
+        self.tls_resumed += u64::from(resumed);
+    }
+
     /// Records how late a request was sent against its schedule.
     pub fn send_lag(&mut self, lag: Duration) {
         if let Some(hist) = self.send_lag_ns.as_mut() {
@@ -390,6 +436,9 @@ impl Recorder {
             Failure::Protocol => &mut e.protocol,
             Failure::IoOther => &mut e.io_other,
             Failure::FdLimit => &mut e.fd_limit,
+            Failure::TlsCertificate => &mut e.tls_certificate,
+            Failure::TlsHandshake => &mut e.tls_handshake,
+            Failure::TlsAlert => &mut e.tls_alert,
         };
         *counter += 1;
     }
@@ -416,6 +465,13 @@ impl Recorder {
         if let (Some(a), Some(b)) = (self.handshake_ns.as_mut(), other.handshake_ns.as_ref()) {
             add(a, b);
         }
+        if let (Some(a), Some(b)) = (
+            self.tls_handshake_ns.as_mut(),
+            other.tls_handshake_ns.as_ref(),
+        ) {
+            add(a, b);
+        }
+        self.tls_resumed += other.tls_resumed;
         for (mine, theirs) in self.status_codes.iter_mut().zip(&other.status_codes) {
             *mine += theirs;
         }

@@ -147,8 +147,10 @@ pub struct Summary {
     pub non_2xx_3xx: u64,
     /// Time to open each connection.
     pub connect_ns: Latency,
-    /// WebSocket only: time of each opening handshake.
+    /// WebSocket only: time of each opening handshake (the upgrade, after TCP and TLS).
     pub handshake_ns: Option<Latency>,
+    /// TLS only: the TLS handshakes, full and resumed, and their times.
+    pub tls: Option<TlsSummary>,
     /// Connections held open without traffic beside the load.
     pub idle_connections: IdleSummary,
     /// The run's phases in order (see [`crate::Run::mark_phase`]); a run nobody
@@ -183,6 +185,41 @@ fn error_messages(rec: &Recorder) -> BTreeMap<&'static str, ErrorMessage> {
             })
         })
         .collect()
+}
+
+/// The TLS handshakes of a run, a phase or an interval.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TlsSummary {
+    /// Handshakes completed, full and resumed.
+    pub handshakes: u64,
+    /// Of them, handshakes that resumed a session.
+    pub resumed: u64,
+    /// `resumed / handshakes` (0 when there were none).
+    pub resumed_fraction: f64,
+    /// Handshakes per second of the stretch: the connection churn TLS paid for.
+    pub handshakes_per_s: f64,
+    /// Time of each handshake, from the TCP connection's opening to the end of the
+    /// TLS handshake (TCP connect and the WebSocket upgrade are timed apart).
+    pub handshake_ns: Latency,
+}
+
+impl TlsSummary {
+    /// The TLS handshakes of `rec` over `over`, if it records TLS.
+    fn of(rec: &Recorder, over: Duration) -> Option<TlsSummary> {
+        let hist = rec.tls_handshake_ns.as_ref()?;
+        let handshakes = hist.len();
+        Some(TlsSummary {
+            handshakes,
+            resumed: rec.tls_resumed,
+            resumed_fraction: if handshakes > 0 {
+                rec.tls_resumed as f64 / handshakes as f64
+            } else {
+                0.0
+            },
+            handshakes_per_s: per_second(handshakes, over),
+            handshake_ns: Latency::of(hist),
+        })
+    }
 }
 
 /// The name of a run's phase until someone marks another.
@@ -287,6 +324,9 @@ pub struct Span {
     pub uncorrected_latency_ns: Latency,
     /// The `latency_ns` histogram, HdrHistogram V2 deflate, base64.
     pub histogram_v2_base64: String,
+    /// TLS only (absent otherwise): the span's TLS handshakes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls: Option<TlsSummary>,
 }
 
 impl Span {
@@ -305,6 +345,7 @@ impl Span {
             latency_ns: Latency::of(&rec.latency_ns),
             uncorrected_latency_ns: uncorrected(rec),
             histogram_v2_base64: base64_v2(&rec.latency_ns),
+            tls: TlsSummary::of(rec, end.saturating_sub(start)),
         }
     }
 }
@@ -355,6 +396,7 @@ impl Summary {
             non_2xx_3xx: non_2xx_3xx(rec),
             connect_ns: Latency::of(&rec.connect_ns),
             handshake_ns: rec.handshake_ns.as_ref().map(Latency::of),
+            tls: TlsSummary::of(rec, elapsed),
             idle_connections: IdleSummary::default(),
             phases: Vec::new(),
         }

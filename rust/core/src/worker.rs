@@ -18,6 +18,7 @@ use crate::pacer::Pacer;
 use crate::plan::Plan;
 use crate::recorder::{self, Failure, Recorder, Shape};
 use crate::summary::StoppedBy;
+use crate::tls::{self, Stream};
 
 /// Size of each connection's read buffer.
 const READ_BUFFER_BYTES: usize = 64 * 1024;
@@ -183,6 +184,8 @@ async fn drive(
     // Idle connections are opened a few at a time: a burst of thousands of SYNs
     // overflows the server's accept queue, and a dropped SYN costs a 1 s retransmit.
     let connecting = Rc::new(tokio::sync::Semaphore::new(IDLE_CONNECTS_IN_FLIGHT));
+    // One TLS client per worker: its session cache is this worker's own.
+    let tls = plan.tls.as_ref().map(tls::Connector::new);
     let idle_tasks: Vec<_> = idle
         .map(|position| {
             let task = hold_idle(
@@ -191,6 +194,7 @@ async fn drive(
                 Rc::clone(&idle_counts),
                 Rc::clone(&recorder),
                 Rc::clone(&connecting),
+                tls.clone(),
                 closing.clone(),
             );
             tokio::task::spawn_local(task)
@@ -220,6 +224,7 @@ async fn drive(
                 completed: 0,
                 mid_write: std::cell::Cell::new(false),
                 goodbyes: Rc::clone(&goodbyes),
+                tls: tls.clone(),
             };
             Some(tokio::task::spawn_local(conn.run(closing.clone())))
         })
@@ -287,7 +292,7 @@ async fn unless_closing<F: std::future::Future>(
 /// wait for the server's; then a FIN (`shutdown`) and a wait for the server's. `unread`
 /// is what was received and not yet decoded; `mid_write` says a request was cut off
 /// half-written, so no protocol message can follow it on this stream.
-async fn farewell(stream: &mut TcpStream, codec: &mut Codec, unread: &[u8], mid_write: bool) {
+async fn farewell(stream: &mut Stream, codec: &mut Codec, unread: &[u8], mid_write: bool) {
     let polite = async {
         let mut out = Vec::new();
         let mut chunk = [0u8; 4096];
@@ -393,6 +398,8 @@ struct Connection {
     /// Goodbyes of connections that finished early or were churned, for the worker to
     /// wait for at the end of the run.
     goodbyes: Rc<RefCell<Vec<tokio::task::JoinHandle<()>>>>,
+    /// The worker's TLS client, when the plan uses TLS.
+    tls: Option<tls::Connector>,
 }
 
 /// Idle connections beyond this many per source address are opened from the next
@@ -424,6 +431,7 @@ async fn hold_idle(
     counts: Rc<RefCell<IdleCounts>>,
     recorder: Rc<RefCell<Recorder>>,
     connecting: Rc<tokio::sync::Semaphore>,
+    tls: Option<tls::Connector>,
     mut closing: watch::Receiver<bool>,
 ) {
     let fail = |(failure, message): (Failure, String)| {
@@ -431,9 +439,14 @@ async fn hold_idle(
             .borrow_mut()
             .failure_with(failure, || format!("idle connection: {message}"));
     };
-    let words = |err: &std::io::Error| match Failure::of_io(err) {
-        Failure::FdLimit => (Failure::FdLimit, recorder::fd_limit_message(err)),
-        failure => (failure, err.to_string()),
+    let words = |err: &std::io::Error| {
+        if let Some(found) = tls::failure_of(err) {
+            return found;
+        }
+        match Failure::of_io(err) {
+            Failure::FdLimit => (Failure::FdLimit, recorder::fd_limit_message(err)),
+            failure => (failure, err.to_string()),
+        }
     };
     let Some(Ok(permit)) = unless_closing(&mut closing, connecting.acquire()).await else {
         return;
@@ -451,7 +464,7 @@ async fn hold_idle(
     };
     let connect = tokio::time::timeout(plan.connect_timeout, connect);
     let (addr, limit) = (plan.addr, plan.connect_timeout.as_millis());
-    let mut stream = match unless_closing(&mut closing, connect).await {
+    let tcp = match unless_closing(&mut closing, connect).await {
         None => return,
         Some(Ok(Ok(stream))) => stream,
         Some(Ok(Err(e))) => {
@@ -464,6 +477,25 @@ async fn hold_idle(
             let message =
                 format!("connecting to {addr} took longer than the connect timeout of {limit} ms");
             return fail((Failure::ConnectTimeout, message));
+        }
+    };
+    let mut stream = match &tls {
+        None => Stream::Plain(tcp),
+        Some(tls) => {
+            let handshake = tokio::time::timeout(plan.connect_timeout, tls.handshake(tcp));
+            match unless_closing(&mut closing, handshake).await {
+                None => return,
+                Some(Ok(Ok(done))) => done.stream,
+                Some(Ok(Err(e))) => {
+                    return fail(tls::handshake_failure(&e).unwrap_or_else(|| words(&e)))
+                }
+                Some(Err(_)) => {
+                    let message = format!(
+                        "the TLS handshake took longer than the connect timeout of {limit} ms"
+                    );
+                    return fail((Failure::Timeout, message));
+                }
+            }
         }
     };
     let mut codec = Codec::new(&plan.protocol, position.wrapping_mul(0x2545_F491_4F6C_DD1D));
@@ -562,7 +594,7 @@ impl ReadBuf {
     }
 
     /// Reads more bytes; 0 means the peer closed.
-    async fn fill(&mut self, stream: &mut TcpStream) -> std::io::Result<usize> {
+    async fn fill(&mut self, stream: &mut Stream) -> std::io::Result<usize> {
         if self.end == self.data.len() {
             if self.start > 0 {
                 self.data.copy_within(self.start..self.end, 0);
@@ -688,6 +720,9 @@ impl Connection {
 
     /// Classifies an I/O error of an open connection and keeps its words.
     fn io_failure(&self, err: &std::io::Error) -> Failure {
+        if let Some((failure, words)) = tls::failure_of(err) {
+            return self.note(failure, || words);
+        }
         let failure = Failure::of_io(err);
         match failure {
             Failure::FdLimit => self.note(failure, || recorder::fd_limit_message(err)),
@@ -707,7 +742,7 @@ impl Connection {
     /// With [`MAX_GOODBYES`] goodbyes in flight in this worker already (a server slow to
     /// answer its closes), it says goodbye here and now instead: churn must not hold
     /// sockets without bound, nor drop them rudely.
-    async fn goodbye(&mut self, mut stream: TcpStream, buf: &ReadBuf) {
+    async fn goodbye(&mut self, mut stream: Stream, buf: &ReadBuf) {
         let (unread, mid_write) = (buf.filled(), self.mid_write.get());
         {
             let mut goodbyes = self.goodbyes.borrow_mut();
@@ -725,15 +760,15 @@ impl Connection {
     }
 
     /// Closes this connection's stream politely (see [`farewell`]).
-    async fn farewell(&mut self, stream: &mut TcpStream, buf: &ReadBuf) {
+    async fn farewell(&mut self, stream: &mut Stream, buf: &ReadBuf) {
         farewell(stream, &mut self.codec, buf.filled(), self.mid_write.get()).await;
     }
 
     /// Opens a connection and runs the protocol's opening handshake, if any.
-    async fn open(&mut self, buf: &mut ReadBuf) -> Result<TcpStream, Failure> {
+    async fn open(&mut self, buf: &mut ReadBuf) -> Result<Stream, Failure> {
         let started = Instant::now();
         let attempt = TcpStream::connect(self.plan.addr);
-        let mut stream = match tokio::time::timeout(self.plan.connect_timeout, attempt).await {
+        let tcp = match tokio::time::timeout(self.plan.connect_timeout, attempt).await {
             Ok(Ok(stream)) => stream,
             Ok(Err(e)) => {
                 let failure = Failure::of_connect(&e);
@@ -755,8 +790,12 @@ impl Connection {
         };
         self.mid_write.set(false);
         // Requests are small and latency-bound; never let Nagle hold one back.
-        stream.set_nodelay(true).map_err(|e| self.io_failure(&e))?;
+        tcp.set_nodelay(true).map_err(|e| self.io_failure(&e))?;
         self.recorder.borrow_mut().connected(started.elapsed());
+        let mut stream = match self.tls.clone() {
+            None => Stream::Plain(tcp),
+            Some(tls) => self.tls_handshake(&tls, tcp).await?,
+        };
         self.codec.reset();
         buf.clear();
         if let Some(request) = self.codec.handshake() {
@@ -779,9 +818,34 @@ impl Connection {
         Ok(stream)
     }
 
+    /// Runs the TLS handshake on a new TCP connection, timed apart from the connect
+    /// and from a WebSocket's upgrade, within the connect timeout.
+    async fn tls_handshake(&self, tls: &tls::Connector, tcp: TcpStream) -> Result<Stream, Failure> {
+        let started = Instant::now();
+        let limit = self.plan.connect_timeout;
+        match tokio::time::timeout(limit, tls.handshake(tcp)).await {
+            Ok(Ok(done)) => {
+                self.recorder
+                    .borrow_mut()
+                    .tls_handshake(started.elapsed(), done.resumed);
+                Ok(done.stream)
+            }
+            Ok(Err(e)) => Err(match tls::handshake_failure(&e) {
+                Some((failure, words)) => self.note(failure, || words),
+                None => self.io_failure(&e),
+            }),
+            Err(_) => Err(self.note(Failure::Timeout, || {
+                format!(
+                    "the TLS handshake took longer than the connect timeout of {} ms",
+                    limit.as_millis()
+                )
+            })),
+        }
+    }
+
     async fn handshake(
         &mut self,
-        stream: &mut TcpStream,
+        stream: &mut Stream,
         buf: &mut ReadBuf,
         request: &[u8],
     ) -> Result<(), Failure> {
@@ -799,7 +863,7 @@ impl Connection {
         }
     }
 
-    async fn write(&self, stream: &mut TcpStream, bytes: &[u8]) -> Result<(), Failure> {
+    async fn write(&self, stream: &mut Stream, bytes: &[u8]) -> Result<(), Failure> {
         self.mid_write.set(true);
         stream
             .write_all(bytes)
@@ -811,7 +875,7 @@ impl Connection {
     }
 
     /// Reads more bytes; a close by the peer is `Failure::Closed`.
-    async fn fill(&self, stream: &mut TcpStream, buf: &mut ReadBuf) -> Result<(), Failure> {
+    async fn fill(&self, stream: &mut Stream, buf: &mut ReadBuf) -> Result<(), Failure> {
         let n = buf.fill(stream).await.map_err(|e| self.io_failure(&e))?;
         if n == 0 {
             return Err(Failure::Closed);
@@ -840,7 +904,7 @@ impl Connection {
     /// fails (Err).
     async fn exchanges(
         &mut self,
-        stream: &mut TcpStream,
+        stream: &mut Stream,
         buf: &mut ReadBuf,
     ) -> Result<Ended, Failure> {
         let depth = self.plan.protocol.pipeline();
@@ -940,7 +1004,7 @@ impl Connection {
     /// whether the connection stays open.
     async fn reply(
         &mut self,
-        stream: &mut TcpStream,
+        stream: &mut Stream,
         buf: &mut ReadBuf,
     ) -> Result<(Option<u16>, bool), Failure> {
         let mut control = Vec::new();

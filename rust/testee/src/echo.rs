@@ -1,7 +1,6 @@
 //! TCP echo: every byte received is sent back (after any delay: stall, cold start, shape).
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use crate::stall::{self, Stall};
 
@@ -34,8 +33,12 @@ impl Echo {
     }
 
     /// Serves one connection.
-    pub async fn serve(self, mut stream: TcpStream, stall: Option<Stall>) {
-        let _ = stream.set_nodelay(true);
+    pub async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
+        self,
+        mut stream: S,
+        stall: Option<Stall>,
+    ) {
+        // The listener set TCP_NODELAY on the socket.
         let mut buf = vec![0u8; 64 * 1024];
         let mut echoed = 0u64;
         loop {

@@ -5,8 +5,7 @@
 //! path `/status/NNN` (NNN in 200..=599) sets the status. Every reply waits out any delay
 //! (stall, cold start, shape).
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use crate::stall::{self, Stall};
 
@@ -144,8 +143,12 @@ impl Http {
     }
 
     /// Serves one connection until the client closes, a reply closes it, or an error.
-    pub async fn serve(self, mut stream: TcpStream, stall: Option<Stall>) {
-        let _ = stream.set_nodelay(true);
+    pub async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
+        self,
+        mut stream: S,
+        stall: Option<Stall>,
+    ) {
+        // The listener set TCP_NODELAY on the socket.
         let body: Vec<u8> = BODY_TEXT
             .iter()
             .copied()

@@ -24,6 +24,7 @@ mod echo;
 mod http;
 mod shape;
 mod stall;
+mod tls;
 mod ws;
 
 use std::net::SocketAddr;
@@ -62,6 +63,12 @@ Options for every mode:
   --cold-ms T              for the first T ms, hold every reply a further ...
   --cold-delay-us D        ... D µs, as a JIT not yet warm would (both or neither)
   --exit-after-ms X        exit with status 3 after X ms, as a crashing server would
+  --tls                    serve TLS 1.2 and 1.3 with a certificate made at start-up for
+                           localhost, 127.0.0.1 and ::1, signed by a fresh CA whose PEM
+                           is written to --cert-out FILE (or a file in the temporary
+                           directory, named on stderr); clients trust it with
+                           --cacert FILE
+  --cert-out FILE          where --tls writes its CA certificate (PEM)
 
 Shapes: a service time that every reply waits before it is sent, following a known
 shape over time counted from the server's start (on top of any stall or cold start).
@@ -101,6 +108,9 @@ struct Options {
     cold: Option<(Duration, Duration)>,
     exit_after: Option<Duration>,
     shape: Option<Shape>,
+    /// `--tls`, and where its CA certificate goes.
+    tls: bool,
+    cert_out: Option<String>,
 }
 
 fn parse_ms(flag: &str, value: &str) -> Result<Duration, String> {
@@ -127,9 +137,14 @@ fn parse_args(args: &[String]) -> Result<Options, String> {
     let (mut stall_ms, mut every_ms) = (None, None);
     let (mut cold_ms, mut cold_delay_us, mut exit_after) = (None, None, None);
     let (mut mode_flags, mut shape_flags) = (Vec::new(), Vec::new());
+    let (mut tls, mut cert_out) = (false, None);
     while let Some(flag) = iter.next() {
         if !flag.starts_with("--") {
             return Err(format!("unexpected argument {flag:?}"));
+        }
+        if flag == "--tls" {
+            tls = true;
+            continue;
         }
         let value = iter
             .next()
@@ -152,6 +167,7 @@ fn parse_args(args: &[String]) -> Result<Options, String> {
                 cold_delay_us = Some(Duration::from_micros(us));
             }
             "--exit-after-ms" => exit_after = Some(parse_ms(flag, &value)?),
+            "--cert-out" => cert_out = Some(value),
             f if shape::FLAGS.contains(&f) => shape_flags.push((flag.clone(), value)),
             _ => mode_flags.push((flag.clone(), value)),
         }
@@ -167,6 +183,9 @@ fn parse_args(args: &[String]) -> Result<Options, String> {
         (Some(t), Some(d)) => Some((t, d)),
         _ => return Err("give both --cold-ms and --cold-delay-us, or neither".into()),
     };
+    if cert_out.is_some() && !tls {
+        return Err("--cert-out is where --tls writes its certificate; add --tls".into());
+    }
     let shape = Shape::from_flags(&shape_flags)?;
     let mode = match mode {
         "echo" => Mode::Echo(echo::Echo::from_flags(&mode_flags)?),
@@ -182,6 +201,8 @@ fn parse_args(args: &[String]) -> Result<Options, String> {
         cold,
         exit_after,
         shape,
+        tls,
+        cert_out,
     })
 }
 
@@ -215,6 +236,21 @@ fn main() -> ExitCode {
 }
 
 async fn serve(opts: Options) -> std::io::Result<()> {
+    let tls = if opts.tls {
+        let alpn: &[&str] = match opts.mode {
+            Mode::Echo(_) => &[],
+            Mode::Http(_) | Mode::Ws(_) => &["http/1.1"],
+        };
+        let made = tls::make(alpn).map_err(std::io::Error::other)?;
+        let path = tls::write_ca(&made.ca_pem, opts.cert_out.as_deref()).map_err(|e| {
+            std::io::Error::new(e.kind(), format!("cannot write the CA certificate: {e}"))
+        })?;
+        // stdout keeps its one line; the file's name goes to stderr.
+        eprintln!("tls: the CA certificate is in {path} (trust it with --cacert {path})");
+        Some(made.acceptor)
+    } else {
+        None
+    };
     let listener = TcpListener::bind((opts.host.as_str(), opts.port)).await?;
     let addr: SocketAddr = listener.local_addr()?;
     // Handlers first: a signal sent as soon as the line below is read must find them.
@@ -242,15 +278,33 @@ async fn serve(opts: Options) -> std::io::Result<()> {
                     // Out of descriptors or a reset before accept: keep serving the others.
                     Err(_) => continue,
                 };
-                match &opts.mode {
-                    Mode::Echo(echo) => tokio::spawn(echo.serve(stream, stall)),
-                    Mode::Http(http) => tokio::spawn(http.serve(stream, stall)),
-                    Mode::Ws(ws) => tokio::spawn(ws.clone().serve(stream, stall)),
+                let _ = stream.set_nodelay(true);
+                let mode = opts.mode.clone();
+                match tls.clone() {
+                    None => tokio::spawn(serve_one(mode, stream, stall)),
+                    Some(acceptor) => tokio::spawn(async move {
+                        // A failed handshake is the client's to count; serve the others.
+                        if let Ok(stream) = acceptor.accept(stream).await {
+                            serve_one(mode, stream, stall).await;
+                        }
+                    }),
                 };
             }
             _ = interrupt.recv() => return Ok(()),
             _ = terminate.recv() => return Ok(()),
         }
+    }
+}
+
+/// Serves one connection, plain or TLS, in the server's mode.
+async fn serve_one<S>(mode: Mode, stream: S, stall: Option<Stall>)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    match mode {
+        Mode::Echo(echo) => echo.serve(stream, stall).await,
+        Mode::Http(http) => http.serve(stream, stall).await,
+        Mode::Ws(ws) => ws.serve(stream, stall).await,
     }
 }
 
@@ -319,5 +373,8 @@ mod tests {
         assert!(err("echo --stall-ms 100 --stall-every-ms 50").contains("shorter"));
         assert!(err("http --shape flat").contains("--delay-us"));
         assert!(err("http --slow-us 5").contains("--shape"));
+        assert!(err("http --cert-out x.pem").contains("--tls"));
+        let o = parse_args(&args("ws --tls --cert-out ca.pem --port 9")).unwrap();
+        assert!(o.tls && o.port == 9 && o.cert_out.as_deref() == Some("ca.pem"));
     }
 }

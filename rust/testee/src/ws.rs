@@ -7,8 +7,7 @@
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine as _;
 use sha1::{Digest, Sha1};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use crate::stall::{self, Stall};
 
@@ -97,8 +96,12 @@ impl Ws {
     }
 
     /// Serves one connection: the upgrade handshake, then echo until the client closes.
-    pub async fn serve(self, mut stream: TcpStream, stall: Option<Stall>) {
-        let _ = stream.set_nodelay(true);
+    pub async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
+        self,
+        mut stream: S,
+        stall: Option<Stall>,
+    ) {
+        // The listener set TCP_NODELAY on the socket.
         let mut buf: Vec<u8> = Vec::with_capacity(64 * 1024);
         let mut chunk = vec![0u8; 64 * 1024];
 
@@ -445,7 +448,7 @@ fn http_error(code: u16, reason: &str, body: &str) -> Vec<u8> {
 mod tests {
     use std::time::Duration;
 
-    use tokio::net::TcpListener;
+    use tokio::net::{TcpListener, TcpStream};
 
     use super::*;
 
