@@ -175,8 +175,10 @@ def judge(case: Case, execution: cannonade.Execution) -> Verdict:
         + "; ".join(
             f"{name} {a.classification} cp {list(a.changepoints)} means "
             f"{[round(s.mean, 1) for s in a.segments]}"
+            + (f" stalls left out {list(a.excluded)}" if a.excluded else "")
             for name, a in execution.analyses.items()
         )
+        + f"; why: {' / '.join(execution.reasons[:3])}"
     )
     wrong = []
     if execution.error is not None:

@@ -397,7 +397,7 @@ def test_replayed_alternation_is_not_flat() -> None:
         interval_s=0.1,
     )
     assert execution.classification == "no steady state"
-    assert any("correlated" in r or "not tight" in r for r in execution.reasons), execution.reasons
+    assert any("alternates" in r or "not tight" in r for r in execution.reasons), execution.reasons
 
 
 def test_a_window_too_short_for_a_changepoint_is_refused() -> None:
@@ -489,3 +489,41 @@ def test_a_busy_jit_during_the_measurement_is_said() -> None:
         (execution,), execution.classification, {}, 0.99, Warmup(), 2.0
     ).format()
     assert "jit while measured:" in report
+
+
+def _replayed_with_stalls(
+    rates: list[float], stalled: set[int], warmup: Warmup, measure_s: float
+) -> cannonade.Execution:
+    from cannonade._stalls import Stall
+
+    source = Replay(rates, [8e9 / max(r, 1.0) for r in rates], interval_s=0.1)
+
+    def stalls(edges: typing.Sequence[float]) -> list[Stall]:
+        # Edges are seconds from the start of the load; interval k starts at k / 10.
+        return [
+            Stall(0.0, 0.1, 1.0) if round(lo * 10) in stalled else Stall(0.0, 0.0, 0.0)
+            for lo in edges[:-1]
+        ]
+
+    plan = cannonade.Plan("127.0.0.1:9", cannonade.Tcp(payload_bytes=32), duration_s=1)
+    bench = Benchmark(
+        plan, source.server(), warmup=warmup, measure_s=measure_s, stalls=stalls, **source.hooks()
+    )
+    with bench:
+        return bench.execution()
+
+
+def test_stalled_intervals_are_left_out_and_a_mostly_stalled_measurement_is_refused() -> None:
+    # A flat 20,000 req/s with machine stalls every 7th interval (0 req/s in them): left
+    # out, the series is flat; kept in, the stalls would be its level changes.
+    rates = [0.0 if k % 7 == 3 else 20000.0 * (1 + 0.01 * (k % 3)) for k in range(120)]
+    stalled = {k for k in range(120) if k % 7 == 3}
+    warmup = Warmup(min_s=1, max_s=6, steady_window_s=1.2)
+    execution = _replayed_with_stalls(rates, stalled, warmup, 1.2)
+    assert execution.classification == "flat", execution.reasons
+    assert all(set(a.excluded) <= stalled and a.excluded for a in execution.analyses.values())
+    assert any("machine stalls" in r for r in execution.reasons), execution.reasons
+    # The same series with most intervals stalled is never judged on what is left.
+    mostly = {k for k in range(120) if k % 3}
+    execution = _replayed_with_stalls(rates, mostly, warmup, 1.2)
+    assert execution.classification == "no steady state", execution.reasons

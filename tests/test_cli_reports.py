@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
-from support import Server, cli
+import pytest
+
+import cannonade
+
+from support import RUST_TESTEE, Server, cli
 
 
 def _run(server: Server, out: Path, *extra: str) -> None:
@@ -51,3 +57,41 @@ def test_bad_saved_files_give_one_line(tmp_path: Path) -> None:
             assert proc.returncode == 2, (command, proc.stdout, proc.stderr)
             assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
             assert str(path.name) in proc.stderr and "Traceback" not in proc.stderr
+
+
+@pytest.mark.once
+def test_benchmark_files_are_reported_and_compared_with_the_bootstrap(tmp_path: Path) -> None:
+    plain = f"{RUST_TESTEE} echo --port {{port}}"
+    # Every reply held 2 ms longer: a slower server, significantly.
+    delayed = f"{plain} --cold-ms 3600000 --cold-delay-us 2000"
+    paths = [tmp_path / "plain.json", tmp_path / "delayed.json"]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "cannonade", "tcp", "127.0.0.1:9", "--server", server,
+             "-c", "4", "-R", "400", "--interval", "250ms", "--warmup-min", "1.5",
+             "--warmup-max", "8", "--window", "1.5", "--measure", "3", "--quiet",
+             "--json", str(path)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd="/",
+        )
+        for server, path in zip((plain, delayed), paths)
+    ]  # fmt: skip
+    for proc in procs:
+        _, err = proc.communicate(timeout=180)
+        assert proc.returncode == 0, err
+    proc = cli("report", str(paths[0]))
+    assert proc.returncode == 0, proc.stderr
+    assert "cannonade benchmark: tcp @" in proc.stdout and "classification: " in proc.stdout
+    proc = cli("compare", *map(str, paths), "--html", str(tmp_path / "cmp.html"))
+    assert proc.returncode == 0, proc.stderr
+    results = [cannonade.load(p) for p in paths]
+    if all(r.steady_executions for r in results):
+        assert "(cannonade.compare)" in proc.stdout.splitlines()[0], proc.stdout
+        assert "delayed.json relative to plain.json (99% confidence interval" in proc.stdout
+        rows = {line.split()[0]: line for line in proc.stdout.splitlines()[3:]}
+        assert "significant" in rows["p50"] and "not significant" not in rows["p50"], rows
+        expected = cannonade.compare(*results, labels=("plain.json", "delayed.json"))
+        p50 = next(m for m in expected.metrics if m.metric == "p50")
+        assert f"{p50.ratio:.3f}  [{p50.low:.3f}, {p50.high:.3f}]" in rows["p50"]
+    else:  # a loaded machine kept one unsteady: said, then plain ratios
+        assert "no bootstrap comparison" in proc.stderr, (proc.stdout, proc.stderr)
+        assert "plain ratios" in proc.stdout.lower()

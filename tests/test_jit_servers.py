@@ -59,6 +59,15 @@ def _http_plan(interval_s: float, connections: int) -> cannonade.Plan:
     )
 
 
+# The verdicts watch p50 and count level changes of more than 25 %. In a closed loop on a
+# shared machine throughput is the CPU share the scheduler grants the generator and the
+# server: on the 2-core VM with a load average of 7-17 it swung by x2-x3 from one second
+# to the next against a long-warm server, while the median request is served at the
+# server's own speed (its p50 wandered by 10-15 %). Each warm-up here is x2 to x10.
+METRICS = ("p50",)
+MIN_EFFECT = 0.25
+
+
 def _describe(execution: cannonade.Execution) -> str:
     """What the analysis said, for an assertion's message."""
     lines = [
@@ -76,7 +85,7 @@ def _describe(execution: cannonade.Execution) -> str:
 # --- the JVM ---------------------------------------------------------------------------
 
 
-@pytest.mark.jit_verdict
+# In .ci/run: 5 of 5 runs right at load averages of 6-8 (8 of 10 with the runs at 7-15).
 def test_the_jvm_server_warms_up(jdk_classes: Path) -> None:
     server = cannonade.Server(
         jdk_json.command(jdk_classes, "--port", "{port}", java=_need("java")),
@@ -86,11 +95,12 @@ def test_the_jvm_server_warms_up(jdk_classes: Path) -> None:
         _http_plan(interval_s=0.1, connections=16),
         server,
         # HotSpot's last tier-up step comes near 6 s: the warm-up must see past it.
-        warmup=Warmup(min_s=8, max_s=40, steady_window_s=3, metrics=("requests_per_s", "p50")),
+        warmup=Warmup(min_s=8, max_s=40, steady_window_s=3, metrics=METRICS, min_effect=MIN_EFFECT),
         measure_s=3,
     )
     with bench:
         execution = bench.execution()
+    print(bench.result().format())  # the report: shown with pytest -s, and on a failure
     assert execution.error is None and execution.reached_steady, _describe(execution)
     assert execution.classification == "warmup", _describe(execution)
     assert execution.changepoints_s, _describe(execution)
@@ -180,6 +190,8 @@ http {{
     return config
 
 
+# Left out of .ci/run (jit_verdict): 4 of 5 runs right at load averages of 6-8, 3 of 5 at
+# 7-15; the wrong ones were the machine's p50 levels (docs/jit-servers.md).
 @pytest.mark.jit_verdict
 def test_nginx_is_flat(tmp_path: Path) -> None:
     port = _free_port()
@@ -192,11 +204,12 @@ def test_nginx_is_flat(tmp_path: Path) -> None:
     bench = Benchmark(
         _http_plan(interval_s=0.25, connections=8),
         server,
-        warmup=Warmup(min_s=3, max_s=20, steady_window_s=2, metrics=("requests_per_s", "p50")),
+        warmup=Warmup(min_s=3, max_s=20, steady_window_s=2, metrics=METRICS, min_effect=MIN_EFFECT),
         measure_s=3,
     )
     with bench:
         execution = bench.execution()
+    print(bench.result().format())  # the report: shown with pytest -s, and on a failure
     assert execution.error is None and execution.reached_steady, _describe(execution)
     assert execution.measure.requests > 0 and execution.result.errors.total == 0
     assert execution.classification == "flat", _describe(execution)
@@ -210,7 +223,7 @@ def test_nginx_is_flat(tmp_path: Path) -> None:
 QUIET_FRACTION = 0.05
 
 
-@pytest.mark.jit_verdict
+# In .ci/run: 5 of 5 runs right at load averages of 6-8 (9 of 10 with the runs at 7-15).
 def test_tornado_under_pypy_warms_up_and_is_measured_once_its_jit_is_quiet() -> None:
     server = cannonade.Server(
         [*pypy_argv(), "-m", "cannonade.testees.tornado_json", "--port", "{port}"],
@@ -219,11 +232,22 @@ def test_tornado_under_pypy_warms_up_and_is_measured_once_its_jit_is_quiet() -> 
     bench = Benchmark(
         _http_plan(interval_s=0.25, connections=16),
         server,
-        warmup=Warmup(min_s=6, max_s=45, steady_window_s=3, metrics=("requests_per_s", "p50")),
+        # The driver's own test of a quiet JIT is the test's: at most 5 % of the time.
+        warmup=Warmup(
+            min_s=6,
+            # On a busy machine the ramp is slower (it follows the requests served):
+            # 55 s in one run at a load average of 9.
+            max_s=120,
+            steady_window_s=4,
+            metrics=METRICS,
+            min_effect=MIN_EFFECT,
+            jit_quiet=QUIET_FRACTION,
+        ),
         measure_s=4,
     )
     with bench:
         execution = bench.execution()
+    print(bench.result().format())  # the report: shown with pytest -s, and on a failure
     assert execution.error is None and execution.reached_steady, _describe(execution)
     assert execution.classification == "warmup", _describe(execution)
     events = execution.events

@@ -178,3 +178,49 @@ def test_validate_is_the_engines_and_does_not_connect(unused_port: int) -> None:
     bad = plan.to_json().replace('"connections": 10', '"connections": 0')
     with pytest.raises(cannonade.PlanError, match="connections"):
         _backend.validate(bad)
+
+
+@pytest.mark.parametrize("ended_first", [False, True], ids=["running", "ended"])
+def test_threads_calling_a_run_all_end_at_close(rust_echo: Server, ended_first: bool) -> None:
+    # Threads wait, poll and mark phases on one run until it is closed, whether it
+    # still runs then (an hour: only close ends it) or ended on its own first. After
+    # close, wait() gives the Result kept from before close, if there is one, and every
+    # other call is refused: a thread looping until its call raises would never end
+    # in the second case (that loop once hung the valgrind smoke in .ci/sanitize).
+    duration_s = 0.3 if ended_first else LONG_S
+    run = cannonade.start(Plan(rust_echo.address, connections=2, duration_s=duration_s))
+    errors: list[BaseException] = []
+
+    def hammer(call: Any) -> None:
+        try:
+            while not run.closed:
+                try:
+                    call()
+                except RunError:
+                    pass  # closed, or (mark_phase) finished
+        except BaseException as error:  # noqa: BLE001 - reported below
+            errors.append(error)
+
+    calls = [lambda: run.wait(5), lambda: run.wait(None), run.poll, lambda: run.mark_phase("p")]
+    threads = [threading.Thread(target=hammer, args=(call,), daemon=True) for call in calls]
+    for thread in threads:
+        thread.start()
+    if ended_first:
+        assert run.wait(BOUND_S) is not None
+    else:
+        assert run.wait(0.3) is None
+    _bounded(run.close)
+    for thread in threads:
+        thread.join(BOUND_S)
+        assert not thread.is_alive(), "a thread still calls the run after close"
+    assert not errors, errors
+    with pytest.raises(RunError, match="closed"):
+        run.poll()
+    with pytest.raises(RunError, match="closed"):
+        run.mark_phase("late")
+    if ended_first:
+        result = run.wait(0)
+        assert result is not None and result.stopped_by == "duration"
+    else:
+        with pytest.raises(RunError, match="closed"):
+            run.wait(0)

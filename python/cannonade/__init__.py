@@ -47,6 +47,8 @@ from ._errors import (
 )
 from ._hotspotlog import HotSpotCompile, HotSpotIntervalEvents, HotSpotLogReader
 from ._html import write_compare_html, write_html
+from ._load import load
+from ._merge import merge
 from ._plan import MAX_PAYLOAD_BYTES, Http, Plan, Tcp, Ws
 from ._pypylog import EventStats, IntervalEvents, PypyLogEvent, PypyLogReader
 from ._report import format_ns
@@ -109,6 +111,8 @@ __all__ = [
     "compare",
     "format_ns",
     "library_version",
+    "load",
+    "merge",
     "run",
     "start",
     "start_json",

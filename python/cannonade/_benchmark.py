@@ -22,14 +22,17 @@ measured once, and flagged, never silently averaged in). A *process execution*
 :meth:`Benchmark.run` does ``executions`` of them and estimates the
 steady-state means with bootstrap confidence intervals.
 
-The driver's clock, its sleep, the load (``start``) and the server's JIT
-events (``events``) can be injected: :class:`Replay` plays a recorded series
-through the same decisions, deterministically.
+Intervals in which the machine stalled the generator or the server (a sampler
+thread watches their scheduling: :mod:`cannonade._stalls`) are left out of every
+analysis, kept and reported; a measurement more than half stalled is not steady.
+
+The driver's clock, its sleep, the load (``start``), the server's JIT
+events (``events``) and the stalls (``stalls``) can be injected: :class:`Replay`
+plays a recorded series through the same decisions, deterministically.
 """
 
 from __future__ import annotations
 
-import base64
 import dataclasses
 import json
 import math
@@ -43,13 +46,23 @@ from types import TracebackType
 from typing import Any, Callable, Optional, Union
 from urllib.parse import urlsplit, urlunsplit
 
-from . import _hotspotlog, _stats, _steady
-from ._errors import PlanError, RunError, ServerError
+from . import _hotspotlog, _server, _stats, _steady
+from ._errors import PlanError, ResultError, RunError, ServerError
 from ._plan import Plan, Tcp
 from ._pypylog import JIT_TRACING, summarize_intervals
-from ._result import Errors, Interval, Latency, Phase, Result
+from ._result import (
+    Errors,
+    Interval,
+    Latency,
+    Phase,
+    Result,
+    _histogram_base64,
+    _loader,
+    _parse_json,
+)
 from ._run import start as _run_start
 from ._server import ProcessSample, Server
+from ._stalls import STALL_LIMIT, Stall, StallSampler
 
 __all__ = [
     "METRICS",
@@ -72,6 +85,12 @@ DEFAULT_INTERVAL_S, COARSEST_INTERVAL_S = 0.1, 0.25
 
 #: Intervals before the steady window that the online analysis also looks at.
 ONLINE_CONTEXT = 50
+
+#: The benchmark format this version writes; every version listed after it still loads.
+#: The changes from one to the next are in docs/format.md.
+BENCHMARK_SCHEMA_VERSION = 3
+READABLE_BENCHMARK_SCHEMAS = (1, 2, 3)
+
 
 #: Phase names the driver marks on the load stream.
 WARMUP, MEASURE, AFTER = "warmup", "measure", "after"
@@ -189,8 +208,12 @@ def _analyse(
     steady_window: int,
     *,
     final: bool = False,
+    excluded: Sequence[int] = (),
 ) -> dict[str, _steady.SeriesAnalysis]:
-    """Each watched metric's analysis; ``final`` also checks the steady mean's tightness."""
+    """Each watched metric's analysis; ``final`` also checks the steady mean's tightness.
+    ``excluded``: positions in ``intervals`` to leave out (machine stalls)."""
+    if len(excluded) >= len(intervals):
+        excluded = ()  # nothing would be left: the caller refuses such a series
     out = {}
     for name in warmup.metrics:
         value, higher_is_better = METRICS[name]
@@ -204,6 +227,7 @@ def _analyse(
             min_effect=warmup.min_effect,
             penalty_factor=warmup.penalty_factor,
             max_halfwidth=warmup.max_halfwidth if final else None,
+            excluded=excluded,
         )
     return out
 
@@ -352,19 +376,9 @@ class Execution:
 
     def to_dict(self) -> dict[str, Any]:
         def interval(i: Interval, k: int) -> dict[str, Any]:
-            row: dict[str, Any] = {
-                "index": i.index,
-                "phase": i.phase,
-                "start_ns": i.start_ns,
-                "end_ns": i.end_ns,
-                "requests": i.requests,
-                "requests_per_s": i.requests_per_s,
-                "errors": i.errors.total,
-                "latency_ns": i.latency.to_dict(),
-                "histogram_v2_base64": base64.b64encode(i.histogram).decode("ascii"),
-            }
+            row = i.to_dict()
             if k < len(self.server) and self.server[k] is not None:
-                row["server"] = self.server[k].to_dict()  # type: ignore[union-attr]
+                row["server"] = _jsonable(self.server[k])
             if k < len(self.events) and self.events[k] is not None:
                 row["events"] = _jsonable(self.events[k])
             return row
@@ -381,14 +395,186 @@ class Execution:
             "measure_phase": self.measure_phase,
             "attempts": [a.to_dict() for a in self.attempts],
             "decisions": list(self.decisions),
-            "generator_noise": noise.to_dict() if noise is not None else None,
+            "generator_noise": _jsonable(noise) if noise is not None else None,
             "error": self.error,
             "started_unix_s": self.started_unix_s,
             "server_log": self.server_log,
             "analyses": {name: _jsonable(a) for name, a in self.analyses.items()},
+            "warmup_intervals": len(self.warmup),
             "intervals": [interval(i, k) for k, i in enumerate(self.intervals)],
             "result": self.result.to_dict(),
         }
+
+    @classmethod
+    @_loader
+    def from_dict(
+        cls, data: Mapping[str, Any], version: int = BENCHMARK_SCHEMA_VERSION
+    ) -> Execution:
+        """Build from an execution's JSON object (of benchmark schema ``version``)."""
+        rows = list(data["intervals"])
+        intervals = tuple(_interval_from_row(row, version) for row in rows)
+        measure_phase = data.get("measure_phase")
+        if measure_phase is None:  # version 1: the last measurement phase in the series
+            measured = [p for p in dict.fromkeys(i.phase for i in intervals) if _is_measure(p)]
+            measure_phase = measured[-1] if measured else MEASURE
+        measure_phase = str(measure_phase)
+        if "warmup_intervals" in data:
+            split = int(data["warmup_intervals"])
+            if not 0 <= split <= len(intervals):
+                raise ValueError(f"warmup_intervals {split} is not in 0..{len(intervals)}")
+        else:  # versions 1 and 2: the measured intervals are the last phase's
+            split = next(
+                (k for k, i in enumerate(intervals) if i.phase == measure_phase), len(intervals)
+            )
+        server = tuple(
+            _server_interval_from(row["server"]) if row.get("server") is not None else None
+            for row in rows
+        )
+        events = tuple(
+            _events_from(row["events"]) if row.get("events") is not None else None for row in rows
+        )
+        steady_start = data.get("steady_start")
+        return cls(
+            index=int(data["index"]),
+            address=str(data["address"]),
+            classification=str(data["classification"]),
+            reached_steady=bool(data["reached_steady"]),
+            warmup_s=float(data["warmup_s"]),
+            steady_start=None if steady_start is None else int(steady_start),
+            warmup=intervals[:split],
+            measured=intervals[split:],
+            result=Result.from_dict(data["result"]),
+            analyses={
+                str(name): _analysis_from(a) for name, a in (data.get("analyses") or {}).items()
+            },
+            server=server if any(s is not None for s in server) else (),
+            events=events if any(e is not None for e in events) else (),
+            server_log=_optional_str(data.get("server_log")),
+            error=_optional_str(data.get("error")),
+            started_unix_s=float(data.get("started_unix_s") or 0.0),
+            reasons=tuple(str(r) for r in data.get("reasons") or ()),
+            attempts=tuple(_attempt_from(a) for a in data.get("attempts") or ()),
+            measure_phase=measure_phase,
+            decisions=tuple(str(d) for d in data.get("decisions") or ()),
+        )
+
+
+# --- reading benchmark JSON back (the writers are the to_dict methods) -------------------
+
+
+def _is_measure(phase: str) -> bool:
+    return phase == MEASURE or phase.startswith(f"{MEASURE}-")
+
+
+def _optional_str(value: Any) -> Optional[str]:
+    return None if value is None else str(value)
+
+
+def _float(value: Any) -> float:
+    """A float the writer may have stored as null because it was not finite."""
+    return math.nan if value is None else float(value)
+
+
+def _interval_from_row(row: Mapping[str, Any], version: int) -> Interval:
+    if version >= 3:
+        return Interval.from_dict(row)
+    # Versions 1 and 2 kept an interval's error total, not its kinds (read as io_other),
+    # and neither its bytes nor its uncorrected latency (read as 0 and as the corrected).
+    latency = Latency.from_dict(row["latency_ns"], "intervals[].latency_ns")
+    return Interval(
+        index=int(row["index"]),
+        start_ns=int(row["start_ns"]),
+        end_ns=int(row["end_ns"]),
+        requests=int(row["requests"]),
+        requests_per_s=float(row["requests_per_s"]),
+        bytes_sent=0,
+        bytes_received=0,
+        connections_opened=0,
+        errors=Errors(io_other=int(row["errors"])),
+        latency=latency,
+        uncorrected_latency=latency,
+        phase=str(row.get("phase", "main")),
+        histogram=_histogram_base64(row.get("histogram_v2_base64", ""), "histogram_v2_base64"),
+    )
+
+
+def _server_interval_from(data: Mapping[str, Any]) -> ServerInterval:
+    return ServerInterval(
+        cpu_s=_float(data["cpu_s"]),
+        cpu_percent=_float(data["cpu_percent"]),
+        rss_bytes=int(data["rss_bytes"]),
+    )
+
+
+def _event_stats(data: Any) -> Any:
+    from ._pypylog import EventStats
+
+    if data is None:
+        return EventStats()
+    return EventStats(int(data["count"]), _float(data["total_s"]), _float(data["max_s"]))
+
+
+def _events_from(data: Mapping[str, Any]) -> Any:
+    """A PyPy (``gc_minor``...) or HotSpot (``c1``, ``c2``...) interval's events."""
+    if "c1" in data or "c2" in data:
+        return _hotspotlog.HotSpotIntervalEvents(
+            start_s=_float(data["start_s"]),
+            end_s=_float(data["end_s"]),
+            jit=_event_stats(data.get("jit")),
+            c1=_event_stats(data.get("c1")),
+            c2=_event_stats(data.get("c2")),
+            native_wrappers=int(data.get("native_wrappers") or 0),
+        )
+    from ._pypylog import IntervalEvents
+
+    return IntervalEvents(
+        start_s=_float(data["start_s"]),
+        end_s=_float(data["end_s"]),
+        gc_minor=_event_stats(data.get("gc_minor")),
+        gc_major=_event_stats(data.get("gc_major")),
+        gc_major_done=int(data.get("gc_major_done") or 0),
+        jit=_event_stats(data.get("jit")),
+    )
+
+
+def _analysis_from(data: Mapping[str, Any]) -> _steady.SeriesAnalysis:
+    steady_start = data.get("steady_start")
+    halfwidth = data.get("halfwidth")
+    return _steady.SeriesAnalysis(
+        classification=str(data["classification"]),
+        changepoints=tuple(int(c) for c in data["changepoints"]),
+        segments=tuple(
+            _steady.Segment(
+                start=int(s["start"]),
+                end=int(s["end"]),
+                mean=_float(s["mean"]),
+                variance=_float(s["variance"]),
+            )
+            for s in data["segments"]
+        ),
+        outliers=tuple(int(o) for o in data["outliers"]),
+        steady_start=None if steady_start is None else int(steady_start),
+        reasons=tuple(str(r) for r in data.get("reasons") or ()),
+        halfwidth=None if halfwidth is None else float(halfwidth),
+    )
+
+
+def _attempt_from(data: Mapping[str, Any]) -> Attempt:
+    share = data.get("jit_share")
+    return Attempt(
+        phase=str(data["phase"]),
+        first=int(data["first"]),
+        count=int(data["count"]),
+        classification=str(data["classification"]),
+        reasons=tuple(str(r) for r in data.get("reasons") or ()),
+        jit_share=None if share is None else float(share),
+    )
+
+
+def _estimate_from(data: Mapping[str, Any]) -> _stats.Estimate:
+    return _stats.Estimate(
+        mean=_float(data["mean"]), low=_float(data["low"]), high=_float(data["high"])
+    )
 
 
 def _jsonable(value: Any) -> Any:
@@ -418,6 +604,20 @@ class BenchmarkResult:
     confidence: float
     warmup: Warmup
     measure_s: float
+    #: The plan as given, with the interval the driver uses, as its plan JSON
+    #: (``Plan.to_dict()``; the driver aims it at the server's address and decides
+    #: how long it runs); None if not known.
+    plan: Optional[Mapping[str, Any]] = None
+    #: Where it ran: cannonade, the generator's and the server's interpreters, the
+    #: machine (see :mod:`cannonade._environment`); empty if not known.
+    environment: Mapping[str, Any] = field(default_factory=dict)
+    #: None when every execution ran to its end; ``"interrupted"`` (a signal) or
+    #: ``"error"`` (e.g. the server exited) when the benchmark stopped early.
+    stopped_by: Optional[str] = None
+    #: What stopped it early, in words.
+    error: Optional[str] = None
+    #: The benchmark schema version this was read from (the writer writes the latest).
+    schema_version: int = BENCHMARK_SCHEMA_VERSION
 
     @property
     def steady_executions(self) -> tuple[Execution, ...]:
@@ -433,19 +633,82 @@ class BenchmarkResult:
         return format_benchmark(self)
 
     def to_dict(self) -> dict[str, Any]:
+        """The benchmark JSON shape (schema: ``cannonade/schemas/benchmark.schema.json``)."""
         return {
-            "schema_version": 2,
+            "schema_version": BENCHMARK_SCHEMA_VERSION,
             "kind": "benchmark",
             "classification": self.classification,
+            "stopped_by": self.stopped_by,
+            "error": self.error,
             "confidence": self.confidence,
-            "warmup": self.warmup.to_dict(),
+            "plan": _jsonable(self.plan) if self.plan is not None else None,
+            "environment": _jsonable(self.environment) if self.environment else None,
+            "warmup": _jsonable(self.warmup),
             "measure_s": self.measure_s,
             "steady": {name: _jsonable(e) for name, e in self.steady.items()},
             "executions": [e.to_dict() for e in self.executions],
         }
 
     def to_json(self, indent: Optional[int] = 2) -> str:
-        return json.dumps(self.to_dict(), indent=indent)
+        # Not finite floats were written as null above: the text is strict JSON.
+        return json.dumps(self.to_dict(), indent=indent, allow_nan=False)
+
+    @classmethod
+    @_loader
+    def from_dict(cls, data: Mapping[str, Any]) -> BenchmarkResult:
+        """Build from a benchmark JSON object of any schema version this package reads."""
+        version = data["schema_version"]
+        if isinstance(version, int) and not isinstance(version, bool):
+            if version > BENCHMARK_SCHEMA_VERSION:
+                raise ResultError(
+                    f"benchmark schema_version {version} is newer than this cannonade reads "
+                    f"({', '.join(map(str, READABLE_BENCHMARK_SCHEMAS))}); upgrade cannonade "
+                    f"to read it"
+                )
+        if version not in READABLE_BENCHMARK_SCHEMAS or isinstance(version, bool):
+            raise ResultError(
+                f"benchmark schema_version {version!r} is not one of "
+                f"{READABLE_BENCHMARK_SCHEMAS}; this is not a cannonade benchmark, or it was edited"
+            )
+        if data.get("kind", "benchmark") != "benchmark":
+            raise ResultError(f"kind is {data['kind']!r}, not 'benchmark'")
+        executions = tuple(Execution.from_dict(e, version) for e in data["executions"])
+        if not executions:
+            raise ResultError("a benchmark JSON must hold at least one execution; it has none")
+        warmup = dict(data["warmup"])
+        warmup["metrics"] = tuple(warmup.get("metrics", Warmup().metrics))
+        plan = data.get("plan")
+        return cls(
+            executions=executions,
+            classification=str(data["classification"]),
+            steady={str(k): _estimate_from(v) for k, v in (data.get("steady") or {}).items()},
+            confidence=float(data["confidence"]),
+            warmup=Warmup(**warmup),
+            measure_s=float(data["measure_s"]),
+            plan=None if plan is None else dict(json.loads(json.dumps(plan))),
+            environment=json.loads(json.dumps(data.get("environment") or {})),
+            stopped_by=_optional_str(data.get("stopped_by")),
+            error=_optional_str(data.get("error")),
+            schema_version=version,
+        )
+
+    @classmethod
+    def from_json(cls, text: Union[str, bytes]) -> BenchmarkResult:
+        """Read benchmark JSON (a ``--json`` file's text); ResultError if it is bad."""
+        return cls.from_dict(_parse_json(text, "benchmark"))
+
+    @classmethod
+    def from_file(cls, path: Union[str, os.PathLike[str]]) -> BenchmarkResult:
+        """Read a benchmark saved with ``to_json()`` (or the CLI's ``--json``).
+
+        Raises ResultError naming the file and what is wrong in it, or OSError if it
+        cannot be opened.
+        """
+        data = Path(path).read_bytes()
+        try:
+            return cls.from_json(data)
+        except ResultError as error:
+            raise ResultError(f"{os.fspath(path)}: {error}") from None
 
     def write_hlog(self, path: Union[str, Path]) -> Path:
         """Write every interval as an HdrHistogram interval log (tags ``e1-warmup``...)."""
@@ -514,6 +777,8 @@ class _Live:
         self.raw_events: list[Any] = []
         self.jit_events: list[Any] = []
         self.final: Optional[tuple[str, Optional[int], dict[str, _steady.SeriesAnalysis]]] = None
+        #: Watches the generator's and the server's scheduling for machine stalls.
+        self.sampler: Optional[StallSampler] = None
 
     def decide(self, text: str) -> None:
         self.decisions.append(text)
@@ -524,6 +789,20 @@ Progress = Callable[[str, Interval, Optional[ServerInterval]], None]
 #: of the load), ``n`` objects whose ``jit.total_s`` is the JIT's compile time in each
 #: (None where unknown), or None when the server's JIT activity is not collected.
 EventSource = Callable[[Sequence[float]], Optional[Sequence[Any]]]
+#: Machine stalls per interval: given ``n + 1`` interval edges (seconds from the start
+#: of the load), ``n`` :class:`cannonade._stalls.Stall`.
+StallSource = Callable[[Sequence[float]], Sequence[Stall]]
+
+
+def _server_pids(server: Server) -> list[int]:
+    """The server's processes: its session if cannonade started it, else its pid's tree."""
+    pid = server.pid
+    if pid is None:
+        return []
+    processes = _server._all_processes()
+    if server.managed:
+        return [p.pid for p in server._session_members(processes)]
+    return [p.pid for p in _server._descendants(processes, pid)]
 
 
 def _jit_seconds(event: Any) -> Optional[float]:
@@ -550,9 +829,10 @@ class Benchmark:
     or :meth:`run` for every execution and the estimates across them.
 
     For tests and replays, ``start`` (plan -> run, default :func:`cannonade.start`),
-    ``clock`` (monotonic seconds), ``sleep`` and ``events`` (the server's JIT
-    activity per interval, default: its PyPy log when collected) can be given;
-    see :class:`Replay`.
+    ``clock`` (monotonic seconds), ``sleep``, ``events`` (the server's JIT
+    activity per interval, default: its PyPy log when collected) and ``stalls``
+    (the machine's stalls per interval, default: a :class:`cannonade._stalls.StallSampler`
+    in real runs, none with an injected ``start``) can be given; see :class:`Replay`.
     """
 
     def __init__(
@@ -570,6 +850,7 @@ class Benchmark:
         clock: Optional[Callable[[], float]] = None,
         sleep: Optional[Callable[[float], None]] = None,
         events: Optional[EventSource] = None,
+        stalls: Optional[StallSource] = None,
     ) -> None:
         if not isinstance(plan, Plan):
             raise PlanError(f"Benchmark takes a cannonade.Plan, got {type(plan).__name__}")
@@ -631,8 +912,12 @@ class Benchmark:
         self._clock = clock if clock is not None else time.monotonic
         self._sleep = sleep if sleep is not None else time.sleep
         self._event_source = events
+        # Machine stalls are watched in real runs; an injected load has none unless given.
+        self._stall_source = stalls
+        self._watch_stalls = stalls is None and start is None
         self._live: Optional[_Live] = None
         self._done: list[Execution] = []
+        self._environment: Optional[dict[str, Any]] = None
 
     # -- steps --------------------------------------------------------------------
 
@@ -660,6 +945,10 @@ class Benchmark:
         run = self._start(plan)
         live = self._live = _Live(len(self._done) + 1, run, self.server, t0, unix0)
         try:
+            if self._watch_stalls:
+                server = self.server
+                live.sampler = StallSampler(lambda: _server_pids(server))
+                live.sampler.start()
             run.mark_phase(WARMUP)
             self._warm(live)
         except BaseException as error:
@@ -708,7 +997,10 @@ class Benchmark:
         # The window, and before it enough context to see a change at its start.
         recent_from = max(live.origin, n - window - min(window, ONLINE_CONTEXT))
         recent = live.intervals[recent_from:]
-        analyses = _analyse(recent, self.settings, window)
+        stalled = self._stalled(live, recent_from, n)
+        if len([k for k in stalled if k >= len(recent) - window]) > window // 2:
+            return None  # the machine stalled most of the window: nothing to judge
+        analyses = _analyse(recent, self.settings, window, excluded=stalled)
         overall, _ = _steady.combine(list(analyses.values()))
         if overall == _steady.NO_STEADY_STATE:
             return None
@@ -792,9 +1084,26 @@ class Benchmark:
         positions = [k for k, i in enumerate(live.intervals) if i.phase == attempt.phase]
         first, count = positions[0], len(positions)
         series = live.intervals[: first + count]
-        analyses = _analyse(series, self.settings, count, final=True)
+        stalled = self._stalled(live, 0, first + count)
+        analyses = _analyse(series, self.settings, count, final=True, excluded=stalled)
         overall, steady_start = _steady.combine(list(analyses.values()))
         reasons = _reasons(analyses)
+        in_measure = [k for k in stalled if k >= first]
+        if in_measure:
+            reasons.insert(
+                0,
+                f"{len(in_measure)} of the {count} measured intervals were machine stalls "
+                f"(the generator or the server runnable and not running for over "
+                f"{STALL_LIMIT:.0%} of the interval): left out of the analysis",
+            )
+        if len(in_measure) > count // 2 and overall != _steady.NO_STEADY_STATE:
+            reasons.insert(0, f"(the series alone would be {overall})")
+            reasons.insert(
+                0,
+                f"the machine stalled {len(in_measure)} of the {count} measured intervals: "
+                f"too few left to judge",
+            )
+            overall, steady_start = _steady.NO_STEADY_STATE, None
         share = self._jit_share(live, first, first + count)
         if share is not None and share > self.settings.jit_quiet:
             # Not warm, whatever the series says: fail safe, and measure again.
@@ -820,7 +1129,7 @@ class Benchmark:
             for name, a in analyses.items()
             if a.classification == _steady.NO_STEADY_STATE and a.reasons
         ]
-        if reasons and reasons[0].startswith("the JIT was still busy"):
+        if reasons and reasons[0].startswith(("the JIT was still busy", "the machine stalled")):
             failing.insert(0, reasons[0])
         cause = f"a change at interval {max(inside)}" if inside else failing[0]
         live.decide(
@@ -864,7 +1173,21 @@ class Benchmark:
             confidence=self.confidence,
             warmup=self.settings,
             measure_s=self.measure_s,
+            plan=self.plan.to_dict(),
+            environment=self.environment(),
         )
+
+    def environment(self) -> dict[str, Any]:
+        """Where this benchmark runs (cannonade, interpreters, machine), probed once."""
+        if self._environment is None:
+            from ._environment import collect
+
+            try:
+                address: Optional[str] = self.server.address
+            except ServerError:  # not started yet
+                address = None
+            self._environment = collect(self.server.command, address)
+        return self._environment
 
     # -- the loop -------------------------------------------------------------------
 
@@ -933,6 +1256,20 @@ class Benchmark:
         events = live.jit_events if jit_only else live.raw_events
         return summarize_intervals(events, boundaries)
 
+    def _stalled(self, live: _Live, lo: int, hi: int) -> list[int]:
+        """Positions (from ``lo``) of the machine stalls among intervals ``[lo, hi)``."""
+        intervals = live.intervals[lo:hi]
+        if not intervals:
+            return []
+        edges = [i.start_s for i in intervals] + [intervals[-1].end_s]
+        if self._stall_source is not None:
+            stalls: Sequence[Stall] = self._stall_source(edges)
+        elif live.sampler is not None:
+            stalls = live.sampler.stalled([live.t0 + edge for edge in edges])
+        else:
+            return []
+        return [k for k, stall in enumerate(stalls) if stall.share > STALL_LIMIT]
+
     def _jit_share(self, live: _Live, lo: int, hi: int) -> Optional[float]:
         """Share of intervals ``[lo, hi)``'s time the JIT spent compiling, or None."""
         intervals = live.intervals[max(lo, 0) : hi]
@@ -963,7 +1300,8 @@ class Benchmark:
             classification, steady_start, analyses = live.final
         elif series:
             window = len(measured) or self._intervals_for(self.settings.steady_window_s)
-            analyses = _analyse(series, self.settings, window, final=True)
+            stalled = self._stalled(live, 0, len(series))
+            analyses = _analyse(series, self.settings, window, final=True, excluded=stalled)
             classification, steady_start = _steady.combine(list(analyses.values()))
         else:
             analyses, classification, steady_start = {}, _steady.NO_STEADY_STATE, None
@@ -1037,6 +1375,8 @@ class Benchmark:
         if live is None:
             return
         try:
+            if live.sampler is not None:
+                live.sampler.stop()
             live.run.close()
         finally:
             if live.server.managed:

@@ -4,7 +4,16 @@
 Prints the wrk-like summary. With ``--warmup`` (or ``--server CMD``) the run is a
 benchmark instead: warm up until steady, measure, classify, report. Any error (bad
 arguments, unreachable target, bad plan, an output file that cannot be written) prints
-one line to stderr and exits with status 2, before any load is sent.
+one line to stderr and exits with status 2, before any load is sent. While the load
+runs, a terminal shows one live progress line; a pipe or a file gets one line per
+interval; ``--quiet`` shows neither.
+
+Saved results: ``report FILE...`` prints their summaries (``--html OUT`` writes the
+report page), ``compare A B`` gives b/a per metric (for two benchmarks with
+:func:`cannonade.compare`'s bootstrap intervals and verdicts, for runs plain ratios,
+and says which), and ``merge FILE... -o OUT`` adds runs that ran side by side
+interval by interval (:func:`cannonade.merge`). A file that cannot be read or merged is
+one line on stderr and exit status 2.
 
 SIGINT (Ctrl-C), SIGTERM and SIGHUP stop the load and the server cannonade started,
 then print and write (``--json``, ``--hlog``) what was measured, marked as
@@ -17,9 +26,9 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import os
 import re
+import shutil
 import signal
 import sys
 import time
@@ -150,6 +159,13 @@ def _common_options() -> argparse.ArgumentParser:
     )
     common.add_argument(
         "--no-reconnect", action="store_true", help="do not reopen connections the server closes"
+    )
+    common.add_argument(
+        "-q",
+        "--quiet",
+        action="store_true",
+        help="no progress while the load runs (on a terminal a live line, otherwise a "
+        "line per interval); the summary is still printed",
     )
     common.add_argument("--json", metavar="FILE", help="also write the result as JSON to FILE")
     common.add_argument(
@@ -305,6 +321,15 @@ def _parser() -> argparse.ArgumentParser:
     comparison.add_argument("a", metavar="A", help="the baseline's JSON")
     comparison.add_argument("b", metavar="B", help="the other result's JSON")
     comparison.add_argument("--html", metavar="OUT", help="also write both overlaid, as HTML")
+    merging = commands.add_parser(
+        "merge",
+        help="merge runs that ran side by side (several processes or machines): histograms "
+        "added interval by interval, counts and errors summed",
+    )
+    merging.add_argument("files", metavar="FILE", nargs="+", help="the runs' JSON (two or more)")
+    merging.add_argument(
+        "-o", "--output", metavar="OUT", required=True, help="write the merged run's JSON to OUT"
+    )
     return parser
 
 
@@ -379,13 +404,71 @@ def _print(text: str) -> None:
         pass
 
 
-def _progress(phase: str, interval: Interval, server: object) -> None:
-    p50 = format_ns(interval.latency.percentile(50.0))
-    p99 = format_ns(interval.latency.percentile(99.0))
-    _print(
-        f"  {phase:<8}{interval.end_s:7.1f}s {interval.requests_per_s:>10,.0f} req/s"
-        f"  p50 {p50:>9}  p99 {p99:>9}"
-    )
+def _percentile_text(interval: Interval, p: float) -> str:
+    if not interval.latency.count:
+        return "-"
+    try:
+        return format_ns(interval.latency.percentile(p))
+    except KeyError:
+        return "-"
+
+
+class _Progress:
+    """What the load is doing, once per interval, on stdout.
+
+    On a terminal one live line, rewritten in place (a carriage return, then the
+    line, then "erase to the end of the line"): phase, elapsed time, the last
+    interval's requests/s and p99, and the errors so far. Otherwise one line per
+    interval, which a log or a pipe keeps. ``--quiet``: neither.
+    """
+
+    def __init__(self, quiet: bool, stream: Any = None) -> None:
+        self.stream = stream if stream is not None else sys.stdout
+        try:
+            tty = self.stream.isatty()
+        except (AttributeError, ValueError, OSError):
+            tty = False
+        self.mode = "quiet" if quiet else ("live" if tty else "lines")
+        self.errors = 0
+        self._shown = False
+
+    def __call__(self, phase: str, interval: Interval, server: object = None) -> None:
+        self.errors += interval.errors.total
+        if self.mode == "quiet":
+            return
+        rate = f"{interval.requests_per_s:,.0f} req/s"
+        p99 = _percentile_text(interval, 99.0)
+        if self.mode == "lines":
+            p50 = _percentile_text(interval, 50.0)
+            errors = f"  errors {interval.errors.total}" if interval.errors.total else ""
+            _print(
+                f"  {phase:<8}{interval.end_s:7.1f}s {rate:>16}  p50 {p50:>9}  p99 {p99:>9}{errors}"
+            )
+            return
+        line = f"{phase} {interval.end_s:6.1f}s  {rate}  p99 {p99}  errors {self.errors}"
+        # A line longer than the terminal would wrap, and the carriage return would then
+        # rewrite only its last row; a terminal that says it is tiny is not believed.
+        columns = shutil.get_terminal_size((80, 24)).columns
+        if columns >= 40:
+            line = line[: columns - 1]
+        self._write(f"\r{line}\x1b[K")
+        self._shown = True
+
+    def _write(self, text: str) -> None:
+        try:
+            try:
+                self.stream.write(text)
+            except UnicodeEncodeError:
+                self.stream.write(text.replace("µ", "u"))
+            self.stream.flush()
+        except OSError:  # the terminal is gone (SIGHUP): the files still get written
+            pass
+
+    def clear(self) -> None:
+        """Erase the live line (before the summary takes its place)."""
+        if self._shown:
+            self._write("\r\x1b[K")
+            self._shown = False
 
 
 # --- output files ------------------------------------------------------------------
@@ -501,17 +584,28 @@ class _Signals:
 def _run(args: argparse.Namespace) -> int:
     plan = _plan(args)
     interrupted = False
+    progress = _Progress(args.quiet)
     with _Signals(patience_s=None) as signals:
         handle = start(plan)
+        # Kept for the JSON (runs merge interval by interval) and the HTML plots, and
+        # only when one of them is asked for: a long run without them keeps no series
+        # (about 5 KB per interval under PyPy), so its memory stays flat.
         intervals: list[Interval] = []
+        keep = bool(args.json or args.html)
+
+        def take() -> None:
+            for interval in handle.poll():
+                if keep:
+                    intervals.append(interval)
+                progress(interval.phase, interval)
+
         with handle:
             result = handle.wait(0.1)
             while result is None and signals.signum is None:
-                if args.html:
-                    intervals.extend(handle.poll())
+                take()
                 result = handle.wait(0.1)
-            if args.html:
-                intervals.extend(handle.poll())
+            take()
+            progress.clear()
             if result is None:
                 interrupted = True
                 handle.stop()
@@ -524,6 +618,7 @@ def _run(args: argparse.Namespace) -> int:
                     os._exit(signals.status)  # joining its threads could hang as well
     if interrupted:
         result = dataclasses.replace(result, stopped_by="interrupted")
+    result = dataclasses.replace(result, interval_series=tuple(intervals))
     for option, path, write in (
         ("--json", args.json, lambda out: _write(out, result.to_json() + "\n")),
         ("--html", args.html, lambda out: write_html(result, out, intervals=intervals)),
@@ -569,6 +664,8 @@ def _partial(bench: Any, error: BaseException) -> Any:
             confidence=bench.confidence,
             warmup=bench.settings,
             measure_s=bench.measure_s,
+            plan=bench.plan.to_dict(),
+            environment=bench.environment(),
         )
     if stopped is None:
         return done
@@ -600,9 +697,10 @@ def _benchmark(args: argparse.Namespace) -> int:
             interval_s=args.interval,
         )
         signals = _Signals(patience_s=2 * plan.interval_s + 1.0)
+        shown = _Progress(args.quiet)
 
         def progress(phase: str, interval: Interval, sample: object) -> None:
-            _progress(phase, interval, sample)
+            shown(phase, interval, sample)
             signals.check()
 
         bench = Benchmark(
@@ -625,6 +723,7 @@ def _benchmark(args: argparse.Namespace) -> int:
                         if result is None:
                             raise
             finally:
+                shown.clear()
                 signals.disarm()
                 # The driver stops the server; this covers a signal that lands between
                 # the server's start and the load's.
@@ -635,17 +734,19 @@ def _benchmark(args: argparse.Namespace) -> int:
         return 128 + error.signum
     except (CannonadeError, ValueError) as error:
         _fail(str(error))
-    data = result.to_dict()
     if stopped is not None:
-        data["stopped_by"] = "interrupted" if isinstance(stopped, _Interrupted) else "error"
-        data["error"] = str(stopped)
+        result = dataclasses.replace(
+            result,
+            stopped_by="interrupted" if isinstance(stopped, _Interrupted) else "error",
+            error=str(stopped),
+        )
     try:
         if args.json:
-            _write(args.json, json.dumps(data, indent=2) + "\n")
+            _write(args.json, result.to_json() + "\n")
         if args.hlog:
             result.write_hlog(args.hlog)
         if args.html:
-            write_html(data, args.html)
+            write_html(result, args.html)
     except OSError as error:
         _print(result.format())
         _fail(f"cannot write {error.filename}: {error.strerror or error}")
@@ -663,66 +764,54 @@ def _benchmark(args: argparse.Namespace) -> int:
 # --- saved results -------------------------------------------------------------------
 
 
-def _load(path: str) -> dict[str, Any]:
-    """A saved result's JSON, checked by the loader of its kind; one line if it is bad."""
+def _load(path: str) -> Any:
+    """A saved run (Result) or benchmark (BenchmarkResult); one line if it is bad."""
+    from ._load import load
+
     try:
-        with open(path, encoding="utf-8") as file:
-            data = json.load(file)
+        return load(path)
     except OSError as error:
         _fail(f"cannot read {path}: {error.strerror or error}")
-    except ValueError as error:
-        _fail(f"{path} is not a cannonade result: not JSON ({error})")
-    if not isinstance(data, dict):
-        _fail(f"{path} is not a cannonade result: the JSON is not an object")
-    if data.get("kind") != "benchmark":
-        from ._result import Result
-
-        try:
-            Result.from_file(path)
-        except ResultError as error:
-            _fail(str(error))
-    elif not isinstance(data.get("executions"), list):
-        _fail(f"{path} is not a cannonade benchmark result: it has no executions")
-    return data
-
-
-def _benchmark_text(data: dict[str, Any]) -> str:
-    lines = [f"benchmark: classification {data.get('classification')}"]
-    for name, estimate in (data.get("steady") or {}).items():
-        if isinstance(estimate, dict):
-            value = estimate.get("mean")
-            shown = format_ns(value) if name != "requests_per_s" else f"{value:,.0f}"
-            lines.append(
-                f"  {name:<14} {shown:>12}   "
-                f"[{estimate.get('low'):,.6g}, {estimate.get('high'):,.6g}]"
-            )
-    return "\n".join(lines)
+    except ResultError as error:
+        _fail(str(error))
 
 
 def _report(args: argparse.Namespace) -> int:
     if args.html and len(args.files) != 1:
         _fail("report --html takes one FILE")
-    for path in args.files:
-        data = _load(path)
-        if data.get("kind") == "benchmark":
-            text = _benchmark_text(data)
-        else:
-            from ._result import Result
-
-            text = Result.from_file(path).format()
-        if len(args.files) > 1:
+    results = [(path, _load(path)) for path in args.files]
+    for path, result in results:
+        if len(results) > 1:
             _print(f"== {path}")
-        _print(text)
+        _print(result.format())
         if args.html:
-            write_html(data, args.html, source=os.path.basename(path))
+            write_html(result, args.html, source=os.path.basename(path))
     return 0
 
 
 def _compare(args: argparse.Namespace) -> int:
+    from ._benchmark import BenchmarkResult, compare
     from ._html import _ratios
 
     a, b = _load(args.a), _load(args.b)
     labels = (os.path.basename(args.a), os.path.basename(args.b))
+    if isinstance(a, BenchmarkResult) and isinstance(b, BenchmarkResult):
+        try:
+            comparison = compare(a, b, labels=labels)
+        except CannonadeError as error:
+            _say(f"{_PROG}: no bootstrap comparison: {error}; plain ratios follow")
+        else:
+            if not comparison.metrics:
+                _fail(f"{args.a} and {args.b} have no metric in common to compare")
+            _print(
+                f"b = {labels[1]} against a = {labels[0]}: benchmarks, so b/a of the steady-state "
+                f"means with bootstrap confidence intervals over the measured intervals of "
+                f"the steady executions (cannonade.compare)"
+            )
+            _print(comparison.format())
+            if args.html:
+                write_compare_html(a, b, args.html, labels=labels)
+            return 0
     rows, note = _ratios(a, b, labels)
     if not rows:
         _fail(f"{args.a} and {args.b} have no metric in common to compare")
@@ -737,8 +826,39 @@ def _compare(args: argparse.Namespace) -> int:
     return 0
 
 
+def _merge_files(args: argparse.Namespace) -> int:
+    from ._merge import merge, merge_note
+    from ._result import Result
+
+    if len(args.files) < 2:
+        _fail("merge takes two or more FILEs")
+    results = []
+    for path in args.files:
+        result = _load(path)
+        if not isinstance(result, Result):
+            _fail(
+                f"cannot merge {path}: it is a benchmark; its executions were each warmed up "
+                f"and judged on their own, so only runs merge (compare benchmarks instead)"
+            )
+        results.append(result)
+    try:
+        merged = merge(results, labels=args.files)
+    except ResultError as error:
+        _fail(str(error))
+    try:
+        _write(args.output, merged.to_json() + "\n")
+    except OSError as error:
+        _fail(f"cannot write -o {args.output}: {error.strerror or error}")
+    _print(f"{merge_note(results, merged)}; written to {args.output}")
+    _print(merged.format())
+    return 0
+
+
 def main(argv: Optional[list[str]] = None) -> int:
     args = _parser().parse_args(argv)
+    if args.command == "merge":
+        _check_writable("-o", args.output)
+        return _merge_files(args)
     if args.command in ("report", "compare"):
         _check_writable("--html", args.html)
         return _report(args) if args.command == "report" else _compare(args)

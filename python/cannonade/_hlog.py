@@ -17,7 +17,9 @@ line ``#[Measured: eN ...]`` gives each execution's time range, so no interval i
 written twice (a reader that ignores tags, such as the PyPI ``hdrhistogram``
 package, sees every interval exactly once).
 
-:func:`decode_histogram` reads the V2 bytes back (pure Python, for PyPy too).
+:func:`decode_histogram` reads the V2 bytes back and :func:`encode_histogram` writes
+them (pure Python, for PyPy too); :func:`add_histograms` adds histograms of one layout
+bucket by bucket, which is how results are merged (percentiles are never averaged).
 """
 
 from __future__ import annotations
@@ -35,7 +37,14 @@ from typing import Optional, Union
 
 from ._result import Interval
 
-__all__ = ["Histogram", "decode_histogram", "measured_tags", "write_interval_log"]
+__all__ = [
+    "Histogram",
+    "add_histograms",
+    "decode_histogram",
+    "encode_histogram",
+    "measured_tags",
+    "write_interval_log",
+]
 
 #: The maximum value column is written in units of 1e6 ns: milliseconds.
 MAX_VALUE_UNIT_RATIO = 1e6
@@ -218,3 +227,68 @@ def decode_histogram(blob: bytes) -> Histogram:
                 counts.append((index, value))
             index += 1
     return Histogram(sigfigs, lowest, highest, tuple(counts))
+
+
+def _put_varint(out: bytearray, value: int) -> None:
+    # ZigZag, then LEB128 of at most 9 bytes (the 9th carries 8 bits), as _varint reads.
+    zigzag = ((value << 1) ^ (value >> 63)) & 0xFFFFFFFFFFFFFFFF
+    for _ in range(8):
+        if zigzag < 0x80:
+            out.append(zigzag)
+            return
+        out.append((zigzag & 0x7F) | 0x80)
+        zigzag >>= 7
+    out.append(zigzag & 0xFF)
+
+
+def encode_histogram(histogram: Histogram) -> bytes:
+    """HdrHistogram V2 deflate bytes of ``histogram`` (what the engine writes, and
+    what :func:`decode_histogram` and the reference libraries read)."""
+    payload = bytearray()
+    index = 0
+    for bucket, count in histogram.counts:
+        zeros = bucket - index
+        if zeros > 1:
+            _put_varint(payload, -zeros)
+        elif zeros == 1:
+            _put_varint(payload, 0)
+        _put_varint(payload, count)
+        index = bucket + 1
+    header = struct.pack(
+        ">IIIIqqd",
+        _V2_COOKIE,
+        len(payload),
+        0,
+        histogram.significant_figures,
+        histogram.lowest_discernible,
+        histogram.highest_trackable,
+        1.0,
+    )
+    compressed = zlib.compress(header + bytes(payload))
+    return struct.pack(">II", _V2_COMPRESSED_COOKIE, len(compressed)) + compressed
+
+
+def add_histograms(histograms: Iterable[Histogram]) -> Histogram:
+    """The sum of histograms of one layout, bucket by bucket; ValueError if the
+    layouts (significant figures, lowest discernible value) differ or there are none."""
+    histograms = list(histograms)
+    if not histograms:
+        raise ValueError("no histogram to add")
+    first = histograms[0]
+    layout = (first.significant_figures, first.lowest_discernible)
+    counts: dict[int, int] = {}
+    for h in histograms:
+        if (h.significant_figures, h.lowest_discernible) != layout:
+            raise ValueError(
+                f"histograms of different layouts cannot be added: {layout} and "
+                f"{(h.significant_figures, h.lowest_discernible)} (significant figures, "
+                f"lowest discernible value)"
+            )
+        for index, count in h.counts:
+            counts[index] = counts.get(index, 0) + count
+    return Histogram(
+        first.significant_figures,
+        first.lowest_discernible,
+        max(h.highest_trackable for h in histograms),
+        tuple(sorted(counts.items())),
+    )

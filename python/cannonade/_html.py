@@ -744,7 +744,10 @@ def _ratios(a: Any, b: Any, labels: tuple[str, str]) -> tuple[list[dict[str, Any
             )
             return rows, note
     else:
-        note = "Plain ratios b/a of the measured values (no confidence intervals)."
+        note = (
+            "Plain ratios b/a of the measured values: a run has one value per metric, so no "
+            "confidence intervals (benchmarks are compared with bootstrap intervals)."
+        )
     va, vb = _plain_values(_as_dict(a)), _plain_values(_as_dict(b))
     rows = []
     for metric in _COMPARED:

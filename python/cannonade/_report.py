@@ -43,6 +43,8 @@ def _p50_p99(latency: Latency) -> str:
         for q, value_ns in latency.percentiles:
             if q == percentile:
                 cells.append(f"{label} {format_ns(value_ns)}")
+    if not cells:  # merged without histograms: only the moments are known
+        cells.append(f"mean {format_ns(latency.mean_ns)}")
     cells.append(f"max {format_ns(latency.max_ns)}")
     return ", ".join(cells)
 
@@ -68,25 +70,22 @@ def format_result(result: Result) -> str:
         unc = result.uncorrected_latency
         if open_loop and unc is not None:
             lines.append("  Latency Distribution    corrected  uncorrected")
-            for (percentile, value_ns), (_, raw_ns) in zip(lat.percentiles, unc.percentiles):
-                cells = f"{format_ns(value_ns):>10}   {format_ns(raw_ns):>10}"
+            raw = dict(unc.percentiles)  # empty when merged without its histograms
+            for percentile, value_ns in lat.percentiles:
+                raw_ns = raw.get(percentile)
+                shown = format_ns(raw_ns) if raw_ns is not None else "-"
+                cells = f"{format_ns(value_ns):>10}   {shown:>10}"
                 lines.append(f"  {percentile:>7g}%          {cells}")
         else:
             lines.append("  Latency Distribution")
             for percentile, value_ns in lat.percentiles:
                 lines.append(f"  {percentile:>7g}%  {format_ns(value_ns):>10}")
         if result.send_lag is not None and result.send_lag.count:
-            lag = result.send_lag
-            lines.append(
-                f"  Send lag (generator behind its schedule): p50 "
-                f"{format_ns(lag.percentile(50.0))}, p99 "
-                f"{format_ns(lag.percentile(99.0))}, max {format_ns(lag.max_ns)}"
-            )
+            lines.append(f"  Send lag (generator behind its schedule): {_p50_p99(result.send_lag)}")
         if result.send_gap is not None and result.send_gap.count:
-            gap = result.send_gap
             lines.append(
-                f"  Send gap (generator's turnaround, reply to next request): p50 "
-                f"{format_ns(gap.percentile(50.0))}, p99 {format_ns(gap.percentile(99.0))}"
+                f"  Send gap (generator's turnaround, reply to next request): "
+                f"{_p50_p99(result.send_gap)}"
             )
     else:
         lines.append("  no request completed, so no latency")

@@ -212,6 +212,19 @@ def _describe_json_error(text: Union[str, bytes], error: ValueError) -> str:
     return f"it is not UTF-8 JSON text ({error})"
 
 
+def _parse_json(text: Union[str, bytes], what: str) -> Any:
+    """The JSON value of ``text``; ResultError saying why it cannot be read."""
+    if not isinstance(text, (str, bytes, bytearray)):
+        raise ResultError(f"{what} JSON must be str or bytes, got {type(text).__name__}")
+    try:
+        return json.loads(text)
+    except (ValueError, RecursionError) as error:  # JSONDecodeError, UnicodeDecodeError
+        reason = "it nests too deeply" if isinstance(error, RecursionError) else None
+        raise ResultError(
+            f"{what} JSON cannot be read: {reason or _describe_json_error(text, error)}"
+        ) from None
+
+
 @dataclass(frozen=True)
 class Errors:
     """Failed exchanges and connection attempts, counted by kind."""
@@ -524,6 +537,9 @@ class Result:
     #: For each kind of failure that has words (a protocol error's, the OS's), its
     #: count and the first message seen, in the order of :class:`Errors`' fields.
     error_messages: tuple[ErrorMessage, ...] = ()
+    #: The intervals the run delivered, in order, when they were kept (the CLI's
+    #: ``--json`` keeps them, so that runs can be merged interval by interval).
+    interval_series: tuple[Interval, ...] = ()
 
     @property
     def duration_s(self) -> float:
@@ -573,6 +589,8 @@ class Result:
         }
         if self.histogram:
             data["histogram_base64"] = base64.b64encode(self.histogram).decode("ascii")
+        if self.interval_series:
+            data["interval_series"] = [i.to_dict() for i in self.interval_series]
         return data
 
     def to_json(self, indent: Optional[int] = 2) -> str:
@@ -650,21 +668,13 @@ class Result:
             phases=tuple(Phase.from_dict(p) for p in data.get("phases") or ()),
             histogram=histogram,
             error_messages=_error_messages(data.get("error_messages")),
+            interval_series=tuple(Interval.from_dict(i) for i in data.get("interval_series") or ()),
         )
 
     @classmethod
     def from_json(cls, text: Union[str, bytes], histogram: Optional[bytes] = None) -> Result:
         """Read result JSON (e.g. a ``--json`` file's text); raises ResultError if it is bad."""
-        if not isinstance(text, (str, bytes, bytearray)):
-            raise ResultError(f"result JSON must be str or bytes, got {type(text).__name__}")
-        try:
-            data = json.loads(text)
-        except (ValueError, RecursionError) as error:  # JSONDecodeError, UnicodeDecodeError
-            reason = "it nests too deeply" if isinstance(error, RecursionError) else None
-            raise ResultError(
-                f"result JSON cannot be read: {reason or _describe_json_error(text, error)}"
-            ) from None
-        return cls.from_dict(data, histogram)
+        return cls.from_dict(_parse_json(text, "result"), histogram)
 
     @classmethod
     def from_file(cls, path: Union[str, os.PathLike[str]]) -> Result:
@@ -714,6 +724,24 @@ class Interval:
     @property
     def end_s(self) -> float:
         return self.end_ns / 1e9
+
+    def to_dict(self) -> dict[str, Any]:
+        """The interval JSON shape (as in ``interval_series`` and a benchmark's intervals)."""
+        return {
+            "index": self.index,
+            "phase": self.phase,
+            "start_ns": self.start_ns,
+            "end_ns": self.end_ns,
+            "requests": self.requests,
+            "requests_per_s": self.requests_per_s,
+            "bytes_sent": self.bytes_sent,
+            "bytes_received": self.bytes_received,
+            "connections_opened": self.connections_opened,
+            "errors": self.errors.to_dict(),
+            "latency_ns": self.latency.to_dict(),
+            "uncorrected_latency_ns": self.uncorrected_latency.to_dict(),
+            "histogram_v2_base64": base64.b64encode(self.histogram).decode("ascii"),
+        }
 
     @classmethod
     @_loader

@@ -189,6 +189,7 @@ async fn drive(
                 Arc::clone(&plan),
                 position,
                 Rc::clone(&idle_counts),
+                Rc::clone(&recorder),
                 Rc::clone(&connecting),
                 closing.clone(),
             );
@@ -389,7 +390,8 @@ struct Connection {
     completed: u64,
     /// A write is under way (if the run ends now, it is cut off half-written).
     mid_write: std::cell::Cell<bool>,
-    /// Goodbyes of connections that finished early, for the worker to wait for.
+    /// Goodbyes of connections that finished early or were churned, for the worker to
+    /// wait for at the end of the run.
     goodbyes: Rc<RefCell<Vec<tokio::task::JoinHandle<()>>>>,
 }
 
@@ -414,14 +416,25 @@ fn idle_source(target: std::net::SocketAddr, position: u64) -> Option<std::net::
 const IDLE_CONNECTS_IN_FLIGHT: usize = 32;
 
 /// Opens one idle connection (upgraded to WebSocket when that is the protocol) and
-/// holds it, sending nothing, until the run stops or the server closes it.
+/// holds it, sending nothing, until the run stops or the server closes it. A failure
+/// to open it, or its loss while held, is counted in `recorder` by kind, with words.
 async fn hold_idle(
     plan: Arc<Plan>,
     position: u64,
     counts: Rc<RefCell<IdleCounts>>,
+    recorder: Rc<RefCell<Recorder>>,
     connecting: Rc<tokio::sync::Semaphore>,
     mut closing: watch::Receiver<bool>,
 ) {
+    let fail = |(failure, message): (Failure, String)| {
+        recorder
+            .borrow_mut()
+            .failure_with(failure, || format!("idle connection: {message}"));
+    };
+    let words = |err: &std::io::Error| match Failure::of_io(err) {
+        Failure::FdLimit => (Failure::FdLimit, recorder::fd_limit_message(err)),
+        failure => (failure, err.to_string()),
+    };
     let Some(Ok(permit)) = unless_closing(&mut closing, connecting.acquire()).await else {
         return;
     };
@@ -437,32 +450,53 @@ async fn hold_idle(
         socket.connect(plan.addr).await
     };
     let connect = tokio::time::timeout(plan.connect_timeout, connect);
-    let Some(Ok(Ok(mut stream))) = unless_closing(&mut closing, connect).await else {
-        return;
+    let (addr, limit) = (plan.addr, plan.connect_timeout.as_millis());
+    let mut stream = match unless_closing(&mut closing, connect).await {
+        None => return,
+        Some(Ok(Ok(stream))) => stream,
+        Some(Ok(Err(e))) => {
+            return fail(match Failure::of_connect(&e) {
+                Failure::FdLimit => (Failure::FdLimit, recorder::fd_limit_message(&e)),
+                failure => (failure, format!("connecting to {addr}: {e}")),
+            })
+        }
+        Some(Err(_)) => {
+            let message =
+                format!("connecting to {addr} took longer than the connect timeout of {limit} ms");
+            return fail((Failure::ConnectTimeout, message));
+        }
     };
     let mut codec = Codec::new(&plan.protocol, position.wrapping_mul(0x2545_F491_4F6C_DD1D));
     if let Some(request) = codec.handshake() {
         let upgrade = async {
-            stream.write_all(&request).await.ok()?;
+            stream.write_all(&request).await.map_err(|e| words(&e))?;
             let mut reply = Vec::new();
             let mut chunk = [0u8; 1024];
             loop {
-                let n = stream.read(&mut chunk).await.ok()?;
+                let n = stream.read(&mut chunk).await.map_err(|e| words(&e))?;
                 if n == 0 {
-                    return None;
+                    let message = "the server closed it during the opening handshake";
+                    return Err((Failure::Closed, message.to_owned()));
                 }
                 reply.extend_from_slice(&chunk[..n]);
-                if codec.handshake_reply(&reply).ok()?.is_some() {
-                    return Some(());
+                match codec.handshake_reply(&reply) {
+                    Ok(None) => {}
+                    Ok(Some(_)) => return Ok(()),
+                    Err(invalid) => return Err((Failure::Protocol, invalid.to_string())),
                 }
             }
         };
         let upgrade = tokio::time::timeout(plan.connect_timeout, upgrade);
-        if !matches!(
-            unless_closing(&mut closing, upgrade).await,
-            Some(Ok(Some(())))
-        ) {
-            return;
+        match unless_closing(&mut closing, upgrade).await {
+            None => return,
+            Some(Ok(Ok(()))) => {}
+            Some(Ok(Err(failed))) => return fail(failed),
+            Some(Err(_)) => {
+                let message = format!(
+                    "the opening handshake took longer than the connect timeout of {limit} ms"
+                );
+                return fail((Failure::Timeout, message));
+            }
         }
     }
     drop(permit);
@@ -470,9 +504,24 @@ async fn hold_idle(
     counts.borrow_mut().held += 1;
     // Held until the server closes it, or until the run ends.
     let mut chunk = [0u8; 256];
-    let held = async { while matches!(stream.read(&mut chunk).await, Ok(n) if n > 0) {} };
-    if unless_closing(&mut closing, held).await.is_some() {
+    let held = async {
+        loop {
+            match stream.read(&mut chunk).await {
+                Ok(0) => return Ok(()),
+                Ok(_) => {}
+                Err(e) => return Err(e),
+            }
+        }
+    };
+    if let Some(lost) = unless_closing(&mut closing, held).await {
         counts.borrow_mut().held -= 1;
+        fail(match lost {
+            Ok(()) => (
+                Failure::Closed,
+                "the server closed it while it was held".into(),
+            ),
+            Err(e) => words(&e),
+        });
     } else {
         // Still held when the run ended; now it says goodbye.
         farewell(&mut stream, &mut codec, &[], false).await;
@@ -531,6 +580,19 @@ impl ReadBuf {
     }
 }
 
+/// How a connection's exchanges ended without a failure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ended {
+    /// Nothing more to send on it (budget spent, or churn): ours to close.
+    Ours,
+    /// The server closes it after its last reply.
+    ByServer,
+}
+
+/// Goodbyes (see [`Connection::goodbye`]) one worker has on tasks of their own at most:
+/// each holds a socket for at most [`FAREWELL`].
+const MAX_GOODBYES: usize = 16;
+
 /// One request in flight: when it was due (open loop) and when it left.
 struct InFlight {
     due: Option<Instant>,
@@ -582,15 +644,14 @@ impl Connection {
             if self.completed > completed_before {
                 backoff = FIRST_BACKOFF;
             }
+            match outcome {
+                // Done (budget spent) or churned: either way, ours to end politely.
+                Ok(Ended::Ours) => self.goodbye(stream, &buf).await,
+                // The server closes it after its last reply; there is nobody to tell.
+                Ok(Ended::ByServer) => drop(stream),
+                Err(_) => {}
+            }
             if outcome.is_ok() && self.budget == Some(0) {
-                // Done: the goodbye runs on its own, so the run's time does not wait
-                // for this server's answer to it.
-                let mut codec = self.codec.clone();
-                let (unread, mid_write) = (buf.filled().to_vec(), self.mid_write.get());
-                let goodbye = tokio::task::spawn_local(async move {
-                    farewell(&mut stream, &mut codec, &unread, mid_write).await;
-                });
-                self.goodbyes.borrow_mut().push(goodbye);
                 return true;
             }
             if let Err(failure) = outcome {
@@ -639,6 +700,28 @@ impl Connection {
     /// A protocol error, with the codec's words.
     fn protocol(&self, invalid: &Invalid) -> Failure {
         self.note(Failure::Protocol, || invalid.to_string())
+    }
+
+    /// Ends `stream` politely (see [`farewell`]) on a task of its own, so that neither
+    /// the run's end nor this connection's next one waits for the server's answer.
+    /// With [`MAX_GOODBYES`] goodbyes in flight in this worker already (a server slow to
+    /// answer its closes), it says goodbye here and now instead: churn must not hold
+    /// sockets without bound, nor drop them rudely.
+    async fn goodbye(&mut self, mut stream: TcpStream, buf: &ReadBuf) {
+        let (unread, mid_write) = (buf.filled(), self.mid_write.get());
+        {
+            let mut goodbyes = self.goodbyes.borrow_mut();
+            goodbyes.retain(|goodbye| !goodbye.is_finished());
+            if goodbyes.len() < MAX_GOODBYES {
+                let mut codec = self.codec.clone();
+                let unread = unread.to_vec();
+                goodbyes.push(tokio::task::spawn_local(async move {
+                    farewell(&mut stream, &mut codec, &unread, mid_write).await;
+                }));
+                return;
+            }
+        }
+        farewell(&mut stream, &mut self.codec, unread, mid_write).await;
     }
 
     /// Closes this connection's stream politely (see [`farewell`]).
@@ -752,13 +835,14 @@ impl Connection {
         Some(due)
     }
 
-    /// Runs exchanges on one open connection until the budget is spent or the server
-    /// asks to close (Ok), or the connection fails (Err).
+    /// Runs exchanges on one open connection until the budget or the connection's share
+    /// of it (churn) is spent, or the server asks to close (Ok), or the connection
+    /// fails (Err).
     async fn exchanges(
         &mut self,
         stream: &mut TcpStream,
         buf: &mut ReadBuf,
-    ) -> Result<(), Failure> {
+    ) -> Result<Ended, Failure> {
         let depth = self.plan.protocol.pipeline();
         let mut in_flight: VecDeque<InFlight> = VecDeque::with_capacity(depth);
         let mut out = Vec::new();
@@ -783,7 +867,7 @@ impl Connection {
                 in_flight.push_back(InFlight { due, sent });
             }
             if in_flight.is_empty() {
-                return Ok(());
+                return Ok(Ended::Ours);
             }
             // The request timeout covers the whole exchange: a server that stops
             // reading blocks the write, and that too must end as a timeout.
@@ -828,7 +912,7 @@ impl Connection {
             if !keep_alive {
                 // The server closes after this reply: what else is in flight is lost.
                 return match in_flight.len() {
-                    0 => Ok(()),
+                    0 => Ok(Ended::ByServer),
                     _ => Err(Failure::Closed),
                 };
             }

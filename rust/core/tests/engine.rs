@@ -388,6 +388,17 @@ fn protocol_errors_keep_the_codecs_words() {
 /// A WebSocket echo server for small messages that records, per connection, the status
 /// code of the client's Close frame (0 when the client left without one).
 fn ws_server(closes: std::sync::Arc<std::sync::Mutex<Vec<u16>>>) -> SocketAddr {
+    ws_server_answering(closes, true, Default::default())
+}
+
+/// As [`ws_server`]; a client's Close is answered only if `answer_close` (if not, the
+/// server reads on until the client goes). `open` counts the connections open now and
+/// the most ever open at once.
+fn ws_server_answering(
+    closes: std::sync::Arc<std::sync::Mutex<Vec<u16>>>,
+    answer_close: bool,
+    open: std::sync::Arc<std::sync::Mutex<(usize, usize)>>,
+) -> SocketAddr {
     use std::io::BufRead;
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
@@ -395,7 +406,20 @@ fn ws_server(closes: std::sync::Arc<std::sync::Mutex<Vec<u16>>>) -> SocketAddr {
         for stream in listener.incoming() {
             let Ok(stream) = stream else { continue };
             let closes = std::sync::Arc::clone(&closes);
+            let open = std::sync::Arc::clone(&open);
+            {
+                let mut open = open.lock().unwrap();
+                open.0 += 1;
+                open.1 = open.1.max(open.0);
+            }
             std::thread::spawn(move || {
+                struct Gone(std::sync::Arc<std::sync::Mutex<(usize, usize)>>);
+                impl Drop for Gone {
+                    fn drop(&mut self) {
+                        self.0.lock().unwrap().0 -= 1;
+                    }
+                }
+                let _gone = Gone(open);
                 let mut out = stream.try_clone().unwrap();
                 let mut input = std::io::BufReader::new(stream);
                 let mut key = String::new();
@@ -436,7 +460,11 @@ fn ws_server(closes: std::sync::Arc<std::sync::Mutex<Vec<u16>>>) -> SocketAddr {
                     if opcode == 0x8 {
                         let code = u16::from_be_bytes([payload[0], payload[1]]);
                         closes.lock().unwrap().push(code);
-                        let _ = out.write_all(&[0x88, 0x02, payload[0], payload[1]]);
+                        if answer_close {
+                            let _ = out.write_all(&[0x88, 0x02, payload[0], payload[1]]);
+                        } else {
+                            while matches!(input.read(&mut [0u8; 64]), Ok(1..)) {}
+                        }
                         return;
                     }
                     let mut frame = vec![0x80 | opcode, len as u8];
@@ -474,4 +502,183 @@ fn websocket_connections_end_with_a_close_frame() {
         // The worker waited for the server's answering Close, sent after it recorded.
         assert_eq!(*closes.lock().unwrap(), [1000, 1000, 1000], "{end}");
     }
+}
+
+#[test]
+fn churned_websocket_connections_end_with_a_close_frame() {
+    // Every connection carries 4 messages, then is closed and replaced: by count, and
+    // by count at a connection rate.
+    for churn in [
+        r#","requests":30,"requests_per_connection":4"#,
+        r#","requests":30,"requests_per_connection":4,"connection_rate_per_s":200"#,
+    ] {
+        let closes = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let addr = ws_server(std::sync::Arc::clone(&closes));
+        let run = Run::start(ws_plan(addr, churn)).unwrap();
+        let s = finish(&run).summary;
+        assert_eq!(s.requests, 30, "{churn}");
+        assert_eq!(s.errors.total(), 0, "{churn}: {:?}", s.errors);
+        // 3 connections of 10 messages each, 4 per socket: 3 sockets each.
+        assert_eq!(s.connections_opened, 9, "{churn}");
+        // The server records a connection when it ends; the last ones' goodbyes were
+        // waited for by the run.
+        let closes = closes.lock().unwrap().clone();
+        assert_eq!(
+            closes,
+            vec![1000; 9],
+            "{churn}: 0 is a socket dropped without a Close"
+        );
+    }
+}
+
+/// An echo server that ends every connection silent for its first 200 ms (the idle
+/// ones, and the start-up probe): closed, or reset when `reset`.
+fn silence_dropping_server(reset: bool) -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 4096];
+                let _ = stream.set_read_timeout(Some(Duration::from_millis(200)));
+                match stream.read(&mut buf) {
+                    Ok(n) if n > 0 => {
+                        let _ = stream.set_read_timeout(None);
+                        let _ = stream.write_all(&buf[..n]);
+                    }
+                    Ok(_) => return,
+                    Err(_) => {
+                        if reset {
+                            let linger = socket2::SockRef::from(&stream);
+                            linger.set_linger(Some(Duration::ZERO)).unwrap();
+                        }
+                        return;
+                    }
+                }
+                while let Ok(n) = stream.read(&mut buf) {
+                    if n == 0 || stream.write_all(&buf[..n]).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    addr
+}
+
+#[test]
+fn idle_connections_the_server_drops_are_counted() {
+    for (reset, kind) in [(false, "closed"), (true, "reset")] {
+        let addr = silence_dropping_server(reset);
+        let run = Run::start(plan(addr, r#","duration_ms":1000,"idle_connections":5"#)).unwrap();
+        let s = finish(&run).summary;
+        let idle = s.idle_connections;
+        assert_eq!(
+            (idle.requested, idle.opened, idle.held),
+            (5, 5, 0),
+            "{kind}"
+        );
+        assert!(s.requests > 0, "{kind}: the load is served");
+        let count = if reset {
+            s.errors.reset
+        } else {
+            s.errors.closed
+        };
+        assert_eq!(count, 5, "{kind}: {:?}", s.errors);
+        assert_eq!(s.errors.total(), 5, "{kind}: {:?}", s.errors);
+        let words = &s.error_messages[kind];
+        assert_eq!(words.count, 5);
+        assert!(
+            words.first.starts_with("idle connection: "),
+            "{}",
+            words.first
+        );
+    }
+}
+
+/// A WebSocket server that answers 403 to the upgrade of connections 1 to `refuse`
+/// (in the order accepted; 0 is the engine's start-up probe) and echoes on the others.
+/// A worker opens its idle connections before its load connections, so with one worker
+/// those refused are idle ones.
+fn upgrade_refusing_ws_server(refuse: usize) -> SocketAddr {
+    let closes = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let echo = ws_server(closes);
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for (index, stream) in listener.incoming().enumerate() {
+            let Ok(mut stream) = stream else { continue };
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 4096];
+                if (1..=refuse).contains(&index) {
+                    let _ = stream.read(&mut buf);
+                    let _ = stream.write_all(
+                        b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                    );
+                    return;
+                }
+                // Forwarded to the echo server, both ways.
+                let Ok(mut upstream) = std::net::TcpStream::connect(echo) else {
+                    return;
+                };
+                let (mut down, mut up) =
+                    (stream.try_clone().unwrap(), upstream.try_clone().unwrap());
+                std::thread::spawn(move || std::io::copy(&mut up, &mut down));
+                let _ = std::io::copy(&mut stream, &mut upstream);
+                let _ = upstream.shutdown(std::net::Shutdown::Write);
+            });
+        }
+    });
+    addr
+}
+
+#[test]
+fn idle_connections_that_fail_to_open_are_counted() {
+    let addr = upgrade_refusing_ws_server(3);
+    let plan = Plan::from_json(&format!(
+        r#"{{"abi_version":2,"connections":1,"threads":1,"duration_ms":500,"idle_connections":4,
+           "protocol":{{"kind":"ws","url":"ws://{addr}/","message_hex":"68656c6c6f"}}}}"#
+    ))
+    .unwrap();
+    let run = Run::start(plan).unwrap();
+    let s = finish(&run).summary;
+    let idle = s.idle_connections;
+    assert_eq!((idle.requested, idle.opened, idle.held), (4, 1, 1));
+    assert!(s.requests > 0, "the load is served");
+    assert_eq!(s.errors.protocol, 3, "{:?}", s.errors);
+    assert_eq!(s.errors.total(), 3, "{:?}", s.errors);
+    let words = &s.error_messages["protocol"];
+    assert!(
+        words.first.starts_with("idle connection: ") && words.first.contains("403"),
+        "{}",
+        words.first
+    );
+}
+
+#[test]
+fn churn_against_a_server_that_never_answers_a_close_stays_bounded_and_polite() {
+    // Every goodbye waits out its 150 ms: past 16 in flight in the worker, connections
+    // say goodbye before reconnecting, so at most 40 + 16 sockets are open at once.
+    let closes = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let open = std::sync::Arc::new(std::sync::Mutex::new((0, 0)));
+    let addr = ws_server_answering(std::sync::Arc::clone(&closes), false, open.clone());
+    let plan = Plan::from_json(&format!(
+        r#"{{"abi_version":2,"connections":40,"threads":1,"requests":120,
+           "requests_per_connection":1,
+           "protocol":{{"kind":"ws","url":"ws://{addr}/","message_hex":"68656c6c6f"}}}}"#
+    ))
+    .unwrap();
+    let run = Run::start(plan).unwrap();
+    let s = finish(&run).summary;
+    assert_eq!((s.requests, s.connections_opened), (120, 120));
+    assert_eq!(s.errors.total(), 0, "{:?}", s.errors);
+    let most_open = open.lock().unwrap().1;
+    // The server sees a socket go a little after it went, and the start-up probe may
+    // still be open: a margin, far below the 120 of goodbyes without a bound.
+    assert!(most_open < 40 + 16 + 20, "{most_open} sockets open at once");
+    // Every connection sent its Close, the last ones' goodbyes cut at the run's end.
+    let closes = closes.lock().unwrap().clone();
+    assert!(closes.len() >= 120 - 40, "{}", closes.len());
+    assert!(closes.iter().all(|&code| code == 1000), "{closes:?}");
 }
