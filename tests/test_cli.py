@@ -81,16 +81,22 @@ def test_json_output_is_the_result_json(rust_echo: Server, tmp_path: Path) -> No
 def test_a_benchmark_from_the_command_line(tmp_path: Path) -> None:
     server = f"{RUST_TESTEE} echo --port {{port}} --cold-ms 1500 --cold-delay-us 3000"
     out, hlog = tmp_path / "bench.json", tmp_path / "bench.hlog"
-    proc = cli(
-        "tcp", "127.0.0.1:9", "--server", server, "-c", "8", "-R", "400", "--interval", "250ms",
-        "--warmup-min", "3", "--warmup-max", "10", "--window", "1.5", "--measure", "3",
-        "--json", str(out), "--hlog", str(hlog),
-    )  # fmt: skip
-    assert proc.returncode == 0, proc.stderr
+    for _attempt in range(3):
+        proc = cli(
+            "tcp", "127.0.0.1:9", "--server", server, "-c", "8", "-R", "400", "--interval", "250ms",
+            "--warmup-min", "3", "--warmup-max", "10", "--window", "1.5", "--measure", "3",
+            "--json", str(out), "--hlog", str(hlog),
+        )  # fmt: skip
+        assert proc.returncode == 0, proc.stderr
+        data = json.loads(out.read_text())
+        # A run in which the generator itself was paused (its send lag's p99 over 5 ms, as
+        # tests/test_benchmark.py judges it) is no test of detection: it is run again.
+        noise = data["executions"][0].get("generator_noise")
+        if noise is None or noise["p99_ns"] <= 5_000_000:
+            break
     assert "  warmup " in proc.stdout and "  measure " in proc.stdout
     # The step at 1.5 s is found; whether the measurement after it is steady depends on
     # how loaded the machine is (the driver re-measures until max_s, then says so).
-    data = json.loads(out.read_text())
     assert data["kind"] == "benchmark"
     assert data["classification"] in ("warmup", "no steady state"), proc.stdout
     assert f"classification: {data['classification']}" in proc.stdout
