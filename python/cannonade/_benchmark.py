@@ -553,6 +553,7 @@ def _analysis_from(data: Mapping[str, Any]) -> _steady.SeriesAnalysis:
             for s in data["segments"]
         ),
         outliers=tuple(int(o) for o in data["outliers"]),
+        excluded=tuple(int(e) for e in data.get("excluded") or ()),
         steady_start=None if steady_start is None else int(steady_start),
         reasons=tuple(str(r) for r in data.get("reasons") or ()),
         halfwidth=None if halfwidth is None else float(halfwidth),
