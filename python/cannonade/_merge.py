@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Optional
+from typing import Any, Optional, Union
 
 from ._errors import ResultError
 from ._hlog import Histogram, add_histograms, decode_histogram, encode_histogram
@@ -157,55 +157,51 @@ def _uncorrected(
     return _latency(parts, None)
 
 
-def _interval(parts: Sequence[Interval], labels: Sequence[str]) -> Interval:
-    first = parts[0]
-    histogram = _added([p.histogram for p in parts], labels, f"interval {first.index}")
+def _span(
+    parts: Sequence[Union[Interval, Phase]], labels: Sequence[str], what: str
+) -> dict[str, Any]:
+    """What an interval and a phase have in common, added up: times, counts, errors and
+    latencies (from the added histogram), as keyword arguments for either."""
+    histogram = _added([p.histogram for p in parts], labels, what)
     latency = _latency([p.latency for p in parts], histogram)
-    return Interval(
-        index=first.index,
-        start_ns=min(p.start_ns for p in parts),
-        end_ns=max(p.end_ns for p in parts),
-        requests=sum(p.requests for p in parts),
-        requests_per_s=math.fsum(p.requests_per_s for p in parts),
-        bytes_sent=sum(p.bytes_sent for p in parts),
-        bytes_received=sum(p.bytes_received for p in parts),
-        connections_opened=sum(p.connections_opened for p in parts),
-        errors=_errors([p.errors for p in parts]),
-        latency=latency,
-        uncorrected_latency=_uncorrected(
+    return {
+        "start_ns": min(p.start_ns for p in parts),
+        "end_ns": max(p.end_ns for p in parts),
+        "requests": sum(p.requests for p in parts),
+        "requests_per_s": math.fsum(p.requests_per_s for p in parts),
+        "bytes_sent": sum(p.bytes_sent for p in parts),
+        "bytes_received": sum(p.bytes_received for p in parts),
+        "connections_opened": sum(p.connections_opened for p in parts),
+        "errors": _errors([p.errors for p in parts]),
+        "latency": latency,
+        "uncorrected_latency": _uncorrected(
             [p.uncorrected_latency for p in parts], [p.latency for p in parts], latency
         ),
+        "histogram": encode_histogram(histogram) if histogram is not None else b"",
+    }
+
+
+def _interval(parts: Sequence[Interval], labels: Sequence[str]) -> Interval:
+    first = parts[0]
+    return Interval(
+        index=first.index,
         phase=first.phase,
-        histogram=encode_histogram(histogram) if histogram is not None else b"",
+        **_span(parts, labels, f"interval {first.index}"),
     )
 
 
 def _phase(parts: Sequence[Phase], labels: Sequence[str]) -> Phase:
     first = parts[0]
-    histogram = _added([p.histogram for p in parts], labels, f"phase {first.name!r}")
-    latency = _latency([p.latency for p in parts], histogram)
     return Phase(
         name=first.name,
         first_interval=first.first_interval,
         intervals=max(p.intervals for p in parts),
-        start_ns=min(p.start_ns for p in parts),
-        end_ns=max(p.end_ns for p in parts),
-        requests=sum(p.requests for p in parts),
-        requests_per_s=math.fsum(p.requests_per_s for p in parts),
-        bytes_sent=sum(p.bytes_sent for p in parts),
-        bytes_received=sum(p.bytes_received for p in parts),
-        connections_opened=sum(p.connections_opened for p in parts),
-        errors=_errors([p.errors for p in parts]),
-        latency=latency,
-        uncorrected_latency=_uncorrected(
-            [p.uncorrected_latency for p in parts], [p.latency for p in parts], latency
-        ),
         send_lag=_optional_latency([p.send_lag for p in parts]),
+        send_gap=_optional_latency([p.send_gap for p in parts]),
         status_codes=_codes([p.status_codes for p in parts]),
         non_2xx_3xx=sum(p.non_2xx_3xx for p in parts),
-        histogram=encode_histogram(histogram) if histogram is not None else b"",
-        send_gap=_optional_latency([p.send_gap for p in parts]),
         error_messages=_messages([p.error_messages for p in parts]),
+        **_span(parts, labels, f"phase {first.name!r}"),
     )
 
 

@@ -430,6 +430,25 @@ class TlsHandshakes:
         )
 
 
+def _span_dict(span: Union[Phase, Interval]) -> dict[str, Any]:
+    """The JSON fields a phase and an interval share: times, counts, errors, latencies,
+    the histogram and the TLS handshakes."""
+    return {
+        "start_ns": span.start_ns,
+        "end_ns": span.end_ns,
+        "requests": span.requests,
+        "requests_per_s": span.requests_per_s,
+        "bytes_sent": span.bytes_sent,
+        "bytes_received": span.bytes_received,
+        "connections_opened": span.connections_opened,
+        "errors": span.errors.to_dict(),
+        "latency_ns": span.latency.to_dict(),
+        "uncorrected_latency_ns": span.uncorrected_latency.to_dict(),
+        "histogram_v2_base64": base64.b64encode(span.histogram).decode("ascii"),
+        **_tls_dict(span.tls),
+    }
+
+
 def _tls_dict(tls: Optional[TlsHandshakes]) -> dict[str, Any]:
     """An interval's or a phase's ``tls`` entry: absent without TLS, as the engine writes."""
     return {"tls": tls.to_dict()} if tls is not None else {}
@@ -501,23 +520,12 @@ class Phase:
             "name": self.name,
             "first_interval": self.first_interval,
             "intervals": self.intervals,
-            "start_ns": self.start_ns,
-            "end_ns": self.end_ns,
-            "requests": self.requests,
-            "requests_per_s": self.requests_per_s,
-            "bytes_sent": self.bytes_sent,
-            "bytes_received": self.bytes_received,
-            "connections_opened": self.connections_opened,
-            "errors": self.errors.to_dict(),
-            "latency_ns": self.latency.to_dict(),
-            "uncorrected_latency_ns": self.uncorrected_latency.to_dict(),
+            **_span_dict(self),
             "send_lag_ns": self.send_lag.to_dict() if self.send_lag else None,
             "send_gap_ns": self.send_gap.to_dict() if self.send_gap else None,
             "status_codes": {str(code): n for code, n in self.status_codes},
             "non_2xx_3xx": self.non_2xx_3xx,
             "error_messages": _error_messages_dict(self.error_messages),
-            "histogram_v2_base64": base64.b64encode(self.histogram).decode("ascii"),
-            **_tls_dict(self.tls),
         }
 
     @classmethod
@@ -799,18 +807,7 @@ class Interval:
         return {
             "index": self.index,
             "phase": self.phase,
-            "start_ns": self.start_ns,
-            "end_ns": self.end_ns,
-            "requests": self.requests,
-            "requests_per_s": self.requests_per_s,
-            "bytes_sent": self.bytes_sent,
-            "bytes_received": self.bytes_received,
-            "connections_opened": self.connections_opened,
-            "errors": self.errors.to_dict(),
-            "latency_ns": self.latency.to_dict(),
-            "uncorrected_latency_ns": self.uncorrected_latency.to_dict(),
-            "histogram_v2_base64": base64.b64encode(self.histogram).decode("ascii"),
-            **_tls_dict(self.tls),
+            **_span_dict(self),
         }
 
     @classmethod
