@@ -59,6 +59,7 @@ from ._result import (
     _histogram_base64,
     _loader,
     _parse_json,
+    _read_file,
 )
 from ._run import start as _run_start
 from ._server import ProcessSample, Server
@@ -705,11 +706,7 @@ class BenchmarkResult:
         Raises ResultError naming the file and what is wrong in it, or OSError if it
         cannot be opened.
         """
-        data = Path(path).read_bytes()
-        try:
-            return cls.from_json(data)
-        except ResultError as error:
-            raise ResultError(f"{os.fspath(path)}: {error}") from None
+        return _read_file(path, cls.from_json)
 
     def write_hlog(self, path: Union[str, Path]) -> Path:
         """Write every interval as an HdrHistogram interval log (tags ``e1-warmup``...)."""

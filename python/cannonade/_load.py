@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any, Union
 
 from ._benchmark import BenchmarkResult
 from ._errors import ResultError
-from ._result import Result, _parse_json
+from ._result import Result, _parse_json, _read_file
 
 __all__ = ["load", "load_data"]
 
@@ -37,8 +36,4 @@ def load(path: Union[str, os.PathLike[str]]) -> Union[Result, BenchmarkResult]:
     no cannonade result at all) raises :class:`ResultError` naming the file and what
     is wrong; a file that cannot be opened raises OSError.
     """
-    text = Path(path).read_bytes()
-    try:
-        return load_data(_parse_json(text, "result"))
-    except ResultError as error:
-        raise ResultError(f"{os.fspath(path)}: {error}") from None
+    return _read_file(path, lambda text: load_data(_parse_json(text, "result")))

@@ -111,6 +111,7 @@ def _json_type(value: object) -> str:
 
 
 _LoaderT = TypeVar("_LoaderT", bound=Callable[..., Any])
+_ReadT = TypeVar("_ReadT")
 
 # What the conversions in a loader raise on a value of the wrong type or size.
 _BAD_VALUE = (TypeError, ValueError, KeyError, IndexError, AttributeError, OverflowError)
@@ -219,6 +220,16 @@ def _describe_json_error(text: Union[str, bytes], error: ValueError) -> str:
             return f"it ends too early (cut short?): {error.msg}"
         return f"it is not valid JSON: {error}"
     return f"it is not UTF-8 JSON text ({error})"
+
+
+def _read_file(path: Union[str, os.PathLike[str]], read: Callable[[bytes], _ReadT]) -> _ReadT:
+    """``read`` applied to the bytes of the file at ``path``; a ResultError it raises
+    names the file. OSError if the file cannot be opened."""
+    data = Path(path).read_bytes()
+    try:
+        return read(data)
+    except ResultError as error:
+        raise ResultError(f"{os.fspath(path)}: {error}") from None
 
 
 def _parse_json(text: Union[str, bytes], what: str) -> Any:
@@ -758,11 +769,7 @@ class Result:
         Raises ResultError naming the file and what is wrong in it, or OSError if it
         cannot be opened.
         """
-        data = Path(path).read_bytes()
-        try:
-            return cls.from_json(data)
-        except ResultError as error:
-            raise ResultError(f"{os.fspath(path)}: {error}") from None
+        return _read_file(path, cls.from_json)
 
     def format(self) -> str:
         """A wrk-like text summary."""
