@@ -74,7 +74,7 @@ def test_json_output_is_the_result_json(rust_echo: Server, tmp_path: Path) -> No
     out = tmp_path / "r.json"
     assert cli("tcp", rust_echo.address, "-c", "1", "-n", "10", "--json", str(out)).returncode == 0
     data = json.loads(out.read_text())
-    assert data["schema_version"] == 2 and data["requests"] == 10
+    assert data["schema_version"] == 3 and data["requests"] == 10
     assert [p["name"] for p in data["phases"]] == ["main"]
 
 

@@ -69,7 +69,7 @@ def test_the_package_ships_both_schemas_as_valid_draft_2020_12() -> None:
         schema = _schema(name)
         assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
         jsonschema.Draft202012Validator.check_schema(schema)
-    assert _schema("run")["properties"]["schema_version"] == {"const": 2}
+    assert _schema("run")["properties"]["schema_version"] == {"const": 3}
     assert _schema("benchmark")["properties"]["schema_version"] == {
         "const": cannonade._benchmark.BENCHMARK_SCHEMA_VERSION
     }

@@ -198,7 +198,7 @@ BAD_RESULTS = [
     ("a list", "[1, 2]", ["must be an object", "array"]),
     ("a number", "42", ["must be an object", "42"]),
     ("deep", "[" * 100_000 + "]" * 100_000, []),
-    ("newer schema", _edit(_set("schema_version", 3)), ["newer", "upgrade cannonade"]),
+    ("newer schema", _edit(_set("schema_version", 4)), ["newer", "upgrade cannonade"]),
     ("schema as text", _edit(_set("schema_version", "2")), ["schema_version '2'"]),
     ("schema missing", _edit(lambda d: d.pop("schema_version")), ["schema_version"]),
     ("requests as text", _edit(_set("requests", "many")), ["requests", "many"]),

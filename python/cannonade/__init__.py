@@ -49,7 +49,7 @@ from ._hotspotlog import HotSpotCompile, HotSpotIntervalEvents, HotSpotLogReader
 from ._html import write_compare_html, write_html
 from ._load import load
 from ._merge import merge
-from ._plan import MAX_PAYLOAD_BYTES, Http, Plan, Tcp, Ws
+from ._plan import MAX_LABELS, MAX_PAYLOAD_BYTES, Entry, Http, Plan, Tcp, Ws
 from ._pypylog import EventStats, IntervalEvents, PypyLogEvent, PypyLogReader
 from ._report import format_ns
 from ._result import (
@@ -57,7 +57,10 @@ from ._result import (
     Errors,
     IdleConnections,
     Interval,
+    Labels,
+    LabelStats,
     Latency,
+    MixInfo,
     Phase,
     Result,
     TlsHandshakes,
@@ -70,6 +73,7 @@ from ._version import ABI_VERSION, __version__
 
 __all__ = [
     "ABI_VERSION",
+    "MAX_LABELS",
     "MAX_PAYLOAD_BYTES",
     "METRICS",
     "AbiMismatchError",
@@ -80,6 +84,7 @@ __all__ = [
     "CannonadeError",
     "Comparison",
     "ConnectError",
+    "Entry",
     "ErrorMessage",
     "Errors",
     "Estimate",
@@ -94,8 +99,11 @@ __all__ = [
     "InternalError",
     "Interval",
     "IntervalEvents",
+    "LabelStats",
+    "Labels",
     "Latency",
     "MetricComparison",
+    "MixInfo",
     "Phase",
     "Plan",
     "PlanError",

@@ -14,13 +14,16 @@ from ._backend import validate as _engine_validate
 from ._errors import PlanError
 from ._version import ABI_VERSION
 
-__all__ = ["MAX_PAYLOAD_BYTES", "Http", "Plan", "Tcp", "Ws"]
+__all__ = ["MAX_LABELS", "MAX_PAYLOAD_BYTES", "Entry", "Http", "Plan", "Tcp", "Ws"]
 
 #: Largest request payload the engine accepts (16 MiB). The engine is the judge; this
 #: copy only keeps ``Tcp(payload_bytes=N)`` from building a huge pattern first, and a
 #: test checks that the two agree.
 MAX_PAYLOAD_BYTES = 16 * 1024 * 1024
 _MAX_U64 = 2**64 - 1
+#: Most entries a request mix may have (the engine's limit, each label keeping its own
+#: histograms; the engine is the judge).
+MAX_LABELS = 64
 # Printable so a payload is recognisable in a packet capture.
 _PATTERN = b"abcdefghijklmnopqrstuvwxyz0123456789"
 
@@ -72,6 +75,8 @@ _PYTHON_NAMES = {
     "protocol.message_hex": "message",
 }
 _ENGINE_FIELD = re.compile(r"^plan field `([^`]*)`: ")
+_ENTRY_FIELD = re.compile(r"^protocol\.(requests\[\d+\])\.?(.*)$")
+_ENTRY_NAMES = {"body_hex": "body", "message_hex": "message", "payload_hex": "payload"}
 
 
 def _engine_check(plan: dict[str, Any]) -> None:
@@ -89,6 +94,13 @@ def _engine_check(plan: dict[str, Any]) -> None:
             raise
         field = match.group(1)
         name = _PYTHON_NAMES.get(field, field.rpartition(".")[2] or field)
+        entry = _ENTRY_FIELD.match(field)
+        if entry is not None:
+            # An entry of a mix: named by its place in the list, e.g. requests[2].body.
+            inner = entry.group(2)
+            head, _, rest = inner.partition(".")
+            inner = ".".join(filter(None, [_ENTRY_NAMES.get(head, head), rest]))
+            name = ".".join(filter(None, [entry.group(1), inner]))
         if field.endswith("_ms"):
             name = f"{name} ({field} in the plan JSON)"
         raise PlanError(f"{name}: {message[match.end() :]}") from None
@@ -128,8 +140,186 @@ def _check_payload_size(size: int, name: str = "payload", empty_ok: bool = False
         raise PlanError(f"{name} is {size} bytes; the maximum is 16 MiB")
 
 
+_ENTRY_FIELDS = (
+    "label",
+    "weight",
+    "path",
+    "method",
+    "headers",
+    "body",
+    "message",
+    "size",
+    "binary",
+    "payload",
+    "reply_bytes",
+    "reply_delimiter",
+)
+
+
+def _text_or_bytes(name: str, value: object) -> bytes:
+    if isinstance(value, str):
+        return value.encode("utf-8")
+    return _check_bytes(name, value)
+
+
 @dataclass(frozen=True)
-class Tcp:
+class Entry:
+    """One entry of a request mix: a label, a weight and what to send.
+
+    Give a protocol a list of entries (``Http(requests=[...])``) to send them instead
+    of its one request. The fields that apply depend on the protocol:
+
+    - HTTP: ``path`` (path and query, required), ``method`` (default ``GET``),
+      ``headers`` (sent after the protocol's own) and ``body`` (bytes or str);
+    - WebSocket: ``message`` (bytes or str) or ``size`` (that many bytes of a printable
+      pattern), ``binary`` (default: the protocol's);
+    - TCP: ``payload`` (bytes or str), and ``reply_bytes`` or ``reply_delimiter``
+      (default: the protocol's reply framing).
+
+    ``weight`` is the entry's relative frequency in a ``random`` mix, or how many times
+    in a row it is sent in a ``round_robin`` or ``session`` mix (a whole number there).
+    The default ``label`` is the path (``"POST /login"`` for other methods), the size
+    (``"4096 B"``), or the entry's position. A dict with these keys (the JSON Lines
+    shape of ``--requests-file``) is accepted wherever an Entry is.
+    """
+
+    label: Optional[str] = None
+    weight: float = 1
+    path: Optional[str] = None
+    method: Optional[str] = None
+    headers: tuple[tuple[str, str], ...] = ()
+    body: Optional[bytes] = None
+    message: Optional[bytes] = None
+    size: Optional[int] = None
+    binary: Optional[bool] = None
+    payload: Optional[bytes] = None
+    reply_bytes: Optional[int] = None
+    reply_delimiter: Optional[bytes] = None
+
+    def __post_init__(self) -> None:
+        if self.label is not None and not isinstance(self.label, str):
+            raise PlanError(f"label must be a str, got {_describe(self.label)}")
+        if isinstance(self.weight, bool) or not isinstance(self.weight, (int, float)):
+            raise PlanError(f"weight must be a number, got {_describe(self.weight)}")
+        for name in ("path", "method"):
+            value = getattr(self, name)
+            if value is not None and not isinstance(value, str):
+                raise PlanError(f"{name} must be a str, got {_describe(value)}")
+        object.__setattr__(self, "headers", _header_pairs(self.headers))
+        for name in ("body", "message", "payload", "reply_delimiter"):
+            value = getattr(self, name)
+            if value is not None:
+                object.__setattr__(self, name, _text_or_bytes(name, value))
+        for name in ("size", "reply_bytes"):
+            if getattr(self, name) is not None:
+                _check_int(name, getattr(self, name))
+        if self.binary is not None:
+            _check_bool("binary", self.binary)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Entry:
+        """An entry from a dict of its fields (``headers`` as ``[[name, value], ...]``)."""
+        if not isinstance(data, Mapping):
+            raise PlanError(f"an entry must be an object of fields, got {_describe(data)}")
+        unknown = sorted(set(data) - set(_ENTRY_FIELDS))
+        if unknown:
+            raise PlanError(
+                f"unknown field {unknown[0]!r}; an entry has: {', '.join(_ENTRY_FIELDS)}"
+            )
+        return cls(**{str(k): v for k, v in data.items()})
+
+    def to_dict(self, kind: str) -> dict[str, Any]:
+        """The entry's object in the plan JSON of a ``kind`` protocol (``"http"``, ...)."""
+        given = {name for name in _ENTRY_FIELDS if getattr(self, name) not in (None, ())}
+        given.discard("weight")
+        allowed = {
+            "http": {"label", "path", "method", "headers", "body"},
+            "ws": {"label", "message", "size", "binary"},
+            "tcp": {"label", "payload", "reply_bytes", "reply_delimiter"},
+        }[kind]
+        extra = sorted(given - allowed)
+        if extra:
+            raise PlanError(
+                f"{extra[0]} does not apply to a {kind} entry; it takes "
+                f"{', '.join(sorted(allowed | {'weight'}))}"
+            )
+        out: dict[str, Any] = {"weight": self.weight}
+        if self.label is not None:
+            out["label"] = self.label
+        if kind == "http":
+            out["path"] = self.path
+            if self.method is not None:
+                out["method"] = self.method
+            if self.headers:
+                out["headers"] = [[n, v] for n, v in self.headers]
+            if self.body is not None:
+                out["body_hex"] = self.body.hex()
+        elif kind == "ws":
+            if self.message is not None:
+                out["message_hex"] = self.message.hex()
+            if self.size is not None:
+                out["size"] = self.size
+            if self.binary is not None:
+                out["binary"] = self.binary
+        else:
+            if self.payload is not None:
+                out["payload_hex"] = self.payload.hex()
+            if self.reply_delimiter is not None:
+                out["reply"] = {"kind": "delimiter", "delimiter_hex": self.reply_delimiter.hex()}
+            elif self.reply_bytes is not None:
+                out["reply"] = {"kind": "fixed", "bytes": self.reply_bytes}
+        return out
+
+
+def _entries(requests: object) -> tuple[Entry, ...]:
+    """A protocol's ``requests``: Entries or dicts, as a tuple of Entries."""
+    if isinstance(requests, (str, bytes, Mapping)) or not isinstance(requests, Iterable):
+        raise PlanError(
+            f"requests must be a list of cannonade.Entry (or dicts), got {_describe(requests)}"
+        )
+    entries = []
+    for i, item in enumerate(requests):
+        try:
+            entries.append(item if isinstance(item, Entry) else Entry.from_dict(item))
+        except PlanError as error:
+            raise PlanError(f"requests[{i}]: {error}") from None
+    return tuple(entries)
+
+
+class _Mixed:
+    """What Tcp, Http and Ws share for a mix: ``requests``, ``mix`` and ``seed``."""
+
+    requests: tuple[Entry, ...]
+    mix: str
+    seed: Optional[int]
+
+    def _check_mix(self) -> None:
+        object.__setattr__(self, "requests", _entries(self.requests))
+        if not isinstance(self.mix, str):
+            raise PlanError(f"mix must be a str such as 'random', got {_describe(self.mix)}")
+        if self.seed is not None:
+            _check_int("seed", self.seed)
+
+    def _mix_dict(self, kind: str) -> dict[str, Any]:
+        if not self.requests:
+            if self.seed is not None or self.mix != "random":
+                # The engine's words for a mix field without a mix.
+                return {"mix": self.mix, **({"seed": self.seed} if self.seed is not None else {})}
+            return {}
+        entries = []
+        for i, entry in enumerate(self.requests):
+            try:
+                entries.append(entry.to_dict(kind))
+            except PlanError as error:
+                raise PlanError(f"requests[{i}]: {error}") from None
+        out: dict[str, Any] = {"requests": entries, "mix": self.mix}
+        if self.seed is not None:
+            out["seed"] = self.seed
+        return out
+
+
+@dataclass(frozen=True)
+class Tcp(_Mixed):
     """Plain TCP request/reply: send a payload, read a reply of known length.
 
     ``payload`` is sent verbatim when given; otherwise ``payload_bytes`` bytes of
@@ -145,8 +335,15 @@ class Tcp:
     reply_bytes: Optional[int] = None
     reply_delimiter: Optional[bytes] = None
     tls: bool = False
+    #: A mix: entries sent instead of ``payload`` (see :class:`Entry`).
+    requests: tuple[Entry, ...] = ()
+    #: How a mix picks entries: ``"random"``, ``"round_robin"`` or ``"session"``.
+    mix: str = "random"
+    #: The mix's seed (random order); None draws one, reported in ``Result.mix``.
+    seed: Optional[int] = None
 
     def __post_init__(self) -> None:
+        self._check_mix()
         if self.payload is not None:
             if not isinstance(self.payload, (bytes, bytearray, memoryview)):
                 raise PlanError(f"payload must be bytes, got {_describe(self.payload)}")
@@ -190,6 +387,7 @@ class Tcp:
         spec: dict[str, Any] = {"kind": "tcp", "payload_hex": self.data.hex(), "reply": reply}
         if self.tls:
             spec["tls"] = True
+        spec.update(self._mix_dict("tcp"))
         return spec
 
 
@@ -227,7 +425,7 @@ def _header_pairs(headers: object) -> tuple[tuple[str, str], ...]:
 
 
 @dataclass(frozen=True)
-class Http:
+class Http(_Mixed):
     """HTTP/1.1 requests over keep-alive connections; the target is an ``http://`` URL.
 
     Every request is ``method`` on the URL's path and query, with ``headers`` after
@@ -243,8 +441,16 @@ class Http:
     body: bytes = b""
     close: bool = False
     pipeline: int = 1
+    #: A mix: entries sent instead of the one request (see :class:`Entry`); the URL
+    #: then gives the host, each entry its path.
+    requests: tuple[Entry, ...] = ()
+    #: How a mix picks entries: ``"random"``, ``"round_robin"`` or ``"session"``.
+    mix: str = "random"
+    #: The mix's seed (random order); None draws one, reported in ``Result.mix``.
+    seed: Optional[int] = None
 
     def __post_init__(self) -> None:
+        self._check_mix()
         if not isinstance(self.method, str):
             raise PlanError(f"method must be a str such as 'GET', got {_describe(self.method)}")
         # Frozen: normalise to tuples and bytes so the plan stays hashable.
@@ -263,11 +469,12 @@ class Http:
             "body_hex": self.body.hex(),
             "close": self.close,
             "pipeline": self.pipeline,
+            **self._mix_dict("http"),
         }
 
 
 @dataclass(frozen=True)
-class Ws:
+class Ws(_Mixed):
     """WebSocket (RFC 6455) messages to an echo server; the target is a ``ws://`` URL.
 
     Each connection does the opening handshake (asking for ``subprotocol`` if given),
@@ -282,8 +489,16 @@ class Ws:
     binary: bool = False
     frame_bytes: Optional[int] = None
     subprotocol: Optional[str] = None
+    #: A mix: entries sent instead of the one message (see :class:`Entry`), e.g.
+    #: weighted sizes ``[Entry(size=64, weight=9), Entry(size=65536)]``.
+    requests: tuple[Entry, ...] = ()
+    #: How a mix picks entries: ``"random"``, ``"round_robin"`` or ``"session"``.
+    mix: str = "random"
+    #: The mix's seed (random order); None draws one, reported in ``Result.mix``.
+    seed: Optional[int] = None
 
     def __post_init__(self) -> None:
+        self._check_mix()
         if self.message is not None:
             object.__setattr__(self, "message", _check_bytes("message", self.message))
         else:
@@ -312,6 +527,7 @@ class Ws:
             "binary": self.binary,
             "frame_bytes": self.frame_bytes,
             "subprotocol": self.subprotocol,
+            **self._mix_dict("ws"),
         }
 
 

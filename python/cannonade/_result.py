@@ -23,15 +23,19 @@ __all__ = [
     "Errors",
     "IdleConnections",
     "Interval",
+    "LabelStats",
+    "Labels",
     "Latency",
+    "MixInfo",
     "Phase",
     "Result",
     "TlsHandshakes",
 ]
 
-#: The result format the engine writes; results of schema 1 (no phases) still load.
-SCHEMA_VERSION = 2
-_READABLE_SCHEMAS = (1, 2)
+#: The result format the engine writes; results of schema 1 (no phases) and 2 (no
+#: request mixes) still load.
+SCHEMA_VERSION = 3
+_READABLE_SCHEMAS = (1, 2, 3)
 
 
 # --- reading results back -----------------------------------------------------------
@@ -441,6 +445,131 @@ class TlsHandshakes:
         )
 
 
+@dataclass(frozen=True)
+class LabelStats:
+    """One label of a request mix over a run, a phase or an interval.
+
+    ``errors`` counts the failures of this label's exchanges (the request in flight
+    when the connection failed); failures to connect belong to no label.
+    ``histogram`` is the label's latency histogram (HdrHistogram V2 deflate bytes).
+    """
+
+    label: str
+    requests: int
+    errors: Errors
+    latency: Latency
+    uncorrected_latency: Latency
+    #: HTTP only: ``(status, responses)`` pairs, sorted by status.
+    status_codes: tuple[tuple[int, int], ...] = ()
+    histogram: bytes = field(default=b"", repr=False)
+
+    @property
+    def status_code_counts(self) -> dict[int, int]:
+        """``status_codes`` as a dict, e.g. ``{200: 998, 404: 2}``."""
+        return dict(self.status_codes)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "label": self.label,
+            "requests": self.requests,
+            "errors": self.errors.to_dict(),
+            "latency_ns": self.latency.to_dict(),
+            "uncorrected_latency_ns": self.uncorrected_latency.to_dict(),
+            "status_codes": {str(code): n for code, n in self.status_codes},
+            "histogram_v2_base64": base64.b64encode(self.histogram).decode("ascii"),
+        }
+
+    @classmethod
+    @_loader
+    def from_dict(cls, data: Mapping[str, Any], where: str = "labels[].") -> LabelStats:
+        def get(key: str) -> Any:
+            return _require(data, key, where)
+
+        return cls(
+            label=str(get("label")),
+            requests=int(get("requests")),
+            errors=Errors.from_dict(get("errors")),
+            latency=Latency.from_dict(get("latency_ns"), f"{where}latency_ns"),
+            uncorrected_latency=Latency.from_dict(
+                get("uncorrected_latency_ns"), f"{where}uncorrected_latency_ns"
+            ),
+            status_codes=_status_codes(data.get("status_codes") or {}),
+            histogram=_histogram_base64(get("histogram_v2_base64"), f"{where}histogram_v2_base64"),
+        )
+
+
+class Labels(tuple):  # type: ignore[type-arg]
+    """The labels of a mix in entry order: a tuple of :class:`LabelStats` that can also
+    be indexed by label, ``result.labels["home"]``. Empty for a plan without a mix."""
+
+    def __getitem__(self, key: Any) -> Any:
+        if isinstance(key, str):
+            for stats in self:
+                if stats.label == key:
+                    return stats
+            raise KeyError(f"no label {key!r} in this result; it has {self.names()}")
+        return super().__getitem__(key)
+
+    def names(self) -> list[str]:
+        """The labels, in entry order."""
+        return [stats.label for stats in self]
+
+    def get(self, label: str) -> Optional[LabelStats]:
+        """The stats of ``label``, or None."""
+        return next((stats for stats in self if stats.label == label), None)
+
+    def counts(self) -> dict[str, int]:
+        """Completed requests per label, e.g. ``{"home": 300, "api": 100}``."""
+        return {stats.label: stats.requests for stats in self}
+
+
+def _labels(data: object, where: str) -> Labels:
+    """A span's or a result's ``labels`` (absent without a mix, and before schema 3)."""
+    if not data:
+        return Labels()
+    if not isinstance(data, list):
+        raise ResultError(f"{where}labels must be a list, got {_json_type(data)}")
+    return Labels(LabelStats.from_dict(item, f"{where}labels[{i}].") for i, item in enumerate(data))
+
+
+def _labels_dict(labels: Labels) -> dict[str, Any]:
+    """A ``labels`` entry: absent without a mix, as the engine writes it."""
+    return {"labels": [stats.to_dict() for stats in labels]} if labels else {}
+
+
+@dataclass(frozen=True)
+class MixInfo:
+    """How a request mix chose its entries: ``order`` (``"random"``, ``"round_robin"``
+    or ``"session"``), the generator's ``seed`` (give it to the plan to draw the same
+    choices again), and the labels with their weights, in entry order."""
+
+    order: str
+    seed: int
+    labels: tuple[str, ...]
+    weights: tuple[float, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "order": self.order,
+            "seed": self.seed,
+            "labels": list(self.labels),
+            "weights": list(self.weights),
+        }
+
+    @classmethod
+    @_loader
+    def from_dict(cls, data: Mapping[str, Any]) -> MixInfo:
+        def get(key: str) -> Any:
+            return _require(data, key, "mix.")
+
+        return cls(
+            order=str(get("order")),
+            seed=int(get("seed")),
+            labels=tuple(str(label) for label in get("labels")),
+            weights=tuple(float(w) for w in get("weights")),
+        )
+
+
 def _span_dict(span: Union[Phase, Interval]) -> dict[str, Any]:
     """The JSON fields a phase and an interval share: times, counts, errors, latencies,
     the histogram and the TLS handshakes."""
@@ -457,6 +586,7 @@ def _span_dict(span: Union[Phase, Interval]) -> dict[str, Any]:
         "uncorrected_latency_ns": span.uncorrected_latency.to_dict(),
         "histogram_v2_base64": base64.b64encode(span.histogram).decode("ascii"),
         **_tls_dict(span.tls),
+        **_labels_dict(span.labels),
     }
 
 
@@ -487,6 +617,8 @@ def _span(data: Mapping[str, Any], where: str) -> dict[str, Any]:
         "histogram": _histogram_base64(get("histogram_v2_base64"), f"{where}histogram_v2_base64"),
         # TLS only; absent otherwise.
         "tls": TlsHandshakes.from_dict(data["tls"]) if data.get("tls") else None,
+        # A mix only; absent otherwise.
+        "labels": _labels(data.get("labels"), where),
     }
 
 
@@ -521,6 +653,8 @@ class Phase:
     error_messages: tuple[ErrorMessage, ...] = ()
     #: TLS only: this phase's TLS handshakes.
     tls: Optional[TlsHandshakes] = None
+    #: A mix only: each label's share of this phase, in entry order.
+    labels: Labels = Labels()
 
     @property
     def duration_s(self) -> float:
@@ -624,6 +758,11 @@ class Result:
     #: The intervals the run delivered, in order, when they were kept (the CLI's
     #: ``--json`` keeps them, so that runs can be merged interval by interval).
     interval_series: tuple[Interval, ...] = ()
+    #: A mix only: how the entries were chosen (order, seed, labels and weights).
+    mix: Optional[MixInfo] = None
+    #: A mix only: each label over the whole run, in entry order; index it by label,
+    #: ``result.labels["home"].latency.percentile(99.0)``.
+    labels: Labels = Labels()
 
     @property
     def duration_s(self) -> float:
@@ -676,6 +815,9 @@ class Result:
             data["histogram_base64"] = base64.b64encode(self.histogram).decode("ascii")
         if self.interval_series:
             data["interval_series"] = [i.to_dict() for i in self.interval_series]
+        if self.mix is not None:
+            data["mix"] = self.mix.to_dict()
+        data.update(_labels_dict(self.labels))
         return data
 
     def to_json(self, indent: Optional[int] = 2) -> str:
@@ -755,6 +897,8 @@ class Result:
             error_messages=_error_messages(data.get("error_messages")),
             tls=TlsHandshakes.from_dict(data["tls"]) if data.get("tls") else None,
             interval_series=tuple(Interval.from_dict(i) for i in data.get("interval_series") or ()),
+            mix=MixInfo.from_dict(data["mix"]) if data.get("mix") else None,
+            labels=_labels(data.get("labels"), ""),
         )
 
     @classmethod
@@ -800,6 +944,8 @@ class Interval:
     histogram: bytes = field(default=b"", repr=False)
     #: TLS only: this interval's TLS handshakes (their rate under churn, over time).
     tls: Optional[TlsHandshakes] = None
+    #: A mix only: each label's share of this interval, in entry order.
+    labels: Labels = Labels()
 
     @property
     def start_s(self) -> float:

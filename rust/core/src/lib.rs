@@ -6,6 +6,7 @@
 #![deny(missing_docs)]
 
 pub mod codec;
+pub mod mix;
 mod pacer;
 pub mod plan;
 pub mod recorder;

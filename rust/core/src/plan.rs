@@ -8,6 +8,8 @@ use std::time::Duration;
 use rustls::pki_types::{CertificateDer, ServerName};
 use serde::Deserialize;
 
+use crate::mix::Mix;
+
 /// The plan format this engine speaks; a plan carrying another number is refused.
 pub const ABI_VERSION: u32 = 2;
 
@@ -109,6 +111,10 @@ struct RawTcp {
     /// TLS over the TCP connection (HTTP and WebSocket take it from the URL's scheme).
     #[serde(default)]
     tls: bool,
+    /// A mix: entries sent instead of the one request above (see [`crate::mix`]).
+    requests: Option<Vec<RawTcpEntry>>,
+    mix: Option<String>,
+    seed: Option<u64>,
 }
 
 #[derive(Deserialize)]
@@ -127,6 +133,10 @@ struct RawHttp {
     close: bool,
     #[serde(default = "default_pipeline")]
     pipeline: u32,
+    /// A mix: entries sent instead of the one request above (see [`crate::mix`]).
+    requests: Option<Vec<RawHttpEntry>>,
+    mix: Option<String>,
+    seed: Option<u64>,
 }
 
 fn default_method() -> String {
@@ -148,6 +158,47 @@ struct RawWs {
     binary: bool,
     frame_bytes: Option<usize>,
     subprotocol: Option<String>,
+    /// A mix: entries sent instead of the one request above (see [`crate::mix`]).
+    requests: Option<Vec<RawWsEntry>>,
+    mix: Option<String>,
+    seed: Option<u64>,
+}
+
+/// One entry of a TCP mix; the reply defaults to the protocol's.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTcpEntry {
+    label: Option<String>,
+    weight: Option<f64>,
+    payload_hex: String,
+    reply: Option<serde_json::Value>,
+}
+
+/// One entry of an HTTP mix: the method defaults to GET; the protocol's headers are
+/// sent before the entry's own.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawHttpEntry {
+    label: Option<String>,
+    weight: Option<f64>,
+    method: Option<String>,
+    path: String,
+    #[serde(default)]
+    headers: Vec<(String, String)>,
+    #[serde(default)]
+    body_hex: String,
+}
+
+/// One entry of a WebSocket mix: a message, or a size (a message of that many bytes of
+/// a printable pattern); text or binary as the protocol says unless given.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawWsEntry {
+    label: Option<String>,
+    weight: Option<f64>,
+    message_hex: Option<String>,
+    size: Option<usize>,
+    binary: Option<bool>,
 }
 
 /// The plan as it arrives in JSON, before validation.
@@ -494,7 +545,7 @@ fn bare_host(host: &str) -> &str {
         .unwrap_or(host)
 }
 
-fn http_spec(raw: RawHttp) -> Result<(Url, HttpSpec), PlanError> {
+fn http_spec(raw: RawHttp) -> Result<(Url, HttpSpec, Option<Mix>), PlanError> {
     let url = parse_url(&raw.url, "http", "https", "protocol.url")?;
     if raw.pipeline == 0 || raw.pipeline > 1024 {
         return Err(invalid(
@@ -512,31 +563,42 @@ fn http_spec(raw: RawHttp) -> Result<(Url, HttpSpec), PlanError> {
             ),
         ));
     }
-    let body = decode_hex(&raw.body_hex).map_err(|m| invalid("protocol.body_hex", m))?;
-    if body.len() > MAX_PAYLOAD_BYTES {
-        return Err(invalid(
-            "protocol.body_hex",
-            format!("the body is {} bytes; the maximum is 16 MiB", body.len()),
-        ));
-    }
-    let request = crate::codec::http::encode_request(&crate::codec::http::RequestSpec {
-        method: &raw.method,
-        host: &url.host_header,
-        path: &url.path,
-        headers: &raw.headers,
-        body: &body,
-        close: raw.close,
-    })
-    .map_err(|e| {
-        use crate::codec::http::RequestError;
-        let field = match e {
-            RequestError::BadMethod(_) => "protocol.method",
-            RequestError::BadPath { .. } | RequestError::BadHost(_) => "protocol.url",
-            RequestError::BadHeaderName(_)
-            | RequestError::BadHeaderValue { .. }
-            | RequestError::FramingHeader(_) => "protocol.headers",
+    let request = encode_http(
+        &raw.method,
+        &url,
+        &url.path,
+        &raw.headers,
+        &raw.body_hex,
+        raw.close,
+        "protocol.url",
+    )?;
+    let mix = crate::mix::mix_of(raw.requests, raw.mix, raw.seed, |i, entry| {
+        let method = entry.method.as_deref().unwrap_or("GET");
+        let mut headers = raw.headers.clone();
+        headers.extend(entry.headers);
+        let request = encode_http(
+            method,
+            &url,
+            &entry.path,
+            &headers,
+            &entry.body_hex,
+            raw.close,
+            "protocol.path",
+        )
+        .map_err(|e| crate::mix::in_entry(i, e))?;
+        let default_label = match method {
+            "GET" => entry.path.clone(),
+            _ => format!("{method} {}", entry.path),
         };
-        invalid(field, e.to_string())
+        Ok(crate::mix::Built {
+            label: entry.label,
+            weight: entry.weight,
+            request: crate::mix::Request::Http {
+                request,
+                head: method.eq_ignore_ascii_case("HEAD"),
+            },
+            default_label,
+        })
     })?;
     let spec = HttpSpec {
         request,
@@ -544,27 +606,86 @@ fn http_spec(raw: RawHttp) -> Result<(Url, HttpSpec), PlanError> {
         close: raw.close,
         pipeline: raw.pipeline,
     };
-    Ok((url, spec))
+    Ok((url, spec, mix))
 }
 
-fn ws_spec(raw: RawWs) -> Result<(Url, WsSpec), PlanError> {
+/// Encodes one HTTP request; `path_field` names where its path came from in errors.
+fn encode_http(
+    method: &str,
+    url: &Url,
+    path: &str,
+    headers: &[(String, String)],
+    body_hex: &str,
+    close: bool,
+    path_field: &'static str,
+) -> Result<Vec<u8>, PlanError> {
+    let body = decode_hex(body_hex).map_err(|m| invalid("protocol.body_hex", m))?;
+    if body.len() > MAX_PAYLOAD_BYTES {
+        return Err(invalid(
+            "protocol.body_hex",
+            format!("the body is {} bytes; the maximum is 16 MiB", body.len()),
+        ));
+    }
+    crate::codec::http::encode_request(&crate::codec::http::RequestSpec {
+        method,
+        host: &url.host_header,
+        path,
+        headers,
+        body: &body,
+        close,
+    })
+    .map_err(|e| {
+        use crate::codec::http::RequestError;
+        let field = match e {
+            RequestError::BadMethod(_) => "protocol.method",
+            RequestError::BadPath { .. } => path_field,
+            RequestError::BadHost(_) => "protocol.url",
+            RequestError::BadHeaderName(_)
+            | RequestError::BadHeaderValue { .. }
+            | RequestError::FramingHeader(_) => "protocol.headers",
+        };
+        invalid(field, e.to_string())
+    })
+}
+
+fn ws_spec(raw: RawWs) -> Result<(Url, WsSpec, Option<Mix>), PlanError> {
     let url = parse_url(&raw.url, "ws", "wss", "protocol.url")?;
-    if raw.message_hex.len() / 2 > MAX_PAYLOAD_BYTES {
-        return Err(invalid(
-            "protocol.message_hex",
-            format!(
-                "the message is {} bytes; the maximum is 16 MiB",
-                raw.message_hex.len() / 2
-            ),
-        ));
-    }
-    let message = decode_hex(&raw.message_hex).map_err(|m| invalid("protocol.message_hex", m))?;
-    if !raw.binary && std::str::from_utf8(&message).is_err() {
-        return Err(invalid(
-            "protocol.message_hex",
-            "a text message must be UTF-8; set binary to true to send other bytes",
-        ));
-    }
+    let message = ws_message(&raw.message_hex, raw.binary)?;
+    let mix = crate::mix::mix_of(raw.requests, raw.mix, raw.seed, |i, entry| {
+        let binary = entry.binary.unwrap_or(raw.binary);
+        let (message, default_label) = match (entry.message_hex, entry.size) {
+            (Some(hex), None) => {
+                let message = ws_message(&hex, binary).map_err(|e| crate::mix::in_entry(i, e))?;
+                let label = format!("message {i}");
+                (message, label)
+            }
+            (None, Some(size)) if size <= MAX_PAYLOAD_BYTES => (pattern(size), format!("{size} B")),
+            (None, Some(size)) => {
+                return Err(crate::mix::in_entry(
+                    i,
+                    invalid(
+                        "protocol.size",
+                        format!("{size} bytes; the maximum is {MAX_PAYLOAD_BYTES} (16 MiB)"),
+                    ),
+                ))
+            }
+            (Some(_), Some(_)) | (None, None) => {
+                return Err(crate::mix::in_entry(
+                    i,
+                    invalid(
+                        "protocol.message_hex",
+                        "give message_hex or size (one of them)",
+                    ),
+                ))
+            }
+        };
+        Ok(crate::mix::Built {
+            label: entry.label,
+            weight: entry.weight,
+            request: crate::mix::Request::Ws { message, binary },
+            default_label,
+        })
+    })?;
     if raw.frame_bytes == Some(0) {
         return Err(invalid("protocol.frame_bytes", "must be at least 1, got 0"));
     }
@@ -584,7 +705,34 @@ fn ws_spec(raw: RawWs) -> Result<(Url, WsSpec), PlanError> {
         binary: raw.binary,
         frame_bytes: raw.frame_bytes,
     };
-    Ok((url, spec))
+    Ok((url, spec, mix))
+}
+
+/// A WebSocket message from hex, checked to be UTF-8 when it is text.
+fn ws_message(hex: &str, binary: bool) -> Result<Vec<u8>, PlanError> {
+    if hex.len() / 2 > MAX_PAYLOAD_BYTES {
+        return Err(invalid(
+            "protocol.message_hex",
+            format!(
+                "the message is {} bytes; the maximum is 16 MiB",
+                hex.len() / 2
+            ),
+        ));
+    }
+    let message = decode_hex(hex).map_err(|m| invalid("protocol.message_hex", m))?;
+    if !binary && std::str::from_utf8(&message).is_err() {
+        return Err(invalid(
+            "protocol.message_hex",
+            "a text message must be UTF-8; set binary to true to send other bytes",
+        ));
+    }
+    Ok(message)
+}
+
+/// `size` bytes of a printable pattern (valid UTF-8, recognisable in a capture).
+fn pattern(size: usize) -> Vec<u8> {
+    const PATTERN: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
+    PATTERN.iter().copied().cycle().take(size).collect()
 }
 
 /// A validated plan: every field within bounds, the target resolved.
@@ -622,6 +770,8 @@ pub struct Plan {
     pub think_time: Option<Duration>,
     /// What to send and how replies are framed.
     pub protocol: ProtocolSpec,
+    /// Several labelled requests instead of the protocol's one, if the plan has a mix.
+    pub mix: Option<Mix>,
     /// TLS over every connection (`https://`, `wss://`, or a tcp protocol's `tls`).
     pub tls: Option<TlsSpec>,
 }
@@ -666,7 +816,7 @@ impl Plan {
             resume: raw.tls_resume,
             version: raw.tls_version,
         };
-        let (url, protocol, tls) = protocol_spec(raw.protocol)?;
+        let (url, protocol, tls, mix) = protocol_spec(raw.protocol)?;
         if protocol.pipeline() > 1 && raw.rate_per_s.is_some() {
             return Err(invalid(
                 "protocol.pipeline",
@@ -702,6 +852,7 @@ impl Plan {
             idle_connections: raw.idle_connections,
             think_time: raw.think_time_ms.map(Duration::from_millis),
             protocol,
+            mix,
             tls,
         })
     }
@@ -813,27 +964,29 @@ fn check_pacing(raw: &RawPlan) -> Result<(), PlanError> {
 
 /// Decodes the protocol by its `kind`; HTTP and WebSocket also give their URL. The
 /// last part says whether the protocol asks for TLS.
-fn protocol_spec(
-    protocol: serde_json::Value,
-) -> Result<(Option<Url>, ProtocolSpec, bool), PlanError> {
+fn protocol_spec(protocol: serde_json::Value) -> Result<ProtocolParts, PlanError> {
     let kind = kind_of(&protocol, "protocol", &["tcp", "http", "ws"])?.to_string();
     Ok(match kind.as_str() {
         "tcp" => {
-            let (spec, tls) = raw_tcp_spec(protocol)?;
-            (None, ProtocolSpec::Tcp(spec), tls)
+            let (spec, tls, mix) = raw_tcp_spec(protocol)?;
+            (None, ProtocolSpec::Tcp(spec), tls, mix)
         }
         "http" => {
-            let (url, spec) = http_spec(from_value(protocol, "protocol.")?)?;
+            let (url, spec, mix) = http_spec(from_value(protocol, "protocol.")?)?;
             let tls = url.tls;
-            (Some(url), ProtocolSpec::Http(spec), tls)
+            (Some(url), ProtocolSpec::Http(spec), tls, mix)
         }
         _ => {
-            let (url, spec) = ws_spec(from_value(protocol, "protocol.")?)?;
+            let (url, spec, mix) = ws_spec(from_value(protocol, "protocol.")?)?;
             let tls = url.tls;
-            (Some(url), ProtocolSpec::Ws(spec), tls)
+            (Some(url), ProtocolSpec::Ws(spec), tls, mix)
         }
     })
 }
+
+/// A decoded protocol: its URL (HTTP, WebSocket), spec, whether it asks for TLS, and
+/// its mix if it has one.
+type ProtocolParts = (Option<Url>, ProtocolSpec, bool, Option<Mix>);
 
 /// The plan's TLS fields, before they are checked.
 struct TlsOptions {
@@ -1150,24 +1303,60 @@ fn resolve(target: &str) -> Result<SocketAddr, PlanError> {
         .ok_or_else(|| invalid("target", format!("{target:?} resolves to no address")))
 }
 
-fn raw_tcp_spec(protocol: serde_json::Value) -> Result<(TcpSpec, bool), PlanError> {
+type TcpParts = (TcpSpec, bool, Option<Mix>);
+
+fn raw_tcp_spec(protocol: serde_json::Value) -> Result<TcpParts, PlanError> {
     let tcp: RawTcp = from_value(protocol, "protocol.")?;
     let tls = tcp.tls;
+    let reply = reply_of(tcp.reply.clone(), "protocol.reply")?;
+    let mix = crate::mix::mix_of(tcp.requests, tcp.mix, tcp.seed, |i, entry| {
+        let reply = match entry.reply {
+            Some(value) => {
+                let path = format!("protocol.requests[{i}].reply");
+                reply_of(value, &path)?
+            }
+            None => reply.clone(),
+        };
+        let spec = tcp_spec(&entry.payload_hex, reply).map_err(|e| crate::mix::in_entry(i, e))?;
+        Ok(crate::mix::Built {
+            label: entry.label,
+            weight: entry.weight,
+            request: crate::mix::Request::Tcp {
+                payload: spec.payload,
+                framing: spec.framing,
+            },
+            default_label: format!("payload {i}"),
+        })
+    })?;
+    Ok((tcp_spec(&tcp.payload_hex, reply)?, tls, mix))
+}
+
+/// A TCP reply object (`{"kind": "echo" | "fixed" | "delimiter", ...}`) at `path`.
+fn reply_of(value: serde_json::Value, path: &str) -> Result<Reply, PlanError> {
     let kinds = ["echo", "fixed", "delimiter"];
-    let reply = match kind_of(&tcp.reply, "protocol.reply", &kinds)? {
+    let prefix = format!("{path}.");
+    let kind = match value.as_object().and_then(|o| o.get("kind")) {
+        Some(serde_json::Value::String(k)) if kinds.contains(&k.as_str()) => k.clone(),
+        _ => {
+            // kind_of's message, under this path.
+            return Err(match kind_of(&value, "protocol.reply", &kinds) {
+                Err(PlanError::Json { message, .. }) => json_error(path, message),
+                _ => json_error(path, "expected a reply object".into()),
+            });
+        }
+    };
+    Ok(match kind.as_str() {
         "echo" => {
-            from_value::<KindOnly>(tcp.reply, "protocol.reply.")?;
+            from_value::<KindOnly>(value, &prefix)?;
             Reply::Echo
         }
         "fixed" => Reply::Fixed {
-            bytes: from_value::<FixedReply>(tcp.reply, "protocol.reply.")?.bytes,
+            bytes: from_value::<FixedReply>(value, &prefix)?.bytes,
         },
         _ => Reply::Delimiter {
-            delimiter_hex: from_value::<DelimiterReply>(tcp.reply, "protocol.reply.")?
-                .delimiter_hex,
+            delimiter_hex: from_value::<DelimiterReply>(value, &prefix)?.delimiter_hex,
         },
-    };
-    Ok((tcp_spec(&tcp.payload_hex, reply)?, tls))
+    })
 }
 
 fn tcp_spec(payload_hex: &str, reply: Reply) -> Result<TcpSpec, PlanError> {

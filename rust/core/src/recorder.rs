@@ -4,6 +4,7 @@
 //! phase's totals are sums of histograms too, never percentiles of percentiles.
 
 use std::io;
+use std::sync::Arc;
 use std::time::Duration;
 
 use hdrhistogram::Histogram;
@@ -256,6 +257,71 @@ pub struct Recorder {
     pub errors: Errors,
     /// The first message of each kind of failure seen, indexed like [`FAILURES`].
     pub messages: Messages,
+    /// A mix only: the measurements of each label, in the mix's entry order.
+    pub labels: Vec<LabelRecorder>,
+}
+
+/// One label's measurements in a mix.
+#[derive(Debug, Clone)]
+pub struct LabelRecorder {
+    /// The label.
+    pub name: Arc<str>,
+    /// Latency, as [`Recorder::latency_ns`] (corrected in open loop).
+    pub latency_ns: Histogram<u64>,
+    /// Open loop only: latency from the actual send.
+    pub uncorrected_ns: Option<Histogram<u64>>,
+    /// HTTP only: responses by status code, in order of first appearance.
+    pub status_codes: Vec<(u16, u64)>,
+    /// Failures of this label's exchanges (the request in flight when they happened;
+    /// connection failures belong to no label).
+    pub errors: Errors,
+}
+
+/// A label's latency histogram: it starts small and grows with the slowest reply seen,
+/// so that 64 labels cost little when their replies are fast.
+fn label_histogram() -> Histogram<u64> {
+    let mut hist = Histogram::new_with_bounds(1, 2, SIGNIFICANT_DIGITS)
+        .expect("constant histogram bounds are valid");
+    hist.auto(true);
+    hist
+}
+
+impl LabelRecorder {
+    /// An empty recorder for label `name`; `open_loop` keeps the uncorrected latency.
+    pub fn new(name: Arc<str>, open_loop: bool) -> LabelRecorder {
+        LabelRecorder {
+            name,
+            latency_ns: label_histogram(),
+            uncorrected_ns: open_loop.then(label_histogram),
+            status_codes: Vec::new(),
+            errors: Errors::default(),
+        }
+    }
+
+    fn fresh(&self) -> LabelRecorder {
+        LabelRecorder::new(Arc::clone(&self.name), self.uncorrected_ns.is_some())
+    }
+
+    fn status(&mut self, code: u16) {
+        match self.status_codes.iter_mut().find(|(c, _)| *c == code) {
+            Some((_, count)) => *count += 1,
+            None => self.status_codes.push((code, 1)),
+        }
+    }
+
+    fn merge(&mut self, other: &LabelRecorder) {
+        add(&mut self.latency_ns, &other.latency_ns);
+        if let (Some(a), Some(b)) = (self.uncorrected_ns.as_mut(), other.uncorrected_ns.as_ref()) {
+            add(a, b);
+        }
+        for &(code, count) in &other.status_codes {
+            match self.status_codes.iter_mut().find(|(c, _)| *c == code) {
+                Some((_, mine)) => *mine += count,
+                None => self.status_codes.push((code, count)),
+            }
+        }
+        self.errors.add(&other.errors);
+    }
 }
 
 /// The first message of each kind of failure. A message is built only the first time its
@@ -327,6 +393,14 @@ fn record(hist: &mut Histogram<u64>, d: Duration) {
     hist.saturating_record(ns);
 }
 
+/// Records into a growing (label) histogram, capped like the fixed ones.
+fn record_grown(hist: &mut Histogram<u64>, d: Duration) {
+    let ns = u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
+    // `record` grows an auto-resizing histogram (`saturating_record` would clamp to its
+    // current top); below the cap it cannot fail.
+    let _ = hist.record(ns.clamp(1, MAX_LATENCY_NS));
+}
+
 fn add(into: &mut Histogram<u64>, from: &Histogram<u64>) {
     into.add(from).expect("histograms share bounds");
 }
@@ -353,7 +427,22 @@ impl Recorder {
             connections_opened: 0,
             errors: Errors::default(),
             messages: Messages::default(),
+            labels: Vec::new(),
         }
+    }
+
+    /// An empty recorder for a run of `plan`: its shape, and its mix's labels.
+    pub fn for_plan(plan: &crate::plan::Plan) -> Recorder {
+        let shape = Shape::of(plan);
+        let mut rec = Recorder::new(shape);
+        if let Some(mix) = &plan.mix {
+            rec.labels = mix
+                .entries
+                .iter()
+                .map(|e| LabelRecorder::new(Arc::from(e.label.as_str()), shape.open_loop))
+                .collect();
+        }
+        rec
     }
 
     /// What this recorder keeps.
@@ -368,7 +457,39 @@ impl Recorder {
 
     /// An empty recorder of the same shape.
     pub fn fresh(&self) -> Recorder {
-        Recorder::new(self.shape())
+        let mut rec = Recorder::new(self.shape());
+        rec.labels = self.labels.iter().map(LabelRecorder::fresh).collect();
+        rec
+    }
+
+    /// Records a completed exchange of label `label` (a mix's entry index), with its
+    /// HTTP status; a plan without a mix keeps no labels and this does nothing.
+    pub fn label_exchange(
+        &mut self,
+        label: usize,
+        latency: Duration,
+        uncorrected: Option<Duration>,
+        status: Option<u16>,
+    ) {
+        let Some(rec) = self.labels.get_mut(label) else {
+            return;
+        };
+        record_grown(&mut rec.latency_ns, latency);
+        if let (Some(hist), Some(d)) = (rec.uncorrected_ns.as_mut(), uncorrected) {
+            record_grown(hist, d);
+        }
+        if let Some(code) = status {
+            rec.status(code);
+        }
+    }
+
+    /// Counts a failure of an exchange of label `label`, beside the run's count.
+    pub fn label_failure(&mut self, label: usize, failure: Failure) {
+        if let Some(rec) = self.labels.get_mut(label) {
+            let mut one = Errors::default();
+            one.count(failure);
+            rec.errors.add(&one);
+        }
     }
 
     /// Records one completed exchange. `uncorrected` is the latency from the actual
@@ -425,7 +546,14 @@ impl Recorder {
 
     /// Counts one failure.
     pub fn failure(&mut self, failure: Failure) {
-        let e = &mut self.errors;
+        self.errors.count(failure);
+    }
+}
+
+impl Errors {
+    /// Counts one failure of its kind.
+    pub fn count(&mut self, failure: Failure) {
+        let e = self;
         let counter = match failure {
             Failure::ConnectRefused => &mut e.connect_refused,
             Failure::ConnectTimeout => &mut e.connect_timeout,
@@ -442,7 +570,9 @@ impl Recorder {
         };
         *counter += 1;
     }
+}
 
+impl Recorder {
     /// Counts one failure and keeps `message()` if it is the first of its kind here.
     pub fn failure_with(&mut self, failure: Failure, message: impl FnOnce() -> String) {
         self.failure(failure);
@@ -480,12 +610,58 @@ impl Recorder {
         self.connections_opened += other.connections_opened;
         self.errors.add(&other.errors);
         self.messages.merge(&other.messages);
+        if self.labels.is_empty() {
+            // A total made with `Recorder::new` takes the labels of what it adds up.
+            self.labels = other.labels.iter().map(LabelRecorder::fresh).collect();
+        }
+        for (mine, theirs) in self.labels.iter_mut().zip(&other.labels) {
+            mine.merge(theirs);
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn labels_grow_to_any_latency_and_merge_by_addition() {
+        let labelled = || {
+            let mut rec = Recorder::new(Shape {
+                status_codes: true,
+                ..Shape::default()
+            });
+            rec.labels = ["a", "b"]
+                .iter()
+                .map(|&n| LabelRecorder::new(Arc::from(n), false))
+                .collect();
+            rec
+        };
+        let mut a = labelled();
+        let mut b = a.fresh();
+        assert_eq!(b.labels.len(), 2, "a fresh recorder keeps the labels");
+        a.label_exchange(0, Duration::from_micros(100), None, Some(200));
+        b.label_exchange(0, Duration::from_millis(50), None, Some(404));
+        b.label_exchange(1, Duration::from_secs(2), None, Some(200));
+        b.label_failure(1, Failure::Timeout);
+        a.label_exchange(7, Duration::from_millis(1), None, None); // no such label: ignored
+        let mut total = Recorder::new(a.shape());
+        total.merge(&a);
+        total.merge(&b);
+        let first = &total.labels[0];
+        assert_eq!(first.latency_ns.len(), 2);
+        let max = first.latency_ns.max();
+        assert!(max.abs_diff(50_000_000) < 50_000, "{max}");
+        assert_eq!(first.status_codes, [(200, 1), (404, 1)]);
+        let second = &total.labels[1];
+        assert!(second.latency_ns.max() >= 1_990_000_000);
+        assert_eq!((second.errors.timeout, second.errors.total()), (1, 1));
+        assert_eq!(
+            total.errors.total(),
+            0,
+            "label failures are counted by the caller"
+        );
+    }
 
     #[test]
     fn merge_adds_histograms_not_percentiles() {

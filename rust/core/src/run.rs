@@ -377,7 +377,7 @@ impl Assembler {
             finished: vec![false; workers],
             pending: BTreeMap::new(),
             next_to_emit: 0,
-            totals: Recorder::new(Shape::of(plan)),
+            totals: Recorder::for_plan(plan),
             reasons: Vec::with_capacity(workers),
             last_finish: started_at,
             idle: IdleCounts::default(),

@@ -1,4 +1,4 @@
-//! The result of a finished run, as it is serialized to JSON (`schema_version` 2).
+//! The result of a finished run, as it is serialized to JSON (`schema_version` 3).
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -8,10 +8,11 @@ use hdrhistogram::Histogram;
 use serde::Serialize;
 
 use crate::plan::Plan;
-use crate::recorder::{Errors, Recorder, FAILURES};
+use crate::recorder::{Errors, LabelRecorder, Recorder, FAILURES};
 
 /// Version of the result JSON format.
-pub const SCHEMA_VERSION: u32 = 2;
+/// Version 3 added `mix` and `labels` (per-label statistics of a request mix).
+pub const SCHEMA_VERSION: u32 = 3;
 
 /// Percentiles every summary reports.
 pub const PERCENTILES: [f64; 5] = [50.0, 90.0, 99.0, 99.9, 99.99];
@@ -156,6 +157,12 @@ pub struct Summary {
     /// The run's phases in order (see [`crate::Run::mark_phase`]); a run nobody
     /// marked has one phase, [`DEFAULT_PHASE`].
     pub phases: Vec<Phase>,
+    /// A mix only (absent otherwise): how entries were chosen.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mix: Option<MixSummary>,
+    /// A mix only (absent otherwise): each label over the whole run, in entry order.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub labels: Vec<LabelSummary>,
 }
 
 /// How many failures of one kind a run had, and the words of the first one seen.
@@ -327,6 +334,64 @@ pub struct Span {
     /// TLS only (absent otherwise): the span's TLS handshakes.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tls: Option<TlsSummary>,
+    /// A mix only (absent otherwise): each label's share of the span, in entry order.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub labels: Vec<LabelSummary>,
+}
+
+/// One label of a mix over a span or a run.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LabelSummary {
+    /// The label.
+    pub label: String,
+    /// Exchanges of this label completed.
+    pub requests: u64,
+    /// Failures of this label's exchanges (connection failures belong to no label).
+    pub errors: Errors,
+    /// Latency (corrected in open loop), in nanoseconds.
+    pub latency_ns: Latency,
+    /// Latency from the actual send (the same as `latency_ns` in closed loop).
+    pub uncorrected_latency_ns: Latency,
+    /// HTTP only: responses by status code.
+    pub status_codes: BTreeMap<String, u64>,
+    /// The `latency_ns` histogram, HdrHistogram V2 deflate, base64.
+    pub histogram_v2_base64: String,
+}
+
+impl LabelSummary {
+    fn of(rec: &LabelRecorder) -> LabelSummary {
+        let uncorrected = rec.uncorrected_ns.as_ref().unwrap_or(&rec.latency_ns);
+        LabelSummary {
+            label: rec.name.to_string(),
+            requests: rec.latency_ns.len(),
+            errors: rec.errors,
+            latency_ns: Latency::of(&rec.latency_ns),
+            uncorrected_latency_ns: Latency::of(uncorrected),
+            status_codes: rec
+                .status_codes
+                .iter()
+                .map(|(code, n)| (code.to_string(), *n))
+                .collect(),
+            histogram_v2_base64: base64_v2(&rec.latency_ns),
+        }
+    }
+
+    fn all(rec: &Recorder) -> Vec<LabelSummary> {
+        rec.labels.iter().map(LabelSummary::of).collect()
+    }
+}
+
+/// How a mix chose its entries: reported so that a run can be repeated.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct MixSummary {
+    /// `"random"`, `"round_robin"` or `"session"`.
+    pub order: &'static str,
+    /// The generator's seed (given in the plan, or drawn for this run).
+    pub seed: u64,
+    /// The labels, in entry order.
+    pub labels: Vec<String>,
+    /// Each label's weight, in entry order.
+    pub weights: Vec<f64>,
 }
 
 impl Span {
@@ -346,6 +411,7 @@ impl Span {
             uncorrected_latency_ns: uncorrected(rec),
             histogram_v2_base64: base64_v2(&rec.latency_ns),
             tls: TlsSummary::of(rec, end.saturating_sub(start)),
+            labels: LabelSummary::all(rec),
         }
     }
 }
@@ -399,6 +465,13 @@ impl Summary {
             tls: TlsSummary::of(rec, elapsed),
             idle_connections: IdleSummary::default(),
             phases: Vec::new(),
+            mix: plan.mix.as_ref().map(|mix| MixSummary {
+                order: mix.order.name(),
+                seed: mix.seed,
+                labels: mix.labels(),
+                weights: mix.entries.iter().map(|e| e.weight).collect(),
+            }),
+            labels: LabelSummary::all(rec),
         }
     }
 

@@ -16,7 +16,7 @@ use tokio::sync::watch;
 use crate::codec::{Codec, Fed, Invalid};
 use crate::pacer::Pacer;
 use crate::plan::Plan;
-use crate::recorder::{self, Failure, Recorder, Shape};
+use crate::recorder::{self, Failure, Recorder};
 use crate::summary::StoppedBy;
 use crate::tls::{self, Stream};
 
@@ -84,7 +84,7 @@ pub(crate) fn run_worker(work: WorkerPlan) -> std::io::Result<()> {
         .enable_time()
         .build()?;
     let local = tokio::task::LocalSet::new();
-    let recorder = Rc::new(RefCell::new(Recorder::new(Shape::of(&work.plan))));
+    let recorder = Rc::new(RefCell::new(Recorder::for_plan(&work.plan)));
     let (index, reports) = (work.index, work.reports.clone());
     let interval_index = Rc::new(RefCell::new(0u64));
     let idle = Rc::new(RefCell::new(IdleCounts::default()));
@@ -201,6 +201,8 @@ async fn drive(
         })
         .collect();
     let goodbyes = Rc::new(RefCell::new(Vec::new()));
+    // One set of encoded entries per worker, shared by its connections' codecs.
+    let template = Codec::for_plan(&plan.protocol, plan.mix.as_ref(), 0, 0);
     let mut handles: Vec<_> = conns
         .into_iter()
         .map(|conn| {
@@ -214,7 +216,7 @@ async fn drive(
             let seed = (conn.index + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15)
                 ^ started_at.elapsed().as_nanos() as u64;
             let conn = Connection {
-                codec: Codec::new(&plan.protocol, seed),
+                codec: template.for_connection(seed, conn.index),
                 plan: Arc::clone(&plan),
                 recorder: Rc::clone(&recorder),
                 budget: conn.budget,
@@ -629,6 +631,8 @@ const MAX_GOODBYES: usize = 16;
 struct InFlight {
     due: Option<Instant>,
     sent: Instant,
+    /// The mix entry (label) sent; 0 without a mix.
+    label: usize,
 }
 
 impl Connection {
@@ -923,12 +927,12 @@ impl Connection {
             {
                 this_connection -= 1;
                 let due = self.next_due().await;
-                self.codec.request(&mut out);
+                let label = self.codec.request(&mut out);
                 let sent = Instant::now();
                 if let Some(replied) = replied_at.take() {
                     self.recorder.borrow_mut().send_gap(sent - replied);
                 }
-                in_flight.push_back(InFlight { due, sent });
+                in_flight.push_back(InFlight { due, sent, label });
             }
             if in_flight.is_empty() {
                 return Ok(Ended::Ours);
@@ -955,7 +959,16 @@ impl Connection {
                 None => exchange.await,
             };
             out.clear();
-            let (status, keep_alive) = outcome?;
+            let (status, keep_alive) = match outcome {
+                Ok(reply) => reply,
+                Err(failure) => {
+                    if let Some(request) = in_flight.front() {
+                        let mut rec = self.recorder.borrow_mut();
+                        rec.label_failure(request.label, failure);
+                    }
+                    return Err(failure);
+                }
+            };
             let done = Instant::now();
             let request = in_flight.pop_front().expect("a reply answers a request");
             let uncorrected = done - request.sent;
@@ -968,6 +981,12 @@ impl Connection {
                 if let Some(code) = status {
                     rec.status(code);
                 }
+                rec.label_exchange(
+                    request.label,
+                    latency,
+                    request.due.map(|_| uncorrected),
+                    status,
+                );
             }
             if let Some(left) = self.budget.as_mut() {
                 *left -= 1;
@@ -975,9 +994,13 @@ impl Connection {
             self.completed += 1;
             if !keep_alive {
                 // The server closes after this reply: what else is in flight is lost.
-                return match in_flight.len() {
-                    0 => Ok(Ended::ByServer),
-                    _ => Err(Failure::Closed),
+                return match in_flight.front() {
+                    None => Ok(Ended::ByServer),
+                    Some(lost) => {
+                        let mut rec = self.recorder.borrow_mut();
+                        rec.label_failure(lost.label, Failure::Closed);
+                        Err(Failure::Closed)
+                    }
                 };
             }
             if in_flight.is_empty() && !buf.filled().is_empty() {

@@ -6,8 +6,10 @@
 pub mod http;
 pub mod ws;
 
+use std::collections::VecDeque;
 use std::rc::Rc;
 
+use crate::mix::{Chooser, Mix, Request};
 use crate::plan::{Framing, HttpSpec, ProtocolSpec, TcpSpec, WsSpec, MAX_PAYLOAD_BYTES};
 
 /// What a codec made of the bytes it was fed.
@@ -75,9 +77,19 @@ impl std::fmt::Display for Invalid {
 
 impl std::error::Error for Invalid {}
 
-/// A codec for one connection. One variant per protocol: the connection loop is shared.
+/// A codec for one connection: the protocol's codec, the entries it may send (one, or
+/// a mix's), the chooser of the next entry, and the entries whose replies are awaited.
 #[derive(Debug, Clone)]
-pub enum Codec {
+pub struct Codec {
+    proto: Proto,
+    chooser: Chooser,
+    /// Entries sent and not answered yet, oldest first (capacity: the pipeline depth).
+    pending: VecDeque<usize>,
+}
+
+/// One variant per protocol: the connection loop is shared.
+#[derive(Debug, Clone)]
+enum Proto {
     /// Raw TCP with a fixed payload and a fixed reply length.
     Tcp(TcpCodec),
     /// HTTP/1.1 with a fixed request.
@@ -87,29 +99,53 @@ pub enum Codec {
 }
 
 impl Codec {
-    /// A codec for the plan's protocol; `seed` makes WebSocket keys and masks differ
-    /// between connections.
+    /// A codec for the protocol's one request; `seed` makes WebSocket keys and masks
+    /// differ between connections.
     pub fn new(spec: &ProtocolSpec, seed: u64) -> Codec {
-        match spec {
-            ProtocolSpec::Tcp(t) => Codec::Tcp(TcpCodec::new(t)),
-            ProtocolSpec::Http(h) => Codec::Http(HttpCodec::new(h)),
-            ProtocolSpec::Ws(w) => Codec::Ws(Box::new(WsCodec::new(w, seed))),
+        Codec::for_plan(spec, None, seed, 0)
+    }
+
+    /// A codec for the plan's protocol and mix (if any), for connection slot `stream`
+    /// (its own draws from the mix's generator). The entries are shared by the clones
+    /// of a codec: make one per worker and [`Codec::for_connection`] from it.
+    pub fn for_plan(spec: &ProtocolSpec, mix: Option<&Mix>, seed: u64, stream: u64) -> Codec {
+        let proto = match spec {
+            ProtocolSpec::Tcp(t) => Proto::Tcp(TcpCodec::new(t, mix)),
+            ProtocolSpec::Http(h) => Proto::Http(HttpCodec::new(h, mix)),
+            ProtocolSpec::Ws(w) => Proto::Ws(Box::new(WsCodec::new(w, mix, seed))),
+        };
+        Codec {
+            proto,
+            chooser: mix.map_or_else(Chooser::one, |m| Chooser::new(m, stream)),
+            pending: VecDeque::with_capacity(spec.pipeline()),
         }
+    }
+
+    /// A codec like this one (sharing its entries) for another connection slot.
+    pub fn for_connection(&self, seed: u64, stream: u64) -> Codec {
+        let mut codec = self.clone();
+        codec.chooser = self.chooser.with_stream(stream);
+        if let Proto::Ws(c) = &mut codec.proto {
+            c.masks = ws::MaskGen::new(seed);
+        }
+        codec
     }
 
     /// Forgets the state of the previous connection.
     pub fn reset(&mut self) {
-        match self {
-            Codec::Tcp(c) => c.reset(),
-            Codec::Http(c) => c.decoder.start(c.head),
-            Codec::Ws(c) => c.reset(),
+        self.pending.clear();
+        self.chooser.new_socket();
+        match &mut self.proto {
+            Proto::Tcp(c) => c.reset(),
+            Proto::Http(c) => c.decoder.start(c.head),
+            Proto::Ws(c) => c.reset(),
         }
     }
 
     /// The opening handshake to send on a new connection, if the protocol has one.
     pub fn handshake(&mut self) -> Option<Vec<u8>> {
-        match self {
-            Codec::Ws(c) => Some(c.handshake()),
+        match &mut self.proto {
+            Proto::Ws(c) => Some(c.handshake()),
             _ => None,
         }
     }
@@ -117,37 +153,67 @@ impl Codec {
     /// Feeds the handshake reply received so far (all of it, every time): the bytes it
     /// took once complete, `None` while incomplete.
     pub fn handshake_reply(&mut self, input: &[u8]) -> Result<Option<usize>, Invalid> {
-        match self {
-            Codec::Ws(c) => c.handshake_reply(input),
+        match &mut self.proto {
+            Proto::Ws(c) => c.handshake_reply(input),
             _ => Ok(Some(0)),
         }
     }
 
-    /// Appends the next request to `out`.
-    pub fn request(&mut self, out: &mut Vec<u8>) {
-        match self {
-            Codec::Tcp(c) => out.extend_from_slice(&c.payload),
-            Codec::Http(c) => out.extend_from_slice(&c.request),
-            Codec::Ws(c) => c.request(out),
+    /// Appends the next request to `out` and returns its entry's index (its label's).
+    pub fn request(&mut self, out: &mut Vec<u8>) -> usize {
+        let entry = self.chooser.pick();
+        if self.pending.is_empty() {
+            self.arm(entry);
         }
+        self.pending.push_back(entry);
+        match &mut self.proto {
+            Proto::Tcp(c) => out.extend_from_slice(&c.entries[entry].payload),
+            Proto::Http(c) => out.extend_from_slice(&c.entries[entry].0),
+            Proto::Ws(c) => c.request(out, entry),
+        }
+        entry
+    }
+
+    /// Expects the reply to `entry` next.
+    fn arm(&mut self, entry: usize) {
+        match &mut self.proto {
+            Proto::Tcp(c) => c.armed = entry,
+            Proto::Http(c) => {
+                c.head = c.entries[entry].1;
+                c.decoder.start(c.head);
+            }
+            Proto::Ws(c) => c.armed = entry,
+        }
+    }
+
+    /// A reply is complete: the next pending entry's reply comes next.
+    fn answered(&mut self, fed: Fed) -> Fed {
+        if let Fed::Reply { .. } = fed {
+            self.pending.pop_front();
+            if let Some(&next) = self.pending.front() {
+                self.arm(next);
+            }
+        }
+        fed
     }
 
     /// Feeds received bytes. Bytes the codec must send in turn (a WebSocket pong or
     /// close reply) are appended to `control`.
     pub fn feed(&mut self, input: &[u8], control: &mut Vec<u8>) -> Result<Fed, Invalid> {
-        match self {
-            Codec::Tcp(c) => c.feed(input),
-            Codec::Http(c) => c.feed(input),
-            Codec::Ws(c) => c.feed(input, control),
-        }
+        let fed = match &mut self.proto {
+            Proto::Tcp(c) => c.feed(input),
+            Proto::Http(c) => c.feed(input),
+            Proto::Ws(c) => c.feed(input, control),
+        }?;
+        Ok(self.answered(fed))
     }
 
     /// Appends the protocol's own closing message, if it has one (a WebSocket Close,
     /// status 1000), and returns whether it did; the peer's answer then arrives as
     /// [`Fed::Closed`] and is not answered again.
     pub fn close(&mut self, out: &mut Vec<u8>) -> bool {
-        match self {
-            Codec::Ws(c) => {
+        match &mut self.proto {
+            Proto::Ws(c) => {
                 ws::encode_close(out, 1000, &mut c.masks);
                 c.frames.close_sent();
                 true
@@ -158,29 +224,56 @@ impl Codec {
 
     /// The peer closed the connection: a reply that ends at the close, if any.
     pub fn eof(&mut self) -> Option<Fed> {
-        match self {
-            Codec::Http(c) => c.eof(),
+        let fed = match &mut self.proto {
+            Proto::Http(c) => c.eof(),
             _ => None,
-        }
+        }?;
+        Some(self.answered(fed))
     }
 }
 
 /// Raw TCP: the reply ends after a fixed number of bytes, or with a delimiter.
 #[derive(Debug, Clone)]
 pub struct TcpCodec {
-    payload: Rc<[u8]>,
-    framing: Rc<Framing>,
+    entries: Rc<[TcpEntry]>,
+    /// The entry whose reply is awaited.
+    armed: usize,
     received: usize,
     /// Delimiter framing: the last bytes seen, which may start a delimiter that the
     /// next chunk completes.
     tail: Vec<u8>,
 }
 
+/// What one TCP entry sends and how its reply ends.
+#[derive(Debug, Clone)]
+struct TcpEntry {
+    payload: Vec<u8>,
+    framing: Framing,
+}
+
 impl TcpCodec {
-    fn new(spec: &TcpSpec) -> TcpCodec {
+    fn new(spec: &TcpSpec, mix: Option<&Mix>) -> TcpCodec {
+        let one = || TcpEntry {
+            payload: spec.payload.clone(),
+            framing: spec.framing.clone(),
+        };
+        let entries = match mix {
+            None => vec![one()],
+            Some(mix) => mix
+                .entries
+                .iter()
+                .map(|e| match &e.request {
+                    Request::Tcp { payload, framing } => TcpEntry {
+                        payload: payload.clone(),
+                        framing: framing.clone(),
+                    },
+                    _ => unreachable!("the plan builds a TCP mix for TCP"),
+                })
+                .collect(),
+        };
         TcpCodec {
-            payload: Rc::from(spec.payload.as_slice()),
-            framing: Rc::new(spec.framing.clone()),
+            entries: Rc::from(entries),
+            armed: 0,
             received: 0,
             tail: Vec::new(),
         }
@@ -201,7 +294,7 @@ impl TcpCodec {
     }
 
     fn feed(&mut self, input: &[u8]) -> Result<Fed, Invalid> {
-        if let Framing::Length(reply_bytes) = *self.framing {
+        if let Framing::Length(reply_bytes) = self.entries[self.armed].framing {
             let consumed = input.len().min(reply_bytes - self.received);
             self.received += consumed;
             if self.received < reply_bytes {
@@ -210,8 +303,8 @@ impl TcpCodec {
             return self.reply(consumed);
         }
         // The delimiter is borrowed while the codec's own state changes.
-        let framing = Rc::clone(&self.framing);
-        let Framing::Delimiter(delimiter) = &*framing else {
+        let entries = Rc::clone(&self.entries);
+        let Framing::Delimiter(delimiter) = &entries[self.armed].framing else {
             unreachable!("lengths are handled above")
         };
         self.feed_delimited(input, delimiter)
@@ -254,18 +347,32 @@ impl TcpCodec {
 /// HTTP/1.1: a fixed request, responses decoded incrementally.
 #[derive(Debug, Clone)]
 pub struct HttpCodec {
-    request: Rc<[u8]>,
+    /// Each entry's request, and whether it is HEAD.
+    entries: Rc<[(Vec<u8>, bool)]>,
+    /// The awaited response answers a HEAD request.
     head: bool,
     decoder: http::ResponseDecoder,
 }
 
 impl HttpCodec {
-    fn new(spec: &HttpSpec) -> HttpCodec {
+    fn new(spec: &HttpSpec, mix: Option<&Mix>) -> HttpCodec {
+        let entries: Vec<(Vec<u8>, bool)> = match mix {
+            None => vec![(spec.request.clone(), spec.head)],
+            Some(mix) => mix
+                .entries
+                .iter()
+                .map(|e| match &e.request {
+                    Request::Http { request, head } => (request.clone(), *head),
+                    _ => unreachable!("the plan builds an HTTP mix for HTTP"),
+                })
+                .collect(),
+        };
+        let head = entries[0].1;
         let mut decoder = http::ResponseDecoder::new();
-        decoder.start(spec.head);
+        decoder.start(head);
         HttpCodec {
-            request: Rc::from(spec.request.as_slice()),
-            head: spec.head,
+            entries: Rc::from(entries),
+            head,
             decoder,
         }
     }
@@ -298,15 +405,35 @@ impl HttpCodec {
 #[derive(Debug, Clone)]
 pub struct WsCodec {
     spec: Rc<WsSpec>,
+    /// Each entry's message, and whether it is binary.
+    entries: Rc<[(Vec<u8>, bool)]>,
+    /// The entry whose echo is awaited.
+    armed: usize,
     masks: ws::MaskGen,
     handshake: Option<ws::HandshakeDecoder>,
     frames: ws::FrameDecoder,
 }
 
 impl WsCodec {
-    fn new(spec: &WsSpec, seed: u64) -> WsCodec {
+    fn new(spec: &WsSpec, mix: Option<&Mix>, seed: u64) -> WsCodec {
+        let entries: Vec<(Vec<u8>, bool)> = match mix {
+            None => vec![(spec.message.clone(), spec.binary)],
+            Some(mix) => mix
+                .entries
+                .iter()
+                .map(|e| match &e.request {
+                    Request::Ws { message, binary } => (message.clone(), *binary),
+                    _ => unreachable!("the plan builds a WebSocket mix for WebSocket"),
+                })
+                .collect(),
+        };
+        let mut spec = spec.clone();
+        // The entries hold the messages; the spec keeps the handshake's fields.
+        spec.message = Vec::new();
         WsCodec {
-            spec: Rc::new(spec.clone()),
+            spec: Rc::new(spec),
+            entries: Rc::from(entries),
+            armed: 0,
             masks: ws::MaskGen::new(seed),
             handshake: None,
             frames: ws::FrameDecoder::new(ws::MAX_MESSAGE_BYTES),
@@ -340,14 +467,15 @@ impl WsCodec {
         }
     }
 
-    fn request(&mut self, out: &mut Vec<u8>) {
-        let kind = if self.spec.binary {
+    fn request(&mut self, out: &mut Vec<u8>, entry: usize) {
+        let (message, binary) = &self.entries[entry];
+        let kind = if *binary {
             ws::MessageKind::Binary
         } else {
             ws::MessageKind::Text
         };
-        let spec = Rc::clone(&self.spec);
-        ws::encode_message(out, kind, &spec.message, spec.frame_bytes, &mut self.masks);
+        let frame_bytes = self.spec.frame_bytes;
+        ws::encode_message(out, kind, message, frame_bytes, &mut self.masks);
     }
 
     fn feed(&mut self, input: &[u8], control: &mut Vec<u8>) -> Result<Fed, Invalid> {
@@ -358,9 +486,9 @@ impl WsCodec {
         {
             ws::WsEvent::NeedMore { consumed } => Ok(Fed::NeedMore { consumed }),
             // An echo of another length is not the echo of our message.
-            ws::WsEvent::Message { len, .. } if len != self.spec.message.len() => {
+            ws::WsEvent::Message { len, .. } if len != self.entries[self.armed].0.len() => {
                 Err(Invalid::EchoLength {
-                    sent: self.spec.message.len(),
+                    sent: self.entries[self.armed].0.len(),
                     received: len,
                 })
             }
