@@ -247,7 +247,8 @@ class Entry:
         if self.label is not None:
             out["label"] = self.label
         if kind == "http":
-            out["path"] = self.path
+            if self.path is not None:
+                out["path"] = self.path
             if self.method is not None:
                 out["method"] = self.method
             if self.headers:
@@ -289,19 +290,21 @@ def _entries(requests: object) -> tuple[Entry, ...]:
 class _Mixed:
     """What Tcp, Http and Ws share for a mix: ``requests``, ``mix`` and ``seed``."""
 
-    requests: tuple[Entry, ...]
+    requests: Optional[tuple[Entry, ...]]
     mix: str
     seed: Optional[int]
 
     def _check_mix(self) -> None:
-        object.__setattr__(self, "requests", _entries(self.requests))
+        if self.requests is not None:
+            # An empty list stays a list, for the engine to refuse.
+            object.__setattr__(self, "requests", _entries(self.requests))
         if not isinstance(self.mix, str):
             raise PlanError(f"mix must be a str such as 'random', got {_describe(self.mix)}")
         if self.seed is not None:
             _check_int("seed", self.seed)
 
     def _mix_dict(self, kind: str) -> dict[str, Any]:
-        if not self.requests:
+        if self.requests is None:
             if self.seed is not None or self.mix != "random":
                 # The engine's words for a mix field without a mix.
                 return {"mix": self.mix, **({"seed": self.seed} if self.seed is not None else {})}
@@ -336,7 +339,7 @@ class Tcp(_Mixed):
     reply_delimiter: Optional[bytes] = None
     tls: bool = False
     #: A mix: entries sent instead of ``payload`` (see :class:`Entry`).
-    requests: tuple[Entry, ...] = ()
+    requests: Optional[tuple[Entry, ...]] = None
     #: How a mix picks entries: ``"random"``, ``"round_robin"`` or ``"session"``.
     mix: str = "random"
     #: The mix's seed (random order); None draws one, reported in ``Result.mix``.
@@ -443,7 +446,7 @@ class Http(_Mixed):
     pipeline: int = 1
     #: A mix: entries sent instead of the one request (see :class:`Entry`); the URL
     #: then gives the host, each entry its path.
-    requests: tuple[Entry, ...] = ()
+    requests: Optional[tuple[Entry, ...]] = None
     #: How a mix picks entries: ``"random"``, ``"round_robin"`` or ``"session"``.
     mix: str = "random"
     #: The mix's seed (random order); None draws one, reported in ``Result.mix``.
@@ -491,7 +494,7 @@ class Ws(_Mixed):
     subprotocol: Optional[str] = None
     #: A mix: entries sent instead of the one message (see :class:`Entry`), e.g.
     #: weighted sizes ``[Entry(size=64, weight=9), Entry(size=65536)]``.
-    requests: tuple[Entry, ...] = ()
+    requests: Optional[tuple[Entry, ...]] = None
     #: How a mix picks entries: ``"random"``, ``"round_robin"`` or ``"session"``.
     mix: str = "random"
     #: The mix's seed (random order); None draws one, reported in ``Result.mix``.

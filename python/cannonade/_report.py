@@ -11,6 +11,7 @@ __all__ = [
     "format_benchmark",
     "format_bytes",
     "format_comparison",
+    "format_labels",
     "format_ns",
     "format_result",
     "sparkline",
@@ -121,10 +122,51 @@ def format_result(result: Result) -> str:
         )
         if tls.handshake.count:
             lines.append(f"  TLS handshake time: {_p50_p99(tls.handshake)}")
+    if result.labels:
+        lines.extend(format_labels(result.labels, result.mix, result.rate_per_s is not None))
     transfer = result.bytes_received / seconds if seconds > 0 else 0.0
     lines.append(f"Requests/sec: {result.requests_per_s:>10.2f}")
     lines.append(f"Transfer/sec: {format_bytes(transfer):>10}")
     return "\n".join(lines)
+
+
+def format_labels(labels: Any, mix: Any = None, open_loop: bool = False) -> list[str]:
+    """The per-label table of a mix: each label's share, count, errors, latency
+    percentiles (and uncorrected p99 in open loop) and status codes."""
+    head = "  Per label"
+    if mix is not None:
+        head += f" ({mix.order} mix, seed {mix.seed})"
+    total = sum(stats.requests for stats in labels) or 1
+    width = max([5, *(len(stats.label) for stats in labels)])
+    width = min(width, 32)
+    extra = f"{'p99 uncorr':>11}" if open_loop else ""
+    lines = [
+        f"{head}:",
+        f"    {'label':<{width}} {'share':>6} {'requests':>9} {'errors':>6} "
+        f"{'p50':>9} {'p99':>9} {'max':>9}{extra}  status",
+    ]
+    for stats in labels:
+        latency = stats.latency
+        if latency.count:
+            cells = [
+                format_ns(latency.percentile(50.0)),
+                format_ns(latency.percentile(99.0)),
+                format_ns(latency.max_ns),
+            ]
+        else:
+            cells = ["-", "-", "-"]
+        uncorrected = ""
+        if open_loop:
+            value = stats.uncorrected_latency
+            uncorrected = f"{format_ns(value.percentile(99.0)) if value.count else '-':>11}"
+        codes = " ".join(f"{code}:{n}" for code, n in stats.status_codes)
+        label = stats.label if len(stats.label) <= width else stats.label[: width - 1] + "…"
+        lines.append(
+            f"    {label:<{width}} {stats.requests / total:>6.1%} {stats.requests:>9} "
+            f"{stats.errors.total:>6} {cells[0]:>9} {cells[1]:>9} {cells[2]:>9}"
+            f"{uncorrected}  {codes}".rstrip()
+        )
+    return lines
 
 
 _BARS = "▁▂▃▄▅▆▇█"

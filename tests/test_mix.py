@@ -1,0 +1,328 @@
+"""Request mixes against the native testee and twisted.web under PyPy: which entries
+are sent (each entry asks for its own status with ``/status/NNN``, so the server's
+answers tell the entries apart), in which proportions and order, and how they are
+counted per label; bad entries and their messages; both backends alike."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import cannonade
+from cannonade import Entry, Http, Plan, PlanError, Result, Tcp, Ws, _backend
+
+from support import Server, pypy_argv, run_bounded, rust_testee_argv, start_server, stop_process
+
+DATA = Path(__file__).parent / "data"
+
+# Chi-square critical value at the 0.1% level for 2 degrees of freedom (3 entries).
+CHI2_3_ENTRIES = 13.82
+
+
+def _start(impl: str, kind: str) -> Server:
+    if impl == "rust":
+        argv = [rust_testee_argv()[0], kind]
+    else:
+        argv = [*pypy_argv(), "-m", f"cannonade.testees.{kind}"]
+    return start_server(f"{impl} {kind} testee", argv)
+
+
+@pytest.fixture(scope="module")
+def servers() -> Iterator[dict[tuple[str, str], Server]]:
+    started: dict[tuple[str, str], Server] = {}
+    yield started
+    for server in started.values():
+        stop_process(server.process)
+
+
+def _server(servers: dict[tuple[str, str], Server], impl: str, kind: str) -> Server:
+    if (impl, kind) not in servers:
+        servers[impl, kind] = _start(impl, kind)
+    return servers[impl, kind]
+
+
+@pytest.fixture(params=["rust", "twisted"])
+def http_testee(request: pytest.FixtureRequest, servers: dict) -> Server:
+    """The native HTTP testee, then twisted.web under PyPy."""
+    return _server(servers, request.param, "http")
+
+
+@pytest.fixture
+def rust_http(servers: dict) -> Server:
+    return _server(servers, "rust", "http")
+
+
+@pytest.fixture
+def rust_ws(servers: dict) -> Server:
+    return _server(servers, "rust", "ws")
+
+
+# Three entries, each answered with its own status by both testees.
+ENTRIES = [
+    Entry(label="home", path="/status/200", weight=5),
+    Entry(label="created", path="/status/201?x=1", method="POST", body=b"hello", weight=3),
+    {"label": "missing", "path": "/status/404", "weight": 2},
+]
+STATUS = {"home": 200, "created": 201, "missing": 404}
+
+
+def _assert_labels_add_up(result: Result) -> None:
+    assert sum(result.labels.counts().values()) == result.requests
+    for phase in result.phases:
+        assert sum(s.requests for s in phase.labels) == phase.requests
+    assert result.mix is not None
+    assert result.mix.labels == tuple(result.labels.names())
+
+
+def _chi_square(observed: list[int], weights: list[float]) -> float:
+    total = sum(observed)
+    expected = [total * w / sum(weights) for w in weights]
+    return sum((o - e) ** 2 / e for o, e in zip(observed, expected))
+
+
+def test_a_random_mix_follows_its_weights_and_each_label_gets_its_own_answers(
+    http_testee: Server,
+) -> None:
+    plan = Plan(
+        f"http://{http_testee.address}/",
+        connections=4,
+        requests=2000,
+        protocol=Http(requests=ENTRIES, seed=1234),
+    )
+    result = run_bounded(plan)
+    assert result.errors.total == 0 and result.requests == 2000
+    assert result.mix is not None and (result.mix.order, result.mix.seed) == ("random", 1234)
+    assert result.mix.weights == (5.0, 3.0, 2.0)
+    _assert_labels_add_up(result)
+    counts = result.labels.counts()
+    chi2 = _chi_square([counts[n] for n in ("home", "created", "missing")], [5, 3, 2])
+    assert chi2 < CHI2_3_ENTRIES, (chi2, counts)
+    # The server's answers prove which entry each label sent: every response of a label
+    # has that label's status, and the run's status counts are the labels' sums.
+    for name, status in STATUS.items():
+        stats = result.labels[name]
+        assert stats.status_code_counts == {status: stats.requests}, name
+        assert stats.latency.count == stats.requests
+        assert 0 < stats.latency.min_ns <= stats.latency.max_ns <= result.latency.max_ns
+        assert stats.histogram
+    assert result.status_code_counts == {STATUS[n]: c for n, c in counts.items()}
+
+
+def test_the_same_seed_draws_the_same_mix(rust_http: Server) -> None:
+    def counts(seed: int) -> dict[str, int]:
+        plan = Plan(
+            f"http://{rust_http.address}/",
+            connections=1,
+            requests=300,
+            protocol=Http(requests=ENTRIES, seed=seed),
+        )
+        return run_bounded(plan).labels.counts()
+
+    first = counts(99)
+    assert counts(99) == first
+    # Another seed draws other choices: 300 draws coincide in their counts rarely, and
+    # three seeds all coinciding would be a generator that ignores its seed.
+    assert any(counts(seed) != first for seed in (100, 101, 102))
+
+
+def test_round_robin_sends_each_entry_its_weight_in_turn(http_testee: Server) -> None:
+    entries = [Entry(label=n, path=f"/status/{s}", weight=w) for n, s, w in ENTRY_TURNS]
+    plan = Plan(
+        f"http://{http_testee.address}/",
+        connections=1,
+        requests=6 * 25,
+        protocol=Http(requests=entries, mix="round_robin"),
+        interval_s=0.05,
+    )
+    result = run_bounded(plan)
+    assert result.errors.total == 0
+    # One connection, 25 whole turns of 1 + 2 + 3: the counts are exact.
+    assert result.labels.counts() == {"a": 25, "b": 50, "c": 75}
+    assert result.mix is not None and result.mix.order == "round_robin"
+    for name, status, _ in ENTRY_TURNS:
+        assert result.labels[name].status_code_counts == {status: result.labels[name].requests}
+
+
+ENTRY_TURNS = [("a", 200, 1), ("b", 201, 2), ("c", 202, 3)]
+
+
+def test_sessions_pipelined_with_head_requests(rust_http: Server) -> None:
+    """HEAD and GET entries in a pipeline: each response is framed by its own request."""
+    entries = [
+        Entry(label="get", path="/status/200"),
+        Entry(label="head", path="/status/203", method="HEAD"),
+        Entry(label="post", path="/status/202", method="POST", body=b"x" * 100),
+    ]
+    plan = Plan(
+        f"http://{rust_http.address}/",
+        connections=2,
+        requests=300,
+        protocol=Http(requests=entries, mix="session", pipeline=4),
+    )
+    result = run_bounded(plan)
+    assert result.errors.total == 0, result.error_messages
+    assert result.labels.counts() == {"get": 100, "head": 100, "post": 100}
+    assert result.labels["head"].status_code_counts == {203: 100}
+
+
+def test_websocket_sizes_by_weight(rust_ws: Server) -> None:
+    sizes = [Entry(size=16, weight=6), Entry(size=4096, weight=3), Entry(size=65536, weight=1)]
+    plan = Plan(
+        f"ws://{rust_ws.address}/",
+        connections=2,
+        requests=1000,
+        protocol=Ws(requests=sizes, seed=3, binary=True),
+    )
+    result = run_bounded(plan)
+    assert result.errors.total == 0, result.error_messages
+    counts = result.labels.counts()
+    assert list(counts) == ["16 B", "4096 B", "65536 B"]
+    chi2 = _chi_square(list(counts.values()), [6, 3, 1])
+    assert chi2 < CHI2_3_ENTRIES, (chi2, counts)
+    # An echo of each message: the bytes read hold every label's messages once.
+    payload = 16 * counts["16 B"] + 4096 * counts["4096 B"] + 65536 * counts["65536 B"]
+    assert result.bytes_received >= payload
+    assert result.bytes_received < payload + 16 * result.requests + 4096
+
+
+def test_tcp_entries_with_their_own_payloads(servers: dict) -> None:
+    echo = _server(servers, "rust", "echo")
+    entries = [Entry(label="line", payload="ping\n"), Entry(label="block", payload=b"z" * 1000)]
+    plan = Plan(echo.address, connections=2, requests=400, protocol=Tcp(requests=entries, seed=8))
+    result = run_bounded(plan)
+    counts = result.labels.counts()
+    assert sum(counts.values()) == 400 and result.errors.total == 0
+    assert result.bytes_sent == 5 * counts["line"] + 1000 * counts["block"]
+
+
+def test_open_loop_labels_keep_both_latencies(rust_http: Server) -> None:
+    plan = Plan(
+        f"http://{rust_http.address}/",
+        connections=2,
+        requests=200,
+        rate_per_s=2000,
+        protocol=Http(requests=ENTRIES, seed=5),
+    )
+    result = run_bounded(plan)
+    for stats in result.labels:
+        assert stats.uncorrected_latency.count == stats.requests
+        # From the intended send time, never shorter than from the actual one.
+        assert stats.latency.max_ns >= stats.uncorrected_latency.max_ns * 0.99
+    text = result.format()
+    assert "Per label (random mix, seed 5):" in text and "p99 uncorr" in text
+    for name in STATUS:
+        assert f"    {name} " in text
+
+
+def test_a_result_with_labels_round_trips_and_old_results_have_none(rust_http: Server) -> None:
+    plan = Plan(
+        f"http://{rust_http.address}/", connections=1, requests=50, protocol=Http(requests=ENTRIES)
+    )
+    result = run_bounded(plan)
+    again = Result.from_json(result.to_json())
+    assert again == result
+    assert again.labels["missing"].requests == result.labels["missing"].requests
+    with pytest.raises(KeyError, match=r"no label 'nope'.*\['home', 'created', 'missing'\]"):
+        result.labels["nope"]
+    old = json.loads(result.to_json())
+    old["schema_version"] = 2
+    for key in ("mix", "labels"):
+        old.pop(key)
+    for phase in old["phases"]:
+        phase.pop("labels")
+    loaded = Result.from_dict(old)
+    assert loaded.mix is None and not loaded.labels and loaded.labels.counts() == {}
+
+
+@pytest.mark.parametrize(
+    "protocol, words",
+    [
+        (lambda: Http(requests=[]), "requests: the list is empty"),
+        (
+            lambda: Http(requests=[{"path": "/", "methd": "GET"}]),
+            "requests[0]: unknown field 'methd'",
+        ),
+        (lambda: Http(requests=[Entry(path="/", weight=0)]), "requests[0].weight: must be"),
+        (lambda: Http(requests=[Entry(path="/a"), Entry(path="/a")]), "requests[1].label:"),
+        (
+            lambda: Http(requests=[Entry(path=f"/{i}") for i in range(65)]),
+            "requests: 65 entries; a mix has at most 64",
+        ),
+        (lambda: Http(requests=[Entry(method="GET")]), "requests[0]: missing field `path`"),
+        (lambda: Http(requests=[Entry(path="/", size=3)]), "requests[0]: size does not apply"),
+        (lambda: Ws(requests=[Entry(message=b"\xff")]), "requests[0].message: a text message"),
+        (lambda: Tcp(requests=[Entry(payload=b"")]), "requests[0].payload: the payload is empty"),
+        (lambda: Http(mix="round_robin"), "mix: applies to a mix"),
+        (
+            lambda: Http(requests=[Entry(path="/", weight=0.5)], mix="session"),
+            "requests[0].weight: in a session mix",
+        ),
+        (lambda: Http(requests="/home"), "requests must be a list of cannonade.Entry"),
+    ],
+)
+def test_bad_entries_are_refused_with_one_clear_message(protocol: Any, words: str) -> None:
+    with pytest.raises(PlanError) as caught:
+        protocol()
+    assert words in str(caught.value), str(caught.value)
+
+
+def test_both_backends_see_the_same_mix(rust_http: Server) -> None:
+    plan = Plan(
+        f"http://{rust_http.address}/",
+        connections=1,
+        requests=200,
+        protocol=Http(requests=ENTRIES, seed=77),
+    )
+    seen = {}
+    for name in _backend.NAMES:
+        backend = _backend.load(name)
+        native = backend.start(plan.to_json())
+        try:
+            assert native.wait(120_000)
+            summary = json.loads(native.result_json())
+        finally:
+            native.close()
+        seen[name] = (summary["mix"], [(s["label"], s["requests"]) for s in summary["labels"]])
+    # One connection, one seed: the same draws whichever backend carried the plan.
+    assert seen["cffi"] == seen["pyo3"], seen
+    with pytest.raises(PlanError, match=r"plan field `protocol.requests\[0\].weight`"):
+        _backend.load("cffi").validate(
+            json.dumps(
+                {
+                    **plan.to_dict(),
+                    "protocol": {
+                        **plan.to_dict()["protocol"],
+                        "requests": [{"path": "/", "weight": -1}],
+                    },
+                }
+            )
+        )
+
+
+def test_labels_in_every_interval_of_a_run(rust_http: Server) -> None:
+    plan = Plan(
+        f"http://{rust_http.address}/",
+        connections=2,
+        duration_s=0.6,
+        interval_s=0.1,
+        protocol=Http(requests=ENTRIES, seed=2),
+    )
+    intervals = []
+    with cannonade.start(plan) as run:
+        while True:
+            intervals.extend(run.poll())
+            result = run.wait(0.05)
+            if result is not None:
+                intervals.extend(run.poll())
+                break
+    assert intervals
+    totals = dict.fromkeys(STATUS, 0)
+    for interval in intervals:
+        assert sum(s.requests for s in interval.labels) == interval.requests
+        for stats in interval.labels:
+            totals[stats.label] += stats.requests
+    assert totals == result.labels.counts()
