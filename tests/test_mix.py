@@ -15,7 +15,15 @@ import pytest
 import cannonade
 from cannonade import Entry, Http, Plan, PlanError, Result, Tcp, Ws, _backend
 
-from support import Server, pypy_argv, run_bounded, rust_testee_argv, start_server, stop_process
+from support import (
+    Server,
+    cli,
+    pypy_argv,
+    run_bounded,
+    rust_testee_argv,
+    start_server,
+    stop_process,
+)
 
 DATA = Path(__file__).parent / "data"
 
@@ -326,3 +334,97 @@ def test_labels_in_every_interval_of_a_run(rust_http: Server) -> None:
         for stats in interval.labels:
             totals[stats.label] += stats.requests
     assert totals == result.labels.counts()
+
+
+# --- request files on the command line ---------------------------------------------
+
+
+def _har_for(server: Server, tmp_path: Path) -> Path:
+    """The recorded HAR, aimed at the testee's port (it was recorded on 8080)."""
+    text = (DATA / "loopback-site.har").read_text(encoding="utf-8")
+    path = tmp_path / "site.har"
+    path.write_text(text.replace("127.0.0.1:8080", server.address), encoding="utf-8")
+    return path
+
+
+def test_a_har_file_becomes_a_weighted_mix(http_testee: Server, tmp_path: Path) -> None:
+    har = _har_for(http_testee, tmp_path)
+    out = tmp_path / "run.json"
+    done = cli(
+        "http", f"http://{http_testee.address}/", "-n", "700", "-c", "2",
+        "--requests-file", str(har), "--seed", "11", "--json", str(out),
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    result = Result.from_file(out)
+    # Seven recorded requests, four different ones: "/" three times, "/?page=2" twice.
+    assert result.mix is not None and result.mix.seed == 11
+    assert result.mix.labels == ("/", "/status/404", "POST /status/201", "/?page=2")
+    assert result.mix.weights == (3.0, 1.0, 1.0, 2.0)
+    assert result.labels["POST /status/201"].status_code_counts == {
+        201: result.labels["POST /status/201"].requests
+    }
+    assert result.labels["/status/404"].status_code_counts.keys() <= {404}
+    _assert_labels_add_up(result)
+    assert "Per label (random mix, seed 11):" in done.stdout
+    assert "POST /status/201" in done.stdout
+
+
+def test_a_json_lines_file_in_turn(rust_http: Server, tmp_path: Path) -> None:
+    lines = tmp_path / "mix.jsonl"
+    lines.write_text(
+        "# label, weight, method, path, headers, body\n"
+        '{"label": "home", "weight": 2, "path": "/status/200", "headers": [["Accept", "*/*"]]}\n'
+        "\n"
+        '{"label": "order", "method": "POST", "path": "/status/201", "body": "{\\"id\\": 1}"}\n',
+        encoding="utf-8",
+    )
+    out = tmp_path / "run.json"
+    done = cli(
+        "http", f"http://{rust_http.address}/", "-n", "90", "-c", "1",
+        "--requests-file", str(lines), "--mix", "round_robin", "--json", str(out),
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    result = Result.from_file(out)
+    assert result.labels.counts() == {"home": 60, "order": 30}
+    assert result.labels["order"].status_code_counts == {201: 30}
+
+
+@pytest.mark.parametrize(
+    "text, words",
+    [
+        (
+            '{"path": "/a"}\n{"path": "/b", "wieght": 2}\n',
+            "mix.jsonl line 2: unknown field 'wieght'",
+        ),
+        ('{"path": "/a"}\nnot json\n', "mix.jsonl line 2: not JSON"),
+        ('{"path": "/a", "weight": -1}\n', "mix.jsonl line 1: weight: must be a positive number"),
+        ('{"path": "/a", "method": "G T"}\n', "mix.jsonl line 1: method:"),
+        ('{"path": "/a"}\n{"path": "/a"}\n', 'requests[1].label: "/a" is the label of entry 0'),
+        ("# nothing\n\n", "mix.jsonl: no entries"),
+    ],
+)
+def test_bad_lines_are_named(text: str, words: str, tmp_path: Path) -> None:
+    path = tmp_path / "mix.jsonl"
+    path.write_text(text, encoding="utf-8")
+    done = cli("http", "http://127.0.0.1:9/", "-n", "1", "--requests-file", str(path))
+    assert done.returncode == 2, (done.stdout, done.stderr)
+    assert words in done.stderr, done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_a_har_file_for_another_host_is_refused(tmp_path: Path) -> None:
+    har = tmp_path / "site.har"
+    data = json.loads((DATA / "loopback-site.har").read_text(encoding="utf-8"))
+    data["log"]["entries"][2]["request"]["url"] = "http://example.com/"
+    har.write_text(json.dumps(data), encoding="utf-8")
+    done = cli("http", "http://127.0.0.1:8080/", "-n", "1", "--requests-file", str(har))
+    assert done.returncode == 2
+    assert (
+        "site.har entry 2 (log.entries[2]): request.url 'http://example.com/' is not on the target"
+        in done.stderr
+    )
+    done = cli("http", "http://192.0.2.1:8080/", "-n", "1", "--requests-file", str(har))
+    assert done.returncode == 2
+    assert "only go to a loopback target" in done.stderr, done.stderr
+    done = cli("http", "http://127.0.0.1:8080/", "-n", "1", "--seed", "3")
+    assert done.returncode == 2 and "give --requests-file FILE too" in done.stderr

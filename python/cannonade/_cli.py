@@ -160,6 +160,23 @@ def _common_options() -> argparse.ArgumentParser:
     common.add_argument(
         "--no-reconnect", action="store_true", help="do not reopen connections the server closes"
     )
+    mix = common.add_argument_group("request mixes (docs/mixes.md)")
+    mix.add_argument(
+        "--requests-file",
+        metavar="FILE",
+        help="send a mix of requests: JSON Lines (one entry per line: label, weight, method, "
+        "path, headers, body; or message/size, payload) or a HAR file (http, loopback only)",
+    )
+    mix.add_argument(
+        "--mix",
+        choices=("random", "round_robin", "session"),
+        default="random",
+        help="how each next entry is picked: weighted random (default), in turn, or in turn "
+        "from the first on every new connection",
+    )
+    mix.add_argument(
+        "--seed", metavar="N", type=int, help="seed of the random mix (default: drawn, reported)"
+    )
     tls = common.add_argument_group("TLS (https://, wss://, tcp --tls)")
     tls.add_argument(
         "--cacert",
@@ -355,9 +372,23 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _mix_options(args: argparse.Namespace) -> dict[str, Any]:
+    """``requests``, ``mix`` and ``seed`` of the protocol, from --requests-file & co."""
+    if args.requests_file is None:
+        if args.seed is not None or args.mix != "random":
+            _fail("--mix and --seed pick entries of a mix: give --requests-file FILE too")
+        return {}
+    from ._requests_file import load_requests_file
+
+    entries = load_requests_file(args.requests_file, args.command, args.target)
+    return {"requests": entries, "mix": args.mix, "seed": args.seed}
+
+
 def _protocol(args: argparse.Namespace) -> Union[Tcp, Http, Ws]:
+    mixed = _mix_options(args)
     if args.command == "http":
         return Http(
+            **mixed,
             method=args.method,
             headers=tuple(args.headers),
             body=b"" if args.body is None else args.body.encode("utf-8"),
@@ -370,6 +401,7 @@ def _protocol(args: argparse.Namespace) -> Union[Tcp, Http, Ws]:
         else:
             message = None
         return Ws(
+            **mixed,
             message=message,
             message_bytes=args.message_bytes,
             binary=args.binary,
@@ -382,9 +414,14 @@ def _protocol(args: argparse.Namespace) -> Union[Tcp, Http, Ws]:
     if args.payload_text is not None:
         payload = args.payload_text.encode("utf-8")
         return Tcp(
-            payload=payload, reply_bytes=args.reply_bytes, reply_delimiter=delimiter, tls=args.tls
+            **mixed,
+            payload=payload,
+            reply_bytes=args.reply_bytes,
+            reply_delimiter=delimiter,
+            tls=args.tls,
         )
     return Tcp(
+        **mixed,
         payload_bytes=args.payload_bytes,
         reply_bytes=args.reply_bytes,
         reply_delimiter=delimiter,
