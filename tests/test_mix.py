@@ -5,6 +5,7 @@ counted per label; bad entries and their messages; both backends alike."""
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -428,3 +429,35 @@ def test_a_har_file_for_another_host_is_refused(tmp_path: Path) -> None:
     assert "only go to a loopback target" in done.stderr, done.stderr
     done = cli("http", "http://127.0.0.1:8080/", "-n", "1", "--seed", "3")
     assert done.returncode == 2 and "give --requests-file FILE too" in done.stderr
+
+
+def test_the_interval_log_and_the_html_report_have_each_label(
+    rust_http: Server, tmp_path: Path
+) -> None:
+    from cannonade._hlog import decode_histogram, write_interval_log
+
+    plan = Plan(
+        f"http://{rust_http.address}/",
+        connections=2,
+        requests=600,
+        interval_s=0.05,
+        protocol=Http(requests=ENTRIES, seed=4),
+    )
+    with cannonade.start(plan) as run:
+        result = run.wait(120)
+        assert result is not None
+        intervals = run.poll()
+    assert intervals
+    log = write_interval_log(tmp_path / "run.hlog", [("e1-measure", 0.0, i) for i in intervals])
+    per_tag: dict[str, int] = {}
+    for line in log.read_text(encoding="ascii").splitlines():
+        if line.startswith("Tag="):
+            tag, _, _, _, payload = line[4:].split(",")
+            count = decode_histogram(base64.b64decode(payload)).total
+            per_tag[tag] = per_tag.get(tag, 0) + count
+    assert per_tag == {f"e1-measure/{n}": c for n, c in result.labels.counts().items() if c}
+    html = tmp_path / "run.html"
+    cannonade.write_html(result, html)
+    page = html.read_text(encoding="utf-8")
+    for name in STATUS:
+        assert f"label {name}: p50 / p99 / max" in page

@@ -17,6 +17,11 @@ line ``#[Measured: eN ...]`` gives each execution's time range, so no interval i
 written twice (a reader that ignores tags, such as the PyPI ``hdrhistogram``
 package, sees every interval exactly once).
 
+A run with a request mix also writes, after each interval's line, one line per label
+tagged ``PHASE-TAG/LABEL`` (``e1-measure/home``; spaces and commas in a label become
+``_``): ``HistogramLogProcessor -i run.hlog -tag e1-measure/home`` gives one label's
+measurement. A reader that ignores tags then sees each interval once more per label.
+
 :func:`decode_histogram` reads the V2 bytes back and :func:`encode_histogram` writes
 them (pure Python, for PyPy too); :func:`add_histograms` adds histograms of one layout
 bucket by bucket, which is how results are merged (percentiles are never averaged).
@@ -42,6 +47,7 @@ __all__ = [
     "add_histograms",
     "decode_histogram",
     "encode_histogram",
+    "label_tag_of",
     "measured_tags",
     "write_interval_log",
 ]
@@ -64,6 +70,11 @@ def measured_tags(tags: Iterable[str]) -> set[str]:
             if execution not in last or attempt > last[execution][0]:
                 last[execution] = (attempt, tag)
     return {tag for _, tag in last.values()}
+
+
+def label_tag_of(label: str) -> str:
+    """A label as the part of an interval log tag after the phase's: no spaces or commas."""
+    return re.sub(r"[,\s]", "_", label)
 
 
 def write_interval_log(path: Union[str, Path], rows: Iterable[tuple[str, float, Interval]]) -> Path:
@@ -101,6 +112,15 @@ def write_interval_log(path: Union[str, Path], rows: Iterable[tuple[str, float, 
             body.append(f"{offset:.3f},{length:.3f},{peak:.3f},{payload}")
         else:
             body.append(f"Tag={tag},{offset:.3f},{length:.3f},{peak:.3f},{payload}")
+        for stats in interval.labels:
+            if not stats.histogram or not stats.requests:
+                continue
+            label_tag = f"{tag}/{label_tag_of(stats.label)}"
+            label_peak = stats.latency.max_ns / MAX_VALUE_UNIT_RATIO
+            label_payload = base64.b64encode(stats.histogram).decode("ascii")
+            body.append(
+                f"Tag={label_tag},{offset:.3f},{length:.3f},{label_peak:.3f},{label_payload}"
+            )
     for tag, (first, last) in spans.items():
         lines.append(f"#[Measured: {tag} from {first:.3f} s to {last:.3f} s]")
     lines.append(

@@ -413,6 +413,27 @@ def _run_summary(data: Mapping[str, Any], phase: Optional[Mapping[str, Any]]) ->
         name = str(phase.get("name"))
         rows.append([f"{name}: requests/s", _fmt(phase.get("requests_per_s"))])
         rows += _latency_rows(phase.get("latency_ns"), f"{name}: latency")
+    rows += _label_rows(data)
+    return rows
+
+
+def _label_rows(data: Mapping[str, Any]) -> list[list[str]]:
+    """A mix's labels: each one's share, errors and p50 / p99 / max (absent without a mix)."""
+    labels = data.get("labels") or []
+    if not isinstance(labels, list) or not labels:
+        return []
+    mix = data.get("mix") or {}
+    rows = [["mix", f"{mix.get('order', '-')}, seed {mix.get('seed', '-')}"]]
+    total = sum(int(item.get("requests") or 0) for item in labels) or 1
+    for item in labels:
+        name = str(item.get("label"))
+        count = int(item.get("requests") or 0)
+        latency = item.get("latency_ns")
+        cells = [_fmt_ns(_percentile(latency, p)) for p in (50.0, 99.0)]
+        cells.append(_fmt_ns(_num(latency.get("max")) if isinstance(latency, Mapping) else None))
+        errors = _errors_total(item.get("errors"))
+        rows.append([f"label {name}: requests", f"{count} ({count / total:.1%}), errors {errors}"])
+        rows.append([f"label {name}: p50 / p99 / max", " / ".join(cells)])
     return rows
 
 
