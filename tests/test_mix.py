@@ -461,3 +461,25 @@ def test_the_interval_log_and_the_html_report_have_each_label(
     page = html.read_text(encoding="utf-8")
     for name in STATUS:
         assert f"label {name}: p50 / p99 / max" in page
+
+
+def test_runs_side_by_side_merge_label_by_label(rust_http: Server) -> None:
+    def one(seed: int) -> Result:
+        plan = Plan(
+            f"http://{rust_http.address}/",
+            connections=1,
+            requests=300,
+            protocol=Http(requests=ENTRIES, seed=seed),
+        )
+        return run_bounded(plan)
+
+    parts = [one(1), one(2)]
+    merged = cannonade.merge(parts)
+    for name in STATUS:
+        stats = merged.labels[name]
+        assert stats.requests == sum(p.labels[name].requests for p in parts)
+        assert stats.latency.count == stats.requests
+        assert stats.latency.max_ns == max(p.labels[name].latency.max_ns for p in parts)
+        assert stats.status_code_counts == {STATUS[name]: stats.requests}
+    assert sum(merged.labels.counts().values()) == merged.requests == 600
+    assert sum(s.requests for s in merged.phases[0].labels) == 600

@@ -38,6 +38,8 @@ from ._result import (
     Errors,
     IdleConnections,
     Interval,
+    Labels,
+    LabelStats,
     Latency,
     Phase,
     Result,
@@ -157,6 +159,39 @@ def _uncorrected(
     return _latency(parts, None)
 
 
+def _labels(parts: Sequence[Labels], labels: Sequence[str], what: str) -> Labels:
+    """The parts' mix labels added up label by label (by name, in first-seen order)."""
+    names: list[str] = []
+    for part in parts:
+        names += [stats.label for stats in part if stats.label not in names]
+    merged = []
+    for name in names:
+        found = [(stats, label) for part, label in zip(parts, labels) if (stats := part.get(name))]
+        stats_list = [stats for stats, _ in found]
+        histogram = _added(
+            [stats.histogram for stats in stats_list],
+            [label for _, label in found],
+            f"{what} label {name!r}",
+        )
+        latency = _latency([stats.latency for stats in stats_list], histogram)
+        merged.append(
+            LabelStats(
+                label=name,
+                requests=sum(stats.requests for stats in stats_list),
+                errors=_errors([stats.errors for stats in stats_list]),
+                latency=latency,
+                uncorrected_latency=_uncorrected(
+                    [stats.uncorrected_latency for stats in stats_list],
+                    [stats.latency for stats in stats_list],
+                    latency,
+                ),
+                status_codes=_codes([stats.status_codes for stats in stats_list]),
+                histogram=encode_histogram(histogram) if histogram is not None else b"",
+            )
+        )
+    return Labels(merged)
+
+
 def _span(
     parts: Sequence[Union[Interval, Phase]], labels: Sequence[str], what: str
 ) -> dict[str, Any]:
@@ -178,6 +213,7 @@ def _span(
             [p.uncorrected_latency for p in parts], [p.latency for p in parts], latency
         ),
         "histogram": encode_histogram(histogram) if histogram is not None else b"",
+        "labels": _labels([p.labels for p in parts], labels, what),
     }
 
 
@@ -354,6 +390,9 @@ def merge(results: Sequence[Result], labels: Optional[Sequence[str]] = None) -> 
         error_messages=_messages([r.error_messages for r in results]),
         interval_series=series,
         tls=_tls([r.tls for r in results]),
+        # Each part drew its own choices; the first part's mix says how.
+        mix=results[0].mix,
+        labels=_labels([r.labels for r in results], labels, "the run"),
     )
 
 
