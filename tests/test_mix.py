@@ -483,3 +483,17 @@ def test_runs_side_by_side_merge_label_by_label(rust_http: Server) -> None:
         assert stats.status_code_counts == {STATUS[name]: stats.requests}
     assert sum(merged.labels.counts().values()) == merged.requests == 600
     assert sum(s.requests for s in merged.phases[0].labels) == 600
+
+
+@pytest.mark.parametrize("case, requests", [("9.2.1", 4), ("9.3.1", 2), ("9.8.6", 200)])
+def test_autobahn_performance_cases_as_presets(case: str, requests: int, rust_ws: Server) -> None:
+    protocol = Ws.autobahn(case)
+    size, binary, frame = cannonade._plan._AUTOBAHN[case]
+    assert (len(protocol.data), protocol.binary, protocol.frame_bytes) == (size, binary, frame)
+    plan = Plan(f"ws://{rust_ws.address}/", connections=1, requests=requests, protocol=protocol)
+    result = run_bounded(plan)
+    assert result.errors.total == 0, result.error_messages
+    assert result.requests == requests
+    assert result.bytes_received >= size * requests
+    with pytest.raises(PlanError, match=r"9\.5 and 9\.6, chunked writes, are not built"):
+        Ws.autobahn("9.5.1")

@@ -514,6 +514,31 @@ class Ws(_Mixed):
             raise PlanError(f"subprotocol must be a str, got {_describe(self.subprotocol)}")
         _check_protocol(self.to_dict())
 
+    @classmethod
+    def autobahn(cls, case: str, **options: Any) -> Ws:
+        """The message shape of one of AutobahnTestSuite's performance cases (9.x), so
+        that a user of that suite gets the same case with cannonade's timing.
+
+        ``9.1.N`` / ``9.2.N``: one text / binary message of 64 KiB, 256 KiB, 1, 4, 8 or
+        16 MiB (N = 1..6). ``9.3.N`` / ``9.4.N``: a 4 MiB text / binary message in frames
+        of 64 B, 256 B, 1, 4, 16, 64, 256 KiB, 1 or 4 MiB (N = 1..9). ``9.7.N`` /
+        ``9.8.N``: text / binary round trips of 0, 16, 64, 256, 1024 or 4096 bytes
+        (N = 1..6; the suite does 1000: give the plan ``requests=1000``). Autobahn sends
+        each of 9.1-9.4 once; the plan's ``requests`` or duration says how often here.
+        ``options`` are other :class:`Ws` fields (``subprotocol``). Cases 9.5 and 9.6
+        (one message written in small TCP chunks) are not built: the engine writes a
+        message's frames in one go.
+        """
+        found = _AUTOBAHN.get(case)
+        if found is None:
+            raise PlanError(
+                f"Autobahn case {case!r} is not one of 9.1.1-9.1.6, 9.2.1-9.2.6, "
+                f"9.3.1-9.3.9, 9.4.1-9.4.9, 9.7.1-9.7.6, 9.8.1-9.8.6 (9.5 and 9.6, "
+                f"chunked writes, are not built)"
+            )
+        size, binary, frame_bytes = found
+        return cls(message_bytes=size, binary=binary, frame_bytes=frame_bytes, **options)
+
     @property
     def data(self) -> bytes:
         """The exact payload of each message."""
@@ -533,6 +558,21 @@ class Ws(_Mixed):
             **self._mix_dict("ws"),
         }
 
+
+_KIB, _MIB = 1024, 1024 * 1024
+#: AutobahnTestSuite's performance cases: case -> (message bytes, binary, frame bytes).
+_AUTOBAHN: dict[str, tuple[int, bool, Optional[int]]] = {}
+for _n, _size in enumerate((64 * _KIB, 256 * _KIB, _MIB, 4 * _MIB, 8 * _MIB, 16 * _MIB), 1):
+    _AUTOBAHN[f"9.1.{_n}"] = (_size, False, None)
+    _AUTOBAHN[f"9.2.{_n}"] = (_size, True, None)
+_FRAMES = (64, 256, _KIB, 4 * _KIB, 16 * _KIB, 64 * _KIB, 256 * _KIB, _MIB, 4 * _MIB)
+for _n, _frame in enumerate(_FRAMES, 1):
+    _AUTOBAHN[f"9.3.{_n}"] = (4 * _MIB, False, _frame)
+    _AUTOBAHN[f"9.4.{_n}"] = (4 * _MIB, True, _frame)
+for _n, _size in enumerate((0, 16, 64, 256, 1024, 4096), 1):
+    _AUTOBAHN[f"9.7.{_n}"] = (_size, False, None)
+    _AUTOBAHN[f"9.8.{_n}"] = (_size, True, None)
+del _n, _size, _frame
 
 _SCHEMES = {"http": Http, "ws": Ws}
 _TLS_SCHEMES = {"https": "http", "wss": "ws"}
