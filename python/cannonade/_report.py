@@ -255,6 +255,13 @@ def _execution_lines(execution: Any) -> list[str]:
             f"p99 {format_ns(m.latency.percentile(99.0))}, "
             f"max {format_ns(m.latency.max_ns)}, errors {m.errors.total or 'none'}"
         )
+        if m.labels:
+            result = e.result
+            open_loop = result is not None and result.rate_per_s is not None
+            mix = result.mix if result is not None else None
+            table = format_labels(m.labels, mix, open_loop)
+            lines.append("  measured, per label" + table[0][len("  Per label") :])
+            lines.extend("  " + line for line in table[1:])
     measured_server = [s for s in e.server[len(e.warmup) :] if s is not None]
     if measured_server:
         cpu = [s.cpu_percent for s in measured_server if s.cpu_percent == s.cpu_percent]
