@@ -301,3 +301,23 @@ fn websocket_and_tcp_entries_are_checked_too() {
         "{err}"
     );
 }
+
+#[test]
+fn tcp_entries_frame_their_replies_each_their_own_way() {
+    // A line ended by "\n" and a 40-byte echo, picked at random on each connection: a
+    // reply framed by the wrong entry's rule would leave the stream out of step.
+    let addr = echo_server();
+    let mix = format!(
+        r#""requests":[{{"label":"line","payload_hex":"{}0a","reply":{{"kind":"delimiter","delimiter_hex":"0a"}}}},
+                      {{"label":"block","payload_hex":"{}"}}],"seed":3"#,
+        "6c".repeat(9),
+        "62".repeat(40)
+    );
+    let plan = Plan::from_json(&tcp_mix_plan(addr, &mix, r#""requests":2000,"#)).unwrap();
+    let s = finish(&Run::start(plan).unwrap()).summary;
+    assert_eq!(s.errors.total(), 0, "{:?}", s.error_messages);
+    assert_eq!(s.requests, 2000);
+    let (line, block) = (s.labels[0].requests, s.labels[1].requests);
+    assert!(line > 800 && block > 800, "{line} {block}");
+    assert_eq!(s.bytes_received, line * 10 + block * 40);
+}
