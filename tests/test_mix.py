@@ -497,3 +497,28 @@ def test_autobahn_performance_cases_as_presets(case: str, requests: int, rust_ws
     assert result.bytes_received >= size * requests
     with pytest.raises(PlanError, match=r"9\.5 and 9\.6, chunked writes, are not built"):
         Ws.autobahn("9.5.1")
+
+
+@pytest.mark.parametrize("impl", ["rust", "autobahn"])
+def test_websocket_messages_in_flight(impl: str, servers: dict) -> None:
+    """A window of messages per connection, with sizes mixed: each echo is checked
+    against its own message's length, in order."""
+    if impl == "rust":
+        server = _server(servers, "rust", "ws")
+    else:
+        server = servers.get(("autobahn", "ws")) or start_server(
+            "autobahn ws testee", [*pypy_argv(), "-m", "cannonade.testees.ws"]
+        )
+        servers["autobahn", "ws"] = server
+    sizes = [Entry(size=10), Entry(size=3000, weight=2), Entry(size=70000)]
+    plan = Plan(
+        f"ws://{server.address}/",
+        connections=2,
+        requests=400,
+        protocol=Ws(requests=sizes, pipeline=8, seed=9),
+    )
+    result = run_bounded(plan)
+    assert result.errors.total == 0, result.error_messages
+    assert result.requests == 400 == sum(result.labels.counts().values())
+    with pytest.raises(PlanError, match="pipeline: must be between 1 and 1024"):
+        Ws(pipeline=0)

@@ -347,6 +347,13 @@ def _parser() -> argparse.ArgumentParser:
         help="split each message into frames of at most N bytes",
     )
     ws.add_argument("--subprotocol", metavar="NAME", help="ask for this subprotocol")
+    ws.add_argument(
+        "--pipeline",
+        metavar="N",
+        type=int,
+        default=1,
+        help="messages in flight per connection (1; closed loop only)",
+    )
     report = commands.add_parser(
         "report", help="print the summary of saved results (--json files), or an HTML report"
     )
@@ -407,6 +414,7 @@ def _protocol(args: argparse.Namespace) -> Union[Tcp, Http, Ws]:
             binary=args.binary,
             frame_bytes=args.frame_bytes,
             subprotocol=args.subprotocol,
+            pipeline=args.pipeline,
         )
     delimiter = None
     if args.reply_delimiter is not None:

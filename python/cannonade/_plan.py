@@ -492,6 +492,9 @@ class Ws(_Mixed):
     binary: bool = False
     frame_bytes: Optional[int] = None
     subprotocol: Optional[str] = None
+    #: Messages in flight per connection (closed loop only): wsperf's one at a time
+    #: hides a server's throughput; the echoes come back in order.
+    pipeline: int = 1
     #: A mix: entries sent instead of the one message (see :class:`Entry`), e.g.
     #: weighted sizes ``[Entry(size=64, weight=9), Entry(size=65536)]``.
     requests: Optional[tuple[Entry, ...]] = None
@@ -512,6 +515,7 @@ class Ws(_Mixed):
             _check_int("frame_bytes", self.frame_bytes)
         if self.subprotocol is not None and not isinstance(self.subprotocol, str):
             raise PlanError(f"subprotocol must be a str, got {_describe(self.subprotocol)}")
+        _check_int("pipeline", self.pipeline)
         _check_protocol(self.to_dict())
 
     @classmethod
@@ -555,6 +559,8 @@ class Ws(_Mixed):
             "binary": self.binary,
             "frame_bytes": self.frame_bytes,
             "subprotocol": self.subprotocol,
+            # Only when asked for: a plan of one message at a time reads as before.
+            **({"pipeline": self.pipeline} if self.pipeline != 1 else {}),
             **self._mix_dict("ws"),
         }
 

@@ -158,6 +158,8 @@ struct RawWs {
     binary: bool,
     frame_bytes: Option<usize>,
     subprotocol: Option<String>,
+    #[serde(default = "default_pipeline")]
+    pipeline: u32,
     /// A mix: entries sent instead of the one request above (see [`crate::mix`]).
     requests: Option<Vec<RawWsEntry>>,
     mix: Option<String>,
@@ -332,6 +334,8 @@ pub struct WsSpec {
     pub binary: bool,
     /// Split each message into frames of at most this many bytes.
     pub frame_bytes: Option<usize>,
+    /// Messages in flight per connection (echoes come back in order).
+    pub pipeline: u32,
 }
 
 /// Which certificates a TLS client trusts.
@@ -399,6 +403,7 @@ impl ProtocolSpec {
     pub fn pipeline(&self) -> usize {
         match self {
             ProtocolSpec::Http(h) => h.pipeline as usize,
+            ProtocolSpec::Ws(w) => w.pipeline as usize,
             _ => 1,
         }
     }
@@ -686,6 +691,12 @@ fn ws_spec(raw: RawWs) -> Result<(Url, WsSpec, Option<Mix>), PlanError> {
             default_label,
         })
     })?;
+    if raw.pipeline == 0 || raw.pipeline > 1024 {
+        return Err(invalid(
+            "protocol.pipeline",
+            format!("must be between 1 and 1024, got {}", raw.pipeline),
+        ));
+    }
     if raw.frame_bytes == Some(0) {
         return Err(invalid("protocol.frame_bytes", "must be at least 1, got 0"));
     }
@@ -704,6 +715,7 @@ fn ws_spec(raw: RawWs) -> Result<(Url, WsSpec, Option<Mix>), PlanError> {
         message,
         binary: raw.binary,
         frame_bytes: raw.frame_bytes,
+        pipeline: raw.pipeline,
     };
     Ok((url, spec, mix))
 }
