@@ -356,6 +356,11 @@ def test_a_har_file_becomes_a_weighted_mix(http_testee: Server, tmp_path: Path) 
         "--requests-file", str(har), "--seed", "11", "--json", str(out),
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
+    from test_format import _assert_valid
+
+    data = _assert_valid(out)  # the run schema, with mix and labels
+    assert data["schema_version"] == 3 and len(data["labels"]) == 4
+    assert all(len(i["labels"]) == 4 for i in data["interval_series"] if i["requests"])
     result = Result.from_file(out)
     # Seven recorded requests, four different ones: "/" three times, "/?page=2" twice.
     assert result.mix is not None and result.mix.seed == 11
