@@ -527,3 +527,31 @@ def test_websocket_messages_in_flight(impl: str, servers: dict) -> None:
     assert result.requests == 400 == sum(result.labels.counts().values())
     with pytest.raises(PlanError, match="pipeline: must be between 1 and 1024"):
         Ws(pipeline=0)
+
+
+def test_the_warmup_can_watch_one_label_of_the_mix() -> None:
+    server = cannonade.Server([rust_testee_argv()[0], "http", "--port", "{port}"])
+    plan = Plan(
+        "http://127.0.0.1:9/",
+        connections=2,
+        threads=1,
+        duration_s=1,
+        interval_s=0.25,
+        rate_per_s=400,
+        protocol=Http(requests=ENTRIES, seed=6),
+    )
+    warmup = cannonade.Warmup(
+        min_s=1, max_s=3, steady_window_s=1, interval_s=0.1, metrics=("p50", "p99@missing")
+    )
+    bench = cannonade.Benchmark(plan, server, warmup=warmup, measure_s=1.5)
+    with bench:
+        execution = bench.execution()
+    assert execution.error is None
+    assert set(execution.analyses) == {"p50", "p99@missing"}
+    # The watched series is the label's own p99, interval by interval.
+    expected = [float(i.labels["missing"].latency.percentile(99.0)) for i in execution.measured]
+    assert execution.values("p99@missing") == expected
+    assert expected != [float(i.latency.percentile(99.0)) for i in execution.measured]
+    for bad in ("p99@", "p77@missing", "@missing"):
+        with pytest.raises(PlanError, match="METRIC@LABEL"):
+            cannonade.Warmup(metrics=(bad,))

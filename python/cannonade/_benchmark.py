@@ -99,6 +99,14 @@ WARMUP, MEASURE, AFTER = "warmup", "measure", "after"
 _POLL_S = 0.05
 
 
+def _known_metric(name: object) -> bool:
+    try:
+        _series(str(name))
+    except KeyError:
+        return False
+    return isinstance(name, str)
+
+
 def _p(percentile: float) -> Callable[[Interval], float]:
     def get(interval: Interval) -> float:
         if interval.latency.count == 0:
@@ -120,6 +128,28 @@ METRICS: Mapping[str, tuple[Callable[[Interval], float], bool]] = {
 }
 
 
+def _series(name: str) -> tuple[Callable[[Interval], float], bool]:
+    """A watchable series by name: a key of :data:`METRICS`, or ``METRIC@LABEL`` for one
+    label of a request mix (``p99@search``: that label's p99 in each interval)."""
+    if name in METRICS:
+        return METRICS[name]
+    base, _, label = name.partition("@")
+    if base not in METRICS or not label:
+        raise KeyError(name)
+    higher_is_better = METRICS[base][1]
+
+    def get(interval: Interval) -> float:
+        stats = interval.labels.get(label)
+        length_ns = float(interval.end_ns - interval.start_ns)
+        if base == "requests_per_s":
+            return stats.requests / (length_ns / 1e9) if stats and length_ns > 0 else 0.0
+        if stats is None or stats.latency.count == 0:
+            return length_ns  # as for the total: no reply, so at least this long
+        return float(stats.latency.percentile(float(base[1:])))
+
+    return get, higher_is_better
+
+
 @dataclass(frozen=True)
 class Warmup:
     """When the server counts as warm.
@@ -129,9 +159,10 @@ class Warmup:
     otherwise (a JIT warms up within a second or two: coarser intervals average
     that away). The warm-up lasts at least ``min_s`` and at most
     ``max_s``. It ends once the series named in ``metrics`` (keys of
-    :data:`METRICS`) have had no changepoint for ``steady_window_s`` and, when the
-    server's JIT activity is collected, the JIT spent at most ``jit_quiet`` (2 %)
-    of that window compiling. ``penalty`` (default ``penalty_factor × log n``),
+    :data:`METRICS`, or ``METRIC@LABEL`` for one label of a request mix) have had
+    no changepoint for ``steady_window_s`` and, when the server's JIT activity is
+    collected, the JIT spent at most ``jit_quiet`` (2 %) of that window compiling.
+    ``penalty`` (default ``penalty_factor × log n``),
     ``min_effect`` (10 %: smaller level changes do not count), ``max_halfwidth``
     (10 %: the measured mean's 99 % interval, relative), ``delta`` and
     ``outlier_window`` are the analysis's parameters; see :mod:`cannonade._steady`.
@@ -166,9 +197,12 @@ class Warmup:
             )
         if isinstance(self.metrics, str) or not self.metrics:
             raise PlanError(f"Warmup.metrics must be a tuple of names from {list(METRICS)}")
-        unknown = [m for m in self.metrics if m not in METRICS]
+        unknown = [m for m in self.metrics if not _known_metric(m)]
         if unknown:
-            raise PlanError(f"Warmup.metrics: unknown {unknown}; choose from {list(METRICS)}")
+            raise PlanError(
+                f"Warmup.metrics: unknown {unknown}; choose from {list(METRICS)}, or "
+                f"METRIC@LABEL for one label of a mix (e.g. 'p99@search')"
+            )
         object.__setattr__(self, "metrics", tuple(self.metrics))
         if self.interval_s is not None:
             value = self.interval_s
@@ -217,7 +251,7 @@ def _analyse(
         excluded = ()  # nothing would be left: the caller refuses such a series
     out = {}
     for name in warmup.metrics:
-        value, higher_is_better = METRICS[name]
+        value, higher_is_better = _series(name)
         out[name] = _steady.analyse(
             [value(i) for i in intervals],
             higher_is_better=higher_is_better,
@@ -372,7 +406,7 @@ class Execution:
 
     def values(self, metric: str, measured_only: bool = True) -> list[float]:
         """The per-interval values of ``metric`` (a key of :data:`METRICS`)."""
-        value = METRICS[metric][0]
+        value = _series(metric)[0]
         return [value(i) for i in (self.measured if measured_only else self.intervals)]
 
     def to_dict(self) -> dict[str, Any]:
