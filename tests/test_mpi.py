@@ -29,6 +29,7 @@ import pytest
 
 import cannonade
 from cannonade import PlanError
+from test_format import _assert_valid
 from test_merge import _check_latency
 
 from support import RUST_TESTEE, Server, decode_histogram, stop_process
@@ -116,7 +117,7 @@ def three_ranks(rust_echo: Server, tmp_path_factory: pytest.TempPathFactory) -> 
     tmp = tmp_path_factory.mktemp("mpi")
     proc = _mpirun(3, "tcp", rust_echo.address, "-c", "7", "-R", "600", "-d", "3",
                    "--json", str(tmp / "run.json"), "--hlog", str(tmp / "run.hlog"),
-                   "--mpi")  # fmt: skip
+                   "--html", str(tmp / "run.html"), "--mpi")  # fmt: skip
     assert proc.returncode == 0, proc.stdout + proc.stderr
     (tmp / "stdout.txt").write_text(proc.stdout)
     yield tmp
@@ -154,6 +155,10 @@ def test_ranks_merge_to_the_sum_of_their_parts(three_ranks: Path) -> None:
     report = (three_ranks / "stdout.txt").read_text()
     assert "Ranks: 3 generators" in report, report
     assert report.count(" tcp run @ ") == 1  # only rank 0 prints
+    # The file validates against the run schema, and the HTML report has a row per rank.
+    _assert_valid(three_ranks / "run.json")
+    page = (three_ranks / "run.html").read_text()
+    assert all(f"rank {r.rank} on {r.host}" in page for r in result.ranks)
 
 
 @needs_mpi

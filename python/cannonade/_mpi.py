@@ -136,6 +136,8 @@ def split_plan(plan: Plan, ranks: int) -> list[Plan]:
     ]
 
 
+#: The start instant is awaited by sleeping until this close to it, then spinning.
+_SPIN_NS = 10_000_000
 #: setns(2)'s flag for a network namespace.
 _CLONE_NEWNET = 0x40000000
 
@@ -169,8 +171,9 @@ def _sleep_until(deadline_ns: int) -> None:
         left = deadline_ns - time.monotonic_ns()
         if left <= 0:
             return
-        # Sleep coarsely, then in short slices for the last millisecond.
-        time.sleep(left / 1e9 - 0.001 if left > 2_000_000 else 0.0002)
+        if left > _SPIN_NS:
+            time.sleep((left - _SPIN_NS) / 1e9)
+        # The last few milliseconds spin: a sleep may overshoot by as much on a busy host.
 
 
 class _Stop:
