@@ -161,6 +161,58 @@ def test_ranks_merge_to_the_sum_of_their_parts(three_ranks: Path) -> None:
     assert all(f"rank {r.rank} on {r.host}" in page for r in result.ranks)
 
 
+MARKS_SCRIPT = """
+import json, sys
+import cannonade
+
+plan = cannonade.Plan(sys.argv[1], connections=4, duration_s=3.0, interval_s=0.5)
+seen = []
+
+def decide(interval):
+    seen.append(interval.index)
+    return "steady" if interval.index == 2 else None
+
+result = cannonade.run_mpi(plan, marks=[(1.0, "measure")], decide=decide)
+if result is not None:
+    with open(sys.argv[2], "w") as out:
+        out.write(result.to_json())
+"""
+
+
+@needs_mpi
+def test_phase_marks_reach_every_rank_at_the_same_boundary(
+    rust_echo: Server, tmp_path: Path
+) -> None:
+    # From the Python API: a mark planned at 1 s (interval 2 of 0.5 s) and one that
+    # rank 0 decides on, from the merged series, while the load runs.
+    script = tmp_path / "marks.py"
+    script.write_text(MARKS_SCRIPT)
+    out = tmp_path / "run.json"
+    assert MPIRUN is not None
+    proc = subprocess.run(
+        [MPIRUN, *MPIRUN_ARGS, "-n", "2", sys.executable, str(script), rust_echo.address,
+         str(out)],
+        capture_output=True, text=True, timeout=MPIRUN_TIMEOUT_S, cwd="/",
+        stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    result = cannonade.Result.from_file(out)
+    # The merge refuses parts whose phases differ, and each rank checks the engine's
+    # index: both ranks are in, with no problem reported.
+    assert [r.status for r in result.ranks] == ["ok", "ok"], result.ranks
+    names = [p.name for p in result.phases]
+    assert names[:2] == ["main", "measure"] and "steady" in names, names
+    assert result.phases[1].first_interval == 2
+    steady = result.phase("steady")
+    assert steady.first_interval > 2
+    for interval in result.interval_series:
+        expected = "main" if interval.index < 2 else "measure"
+        if interval.index >= steady.first_interval:
+            expected = "steady"
+        assert interval.phase == expected, interval.index
+    assert result.requests == sum(r.requests for r in result.ranks)
+
+
 @needs_mpi
 def test_more_ranks_than_connections_is_refused_on_every_rank(rust_echo: Server) -> None:
     proc = _mpirun(3, "tcp", rust_echo.address, "-c", "2", "-d", "1", "--mpi")
