@@ -200,6 +200,7 @@ def test_phase_marks_reach_every_rank_at_the_same_boundary(
     # The merge refuses parts whose phases differ, and each rank checks the engine's
     # index: both ranks are in, with no problem reported.
     assert [r.status for r in result.ranks] == ["ok", "ok"], result.ranks
+    assert [r.problem for r in result.ranks] == ["", ""], result.ranks
     names = [p.name for p in result.phases]
     assert names[:2] == ["main", "measure"] and "steady" in names, names
     assert result.phases[1].first_interval == 2
@@ -211,6 +212,48 @@ def test_phase_marks_reach_every_rank_at_the_same_boundary(
             expected = "steady"
         assert interval.phase == expected, interval.index
     assert result.requests == sum(r.requests for r in result.ranks)
+
+
+@needs_mpi
+@pytest.mark.once
+def test_a_benchmark_warms_up_and_judges_on_the_merged_series(
+    rust_echo: Server, tmp_path: Path
+) -> None:
+    out = tmp_path / "bench.json"
+    proc = _mpirun(3, "tcp", rust_echo.address, "-c", "6", "--warmup", "--warmup-min", "2s",
+                   "--window", "2s", "--warmup-max", "4s", "--measure", "2s", "--json",
+                   str(out), "--mpi", "--quiet")  # fmt: skip
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    bench = cannonade.load(out)
+    assert isinstance(bench, cannonade.BenchmarkResult)
+    execution = bench.executions[0]
+    run = execution.result
+    # The driver saw the merged series: every rank is in the execution's result, and the
+    # intervals it analysed are the merged ones (their counts are the ranks' sums).
+    assert len(run.ranks) == 3
+    assert all(r.status in ("ok", "behind") for r in run.ranks), run.ranks
+    assert run.connections == 6 and run.requests == sum(r.requests for r in run.ranks)
+    analysed = sum(i.requests for i in execution.intervals)
+    assert 0 < analysed <= run.requests
+    assert bench.classification
+
+
+@needs_mpi
+def test_a_rank_whose_marks_landed_late_is_realigned_on_rank_0s_boundaries(
+    three_ranks: Path,
+) -> None:
+    from cannonade._mpi import _realign
+
+    result = cannonade.Result.from_file(three_ranks / "run.json")
+    layout = [("main", 0), ("measure", 2)]
+    realigned = _realign(result, layout, "rank 1")
+    assert realigned is not None
+    assert [(p.name, p.first_interval) for p in realigned.phases] == layout
+    assert sum(p.requests for p in realigned.phases) == result.requests
+    measured = [i for i in realigned.interval_series if i.index >= 2]
+    assert all(i.phase == "measure" for i in measured)
+    _check_latency(realigned.phase("measure").latency, [i.histogram for i in measured])
+    assert _realign(result, [("main", 0), ("late", 99)], "rank 1") is None
 
 
 @needs_mpi

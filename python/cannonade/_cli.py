@@ -715,7 +715,7 @@ def _partial(bench: Any, error: BaseException) -> Any:
     return dataclasses.replace(done, executions=done.executions + (stopped,))
 
 
-def _benchmark(args: argparse.Namespace) -> int:
+def _benchmark(args: argparse.Namespace, start: Optional[Any] = None) -> int:
     from ._benchmark import Benchmark, Warmup
     from ._server import Server
 
@@ -752,6 +752,7 @@ def _benchmark(args: argparse.Namespace) -> int:
             measure_s=args.measure,
             executions=args.executions,
             progress=progress,
+            start=start,  # --mpi: rank 0's split runs, merged over the ranks
         )
         stopped: Optional[CannonadeError] = None
         with signals:
@@ -908,12 +909,10 @@ def main(argv: Optional[list[str]] = None) -> int:
     if args.netns and not args.mpi:
         _fail("--netns belongs to --mpi (one namespace per rank)")
     if args.mpi:
-        if benchmark:
-            _fail("--mpi runs a plain run split across ranks; drop --warmup and --server")
         from ._mpi import cli_run
 
         try:
-            return cli_run(args)
+            return cli_run(args, benchmark)
         except CannonadeError as error:
             _fail(str(error))
     if not benchmark and (args.hlog or args.pypylog or args.hotspot_log):

@@ -17,7 +17,7 @@
   counts summed, never averaged) as soon as all have sent it, or when its deadline
   passes (the ranks still missing are reported as behind).
 - Phase marks reach every rank at the same interval boundary: a mark is an interval
-  index, and each rank marks it half-way through that interval on its own run's clock
+  index, and each rank marks it a quarter of the way into that interval on its own run's clock
   (the engine starts a phase with the interval that finishes next), so no rank needs a
   message to arrive within a boundary's microseconds. Each rank checks the index the
   engine gave back.
@@ -43,6 +43,7 @@ import json
 import os
 import signal
 import socket
+import threading
 import time
 from collections.abc import Sequence
 from typing import Any, Callable, Optional
@@ -50,9 +51,10 @@ from typing import Any, Callable, Optional
 from ._errors import CannonadeError, PlanError, ResultError, RunError
 from ._hlog import add_histograms, decode_histogram, measured_tags, write_interval_log
 from ._merge import _interval as _merge_interval
+from ._merge import _span as _merge_span
 from ._merge import merge
 from ._plan import Plan
-from ._result import Interval, Rank, Result
+from ._result import Interval, Phase, Rank, Result
 from ._run import Run, start_json
 
 __all__ = ["MpiSession", "run_mpi", "split_plan"]
@@ -61,7 +63,11 @@ _DATA = 11  # a rank to rank 0: ("intervals", [interval dicts]) then ("final", {
 _CTRL = 12  # rank 0 to a rank: ("mark", name, index) or ("stop",)
 _CLOCK = 13  # the ping-pong
 _PINGS = 8
+#: How often a rank polls its run and its messages: this, or a tenth of an interval.
 _POLL_S = 0.05
+#: A mark is made this far into its interval (the engine's interval starts a little
+#: after the rank's start instant, and a late message still has the rest of it).
+_MARK_AT = 0.25
 #: An interval is late once its deadline (its end plus this many intervals, and at least
 #: _LATE_MIN_S) has passed on rank 0's clock.
 _LATE_INTERVALS = 2.0
@@ -166,6 +172,14 @@ def enter_netns(name: str) -> None:
         os.close(fd)
 
 
+def _imminent(marks: list[tuple[int, str]], run_start: int, interval_ns: int) -> bool:
+    """Whether a mark is due in this interval or the next: a stop waits for those (every
+    rank then ends with the same phases) and drops the later ones."""
+    current = (time.monotonic_ns() - run_start) // interval_ns
+    marks[:] = [m for m in marks if m[0] <= current + 1]
+    return bool(marks)
+
+
 def _sleep_until(deadline_ns: int) -> None:
     while True:
         left = deadline_ns - time.monotonic_ns()
@@ -241,6 +255,11 @@ class MpiSession:
         self.peers: list[_Peer] = []
         self.start_unix_s = time.time()
         self.merged: list[Interval] = []
+        self._lock = threading.Lock()
+        self._asked: list[tuple[int, str]] = []
+        self._stop_asked = False
+        #: Rank 0's --netns in a benchmark (the other ranks pass theirs to serve()).
+        self.netns: Optional[str] = None
 
     # --- set-up (collective, before any load) -------------------------------------
     def _setup(self, prepare: Callable[[], Plan], marks: Sequence[tuple[float, str]]) -> Any:
@@ -271,6 +290,8 @@ class MpiSession:
                 error = caught
                 payload = ("error", "rank 0 refused the arguments (its error is above)")
         payload = self.comm.bcast(payload, root=0)
+        if payload[0] == "released":
+            raise _Released()
         if payload[0] == "error":
             if error is not None:
                 raise error
@@ -315,11 +336,33 @@ class MpiSession:
         the name is replaced by the rank), e.g. to give each rank of one machine its
         own source address.
         """
+        with _Stop() as stop:
+            begun = self._begin(prepare, marks, netns)
+            if begun is None:
+                return None
+            handle, plan, run_start, skew, interval_ns, indices = begun
+            with handle:
+                if self.rank == 0:
+                    return self._lead(
+                        handle, plan, run_start, skew, interval_ns, indices, decide, stop
+                    )
+                self._follow(handle, run_start, skew, interval_ns, indices, stop)
+                return None
+
+    def _begin(
+        self,
+        prepare: Callable[[], Plan],
+        marks: Sequence[tuple[float, str]],
+        netns: Optional[str],
+    ) -> Optional[tuple[Run, Plan, int, int, int, list[tuple[int, str]]]]:
+        """Set up (collective), wait for the start instant and start this rank's share;
+        None on a rank whose load could not start (it has reported so)."""
         _, texts, shares, indices = self._setup(prepare, marks)
         plan: Plan = shares[self.rank]
         interval_ns = int(plan.interval_s * 1e9)
         clocks = self._clocks()
         hosts = self.comm.gather(self.host, root=0)
+        self.merged = []
         if self.rank == 0:
             lead_ns = max(500_000_000, 20 * max(rtt for _, rtt in clocks))
             start0 = time.monotonic_ns() + lead_ns
@@ -330,26 +373,64 @@ class MpiSession:
                 for r, (h, s, (o, t)) in enumerate(zip(hosts, shares, clocks))
             ]
         my_start, _, _ = self.comm.scatter(starts if self.rank == 0 else None, root=0)
+        try:
+            if netns:
+                enter_netns(netns.replace("{rank}", str(self.rank)))
+        except CannonadeError as error:
+            self._failed(str(error), 0)
+            return None
+        _sleep_until(my_start)
+        run_start = time.monotonic_ns()
+        skew = run_start - my_start
+        try:
+            handle = start_json(texts[self.rank])
+        except CannonadeError as error:
+            self._failed(str(error), skew)
+            return None
+        return handle, plan, run_start, skew, interval_ns, indices
+
+    # --- a benchmark over the ranks: Benchmark(start=session.start) on rank 0 -------------
+    def start(self, plan: Plan) -> _SplitRun:
+        """Rank 0: start ``plan`` split across the ranks; the returned run is what
+        :class:`cannonade.Benchmark` drives (``poll`` gives merged intervals), so the
+        warm-up analysis and the verdict run on the merged series. The other ranks run
+        :meth:`serve` meanwhile; :meth:`release` ends it."""
+        if self.rank != 0:
+            raise RunError("MpiSession.start() is rank 0's; the other ranks call serve()")
+        return _SplitRun(self, plan)
+
+    def serve(self, netns: Optional[str] = None) -> None:
+        """Not rank 0: run every share rank 0 starts, until it calls :meth:`release`."""
         with _Stop() as stop:
-            try:
-                if netns:
-                    enter_netns(netns.replace("{rank}", str(self.rank)))
-            except CannonadeError as error:
-                return self._failed(str(error), 0)
-            _sleep_until(my_start)
-            run_start = time.monotonic_ns()
-            skew = run_start - my_start
-            try:
-                handle = start_json(texts[self.rank])
-            except CannonadeError as error:
-                return self._failed(str(error), skew)
-            with handle:
-                if self.rank == 0:
-                    return self._lead(
-                        handle, plan, run_start, skew, interval_ns, indices, decide, stop
-                    )
-                self._follow(handle, run_start, skew, interval_ns, indices, stop)
-                return None
+            while True:
+                try:
+                    begun = self._begin(lambda: None, (), netns)  # type: ignore[arg-type,return-value]
+                except _Released:
+                    return
+                except PlanError:  # rank 0 refused the plan; it says so, then releases us
+                    continue
+                if begun is None:
+                    continue
+                handle, _, run_start, skew, interval_ns, indices = begun
+                with handle:
+                    self._follow(handle, run_start, skew, interval_ns, indices, stop)
+
+    def release(self) -> None:
+        """Rank 0: let the other ranks' :meth:`serve` return."""
+        self.comm.bcast(("released",), root=0)
+
+    def _inbox(self) -> list[tuple[int, str]]:
+        """Marks asked for from another thread (a Benchmark's mark_phase), taken once."""
+        with self._lock:
+            taken, self._asked = self._asked, []
+        return taken
+
+    def mark_index(self, run_start: int, interval_ns: int) -> int:
+        """The interval a mark asked for now lands on: this one if less than a quarter
+        of it is over (every rank still has most of it to hear of the mark), else the next."""
+        elapsed = max(0, time.monotonic_ns() - run_start)
+        current, into = divmod(elapsed, interval_ns)
+        return int(current) + (0 if into < _MARK_AT * interval_ns else 1)
 
     def _failed(self, message: str, skew: int) -> Optional[Result]:
         if self.rank != 0:
@@ -373,7 +454,7 @@ class MpiSession:
         marks: list[tuple[int, str]], run_start: int, interval_ns: int
     ) -> list[tuple[int, str]]:
         now = time.monotonic_ns()
-        due = [m for m in marks if now >= run_start + int((m[0] + 0.5) * interval_ns)]
+        due = [m for m in marks if now >= run_start + int((m[0] + _MARK_AT) * interval_ns)]
         for m in due:
             marks.remove(m)
         return due
@@ -400,8 +481,9 @@ class MpiSession:
         sends: list[Any] = []
         problems: list[str] = []
         result: Optional[Result] = None
+        stopping = False
         while True:
-            result = handle.wait(_POLL_S)
+            result = handle.wait(min(_POLL_S, interval_ns / 1e10))
             items = handle.poll()
             if items:
                 message = ("intervals", [i.to_dict() for i in items])
@@ -412,12 +494,16 @@ class MpiSession:
                     if control[0] == "mark":
                         marks.append((int(control[2]), str(control[1])))
                     elif control[0] == "stop":
-                        handle.stop()
+                        stopping = True
             except self.MPI.Exception:
                 handle.stop()  # rank 0 is gone: stop the load
             for index, name in self._due_marks(marks, run_start, interval_ns):
                 self._mark(handle, index, name, problems)
-            if stop.signum is not None:
+            # A stop waits for the marks already announced, as rank 0's does, so that
+            # every rank's run ends with the same phases.
+            if (stopping or stop.signum is not None) and not _imminent(
+                marks, run_start, interval_ns
+            ):
                 handle.stop()
             if result is not None:
                 break
@@ -451,13 +537,13 @@ class MpiSession:
         status = MPI.Status()
         while True:
             if own is None:
-                own = handle.wait(_POLL_S)
+                own = handle.wait(min(_POLL_S, interval_ns / 1e10))
                 peers[0].series.extend(handle.poll())
                 if own is not None:
                     own_done = time.monotonic_ns()
                     peers[0].final = {"result": own, "skew_ns": skew}
             else:
-                time.sleep(_POLL_S)
+                time.sleep(min(_POLL_S, interval_ns / 1e10))
             try:
                 while comm.iprobe(source=MPI.ANY_SOURCE, tag=_DATA, status=status):
                     source = status.Get_source()
@@ -471,9 +557,13 @@ class MpiSession:
                 peers[0].problems.append(f"MPI: {str(error).splitlines()[0]}")
             now = time.monotonic_ns()
             self._emit(run_start, interval_ns, late_ns, now, own is not None, decide, marks)
+            for index, name in self._inbox():
+                marks.append((index, name))
+                self._broadcast(("mark", name, index))
             for index, name in self._due_marks(marks, run_start, interval_ns):
                 self._mark(handle, index, name, peers[0].problems)
-            if stop.signum is not None and stopping_at is None:
+            asked = stop.signum is not None or self._stop_asked
+            if asked and stopping_at is None and not _imminent(marks, run_start, interval_ns):
                 handle.stop()
                 self._broadcast(("stop",))
                 stopping_at = now
@@ -532,8 +622,7 @@ class MpiSession:
             if decide is not None:
                 name = decide(merged)
                 if name:
-                    current = (time.monotonic_ns() - run_start) // interval_ns
-                    index = int(current) + 1
+                    index = self.mark_index(run_start, interval_ns)
                     marks.append((index, str(name)))
                     self._broadcast(("mark", str(name), index))
 
@@ -564,11 +653,22 @@ class MpiSession:
         phases = [(p.name, p.first_interval) for p in base.phases]
         for rank, result in list(results.items()):
             mine = [(p.name, p.first_interval) for p in result.phases]
-            if mine != phases:
+            if mine == phases:
+                continue
+            realigned = _realign(result, phases, self.peers[rank].name)
+            if realigned is not None:
+                results[rank] = realigned
                 self.peers[rank].problems.append(
-                    f"left out of the merge: its phases {mine} differ from rank 0's {phases}"
+                    f"its phase marks landed at {mine}, not at rank 0's {phases} (a mark "
+                    f"reached it late): its intervals were relabelled on rank 0's boundaries "
+                    f"and its phases rebuilt from them, without their status codes and "
+                    f"send lag"
                 )
-                del results[rank]
+                continue
+            self.peers[rank].problems.append(
+                f"left out of the merge: its phases {mine} differ from rank 0's {phases}"
+            )
+            del results[rank]
         members = [results[r] for r in sorted(results)]
         labels = [self.peers[r].name for r in sorted(results)]
         if len(members) == 1:
@@ -645,6 +745,93 @@ class MpiSession:
         write_interval_log(path, rows, measured=measured)
 
 
+def _realign(result: Result, layout: list[tuple[str, int]], label: str) -> Optional[Result]:
+    """``result`` with its intervals relabelled on the phase boundaries ``layout`` (rank
+    0's) and its phases rebuilt from them; None if a phase would have no interval."""
+    series = result.interval_series
+
+    def phase_of(index: int) -> str:
+        return [name for name, first in layout if first <= index][-1]
+
+    relabelled = tuple(dataclasses.replace(i, phase=phase_of(i.index)) for i in series)
+    phases = []
+    for n, (name, first) in enumerate(layout):
+        end = layout[n + 1][1] if n + 1 < len(layout) else None
+        members = [i for i in relabelled if i.index >= first and (end is None or i.index < end)]
+        if not members:
+            return None
+        span = _merge_span(members, [label] * len(members), f"phase {name!r}")
+        seconds = (span["end_ns"] - span["start_ns"]) / 1e9
+        span["requests_per_s"] = span["requests"] / seconds if seconds > 0 else 0.0
+        phases.append(Phase(name=name, first_interval=first, intervals=len(members), **span))
+    return dataclasses.replace(result, interval_series=relabelled, phases=tuple(phases))
+
+
+class _Released(Exception):
+    """Rank 0 released the serving ranks."""
+
+
+class _SplitRun:
+    """Rank 0's handle on one split run, as :class:`cannonade.Benchmark` drives a Run:
+    the MPI loop runs in a thread; ``poll`` returns the merged intervals."""
+
+    def __init__(self, session: MpiSession, plan: Plan) -> None:
+        self.session = session
+        self._polled = 0
+        self._result: Optional[Result] = None
+        self._error: Optional[BaseException] = None
+        session._stop_asked = False
+        begun = session._begin(lambda: plan, (), session.netns)
+        assert begun is not None  # rank 0 raises instead
+        self._handle, self._plan, self._run_start, skew, self._interval_ns, indices = begun
+        self._thread = threading.Thread(
+            target=self._main, args=(skew, indices), name="cannonade-mpi", daemon=True
+        )
+        self._thread.start()
+
+    def _main(self, skew: int, indices: list[tuple[int, str]]) -> None:
+        try:
+            with self._handle:
+                self._result = self.session._lead(
+                    self._handle, self._plan, self._run_start, skew, self._interval_ns,
+                    indices, None, _Stop(),
+                )  # fmt: skip
+        except BaseException as error:
+            self._error = error
+
+    def poll(self) -> list[Interval]:
+        merged = self.session.merged
+        new, self._polled = merged[self._polled :], len(merged)
+        return list(new)
+
+    def mark_phase(self, name: str) -> int:
+        if not self._thread.is_alive():
+            raise RunError("the run has finished")
+        index = self.session.mark_index(self._run_start, self._interval_ns)
+        with self.session._lock:
+            self.session._asked.append((index, str(name)))
+        return index
+
+    @property
+    def finished(self) -> bool:
+        return not self._thread.is_alive()
+
+    def stop(self) -> None:
+        self.session._stop_asked = True
+
+    def wait(self, timeout_s: Optional[float] = None) -> Optional[Result]:
+        self._thread.join(timeout_s)
+        if self._thread.is_alive():
+            return None
+        if self._error is not None:
+            raise self._error
+        return self._result
+
+    def close(self) -> None:
+        self.stop()
+        self._thread.join(60.0)
+
+
 def run_mpi(
     plan: Plan,
     *,
@@ -671,11 +858,24 @@ def run_mpi(
 # --- the CLI's --mpi ---------------------------------------------------------------------
 
 
-def cli_run(args: Any) -> int:
-    """``python -m cannonade ... --mpi`` on one rank; only rank 0 prints and writes."""
+def cli_run(args: Any, benchmark: bool = False) -> int:
+    """``python -m cannonade ... --mpi`` on one rank; only rank 0 prints and writes.
+
+    With ``--warmup`` (a benchmark) rank 0 runs the warm-up driver on the merged series
+    (``Benchmark(start=session.start)``) while the other ranks serve its runs.
+    """
     from . import _cli
 
     session = MpiSession()
+    session.netns = args.netns
+    if benchmark:
+        if session.rank != 0:
+            session.serve(args.netns)
+            return 0
+        try:
+            return _cli._benchmark(args, start=session.start)
+        finally:
+            session.release()
 
     def prepare() -> Plan:
         for option in ("json", "hlog", "html"):
