@@ -17,10 +17,14 @@
   counts summed, never averaged) as soon as all have sent it, or when its deadline
   passes (the ranks still missing are reported as behind).
 - Phase marks reach every rank at the same interval boundary: a mark is an interval
-  index, and each rank marks it a quarter of the way into that interval on its own run's clock
-  (the engine starts a phase with the interval that finishes next), so no rank needs a
-  message to arrive within a boundary's microseconds. Each rank checks the index the
-  engine gave back.
+  index, and each rank marks it a quarter of the way into that interval on its own
+  run's clock (the engine starts a phase with the interval that finishes next), so no
+  rank needs a message to arrive within a boundary's microseconds. Each rank checks the
+  index the engine gave back; a rank whose marks landed elsewhere is realigned on rank
+  0's boundaries and says so.
+- A benchmark (``--warmup``): rank 0 runs the warm-up driver with
+  ``Benchmark(start=session.start)``, so it analyses the merged series; the other ranks
+  run :meth:`MpiSession.serve` until rank 0 releases them.
 - Rank 0 never blocks on another rank once the load runs: it probes for messages and
   keeps deadlines. A rank whose report is late is ``behind``; one with no final report
   by the end (the planned end plus a grace) is ``lost``, named by rank and host, and
