@@ -66,6 +66,7 @@ __all__ = ["MpiSession", "run_mpi", "split_plan"]
 _DATA = 11  # a rank to rank 0: ("intervals", [interval dicts]) then ("final", {...})
 _CTRL = 12  # rank 0 to a rank: ("mark", name, index) or ("stop",)
 _CLOCK = 13  # the ping-pong
+_SETUP = 14  # rank 0 to a rank: the shares, an error, or ("released",)
 _PINGS = 8
 #: How often a rank polls its run and its messages: this, or a tenth of an interval.
 _POLL_S = 0.05
@@ -293,7 +294,7 @@ class MpiSession:
             except SystemExit as caught:  # the CLI's _fail: the message is printed already
                 error = caught
                 payload = ("error", "rank 0 refused the arguments (its error is above)")
-        payload = self.comm.bcast(payload, root=0)
+        payload = self._share_setup(payload)
         if payload[0] == "released":
             raise _Released()
         if payload[0] == "error":
@@ -421,7 +422,27 @@ class MpiSession:
 
     def release(self) -> None:
         """Rank 0: let the other ranks' :meth:`serve` return."""
-        self.comm.bcast(("released",), root=0)
+        self._share_setup(("released",))
+
+    def _share_setup(self, payload: Any) -> Any:
+        """Rank 0 sends ``payload`` to every rank not lost (point to point, so a dead
+        rank cannot hold it up); the others wait for it and return it."""
+        comm = self.comm
+        if self.rank == 0:
+            lost = {p.rank for p in self.peers if p.final is None}
+            requests = []
+            for r in range(1, self.size):
+                if r in lost:
+                    continue
+                try:
+                    requests.append(comm.isend(payload, dest=r, tag=_SETUP))
+                except self.MPI.Exception:
+                    pass
+            self._finish_sends(requests)
+            return payload
+        while not comm.iprobe(source=0, tag=_SETUP):
+            time.sleep(0.005)
+        return comm.recv(source=0, tag=_SETUP)
 
     def _inbox(self) -> list[tuple[int, str]]:
         """Marks asked for from another thread (a Benchmark's mark_phase), taken once."""
@@ -785,6 +806,12 @@ class _SplitRun:
         self._result: Optional[Result] = None
         self._error: Optional[BaseException] = None
         session._stop_asked = False
+        lost = [p.name for p in session.peers if p.final is None]
+        if lost:
+            raise RunError(
+                f"{', '.join(lost)} was lost in the previous execution; the ranks cannot run "
+                f"another without it (its execution is reported as it ended)"
+            )
         begun = session._begin(lambda: plan, (), session.netns)
         assert begun is not None  # rank 0 raises instead
         self._handle, self._plan, self._run_start, skew, self._interval_ns, indices = begun
