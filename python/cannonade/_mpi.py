@@ -67,6 +67,8 @@ _DATA = 11  # a rank to rank 0: ("intervals", [interval dicts]) then ("final", {
 _CTRL = 12  # rank 0 to a rank: ("mark", name, index) or ("stop",)
 _CLOCK = 13  # the ping-pong
 _SETUP = 14  # rank 0 to a rank: the shares, an error, or ("released",)
+#: How long rank 0 waits for a rank's answer during the set-up, before any load.
+_SETUP_WAIT_S = 30.0
 _PINGS = 8
 #: How often a rank polls its run and its messages: this, or a tenth of an interval.
 _POLL_S = 0.05
@@ -303,27 +305,47 @@ class MpiSession:
             raise PlanError(f"rank 0: {payload[1]}")
         return payload
 
-    def _clocks(self) -> list[tuple[int, int]]:
-        """Rank 0: (offset, round trip) of every rank's monotonic clock against its own."""
+    def _clocks(self) -> tuple[list[tuple[int, int]], list[str]]:
+        """Rank 0: (offset, round trip) of every rank's monotonic clock against its own,
+        and every rank's host name. Rank 0 waits at most _SETUP_WAIT_S for an answer."""
         comm = self.comm
         if self.rank != 0:
             for _ in range(_PINGS):
                 comm.recv(source=0, tag=_CLOCK)
-                comm.send(time.monotonic_ns(), dest=0, tag=_CLOCK)
-            return []
-        out = [(0, 0)]
+                comm.send((time.monotonic_ns(), self.host), dest=0, tag=_CLOCK)
+            return [], []
+        out, hosts = [(0, 0)], [self.host]
         for r in range(1, self.size):
             best: Optional[tuple[int, int]] = None
+            host = "?"
             for _ in range(_PINGS):
                 t0 = time.monotonic_ns()
                 comm.send(t0, dest=r, tag=_CLOCK)
-                theirs = comm.recv(source=r, tag=_CLOCK)
+                theirs, host = self._recv_within(r, _CLOCK, "the clock exchange")
                 t1 = time.monotonic_ns()
                 if best is None or t1 - t0 < best[1]:
                     best = (theirs - (t0 + t1) // 2, t1 - t0)
             assert best is not None
             out.append(best)
-        return out
+            hosts.append(str(host))
+        return out, hosts
+
+    def _recv_within(self, source: int, tag: int, what: str) -> Any:
+        """Rank 0: a message from ``source``, or RunError naming it after _SETUP_WAIT_S."""
+        request = self.comm.irecv(source=source, tag=tag)
+        started = time.monotonic()
+        while True:
+            done, message = request.test()
+            if done:
+                return message
+            waited = time.monotonic() - started
+            if waited > _SETUP_WAIT_S:
+                raise RunError(
+                    f"rank {source} did not answer {what} within {_SETUP_WAIT_S:g} s; it may "
+                    f"have died before the load started (see mpirun's output)"
+                )
+            if waited > 0.05:  # spin first: the round trip is being measured
+                time.sleep(0.001)
 
     # --- the run ------------------------------------------------------------------
     def run(
@@ -365,8 +387,7 @@ class MpiSession:
         _, texts, shares, indices = self._setup(prepare, marks)
         plan: Plan = shares[self.rank]
         interval_ns = int(plan.interval_s * 1e9)
-        clocks = self._clocks()
-        hosts = self.comm.gather(self.host, root=0)
+        clocks, hosts = self._clocks()
         self.merged = []
         if self.rank == 0:
             lead_ns = max(500_000_000, 20 * max(rtt for _, rtt in clocks))
@@ -377,7 +398,12 @@ class MpiSession:
                 _Peer(r, host=h, plan=s, offset_ns=o, rtt_ns=t)
                 for r, (h, s, (o, t)) in enumerate(zip(hosts, shares, clocks))
             ]
-        my_start, _, _ = self.comm.scatter(starts if self.rank == 0 else None, root=0)
+        if self.rank == 0:
+            sends = [self.comm.isend(starts[r], dest=r, tag=_CLOCK) for r in range(1, self.size)]
+            self._finish_sends(sends)
+            my_start = starts[0][0]
+        else:
+            my_start = self.comm.recv(source=0, tag=_CLOCK)[0]
         try:
             if netns:
                 enter_netns(netns.replace("{rank}", str(self.rank)))
@@ -471,8 +497,9 @@ class MpiSession:
             try:
                 pending = [r for r in pending if not r.Test()]
             except self.MPI.Exception:
-                return  # rank 0 is gone; nothing more to do
-            time.sleep(0.01)
+                return  # the other side is gone; nothing more to do
+            if pending:
+                time.sleep(0.001)
 
     @staticmethod
     def _due_marks(
