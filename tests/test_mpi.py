@@ -325,6 +325,53 @@ def test_a_rank_killed_mid_run_is_reported_and_the_rest_kept(
     assert " tcp run @ " in stdout
 
 
+@needs_mpi
+@pytest.mark.once
+def test_a_rank_that_falls_behind_is_reported_and_its_data_kept(
+    rust_echo: Server, tmp_path: Path
+) -> None:
+    # SIGSTOP freezes rank 1 (its host "falls behind") for longer than the deadline of
+    # an interval's report (two intervals, at least 2 s); then it goes on.
+    assert MPIRUN is not None
+    out = tmp_path / "run.json"
+    partial = Path(f"{out}.partial")
+    proc = subprocess.Popen(
+        [MPIRUN, *MPIRUN_ARGS, "-n", "2", sys.executable, "-m", "cannonade", "tcp",
+         rust_echo.address, "-c", "4", "-d", "6", "--json", str(out), "--mpi"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd="/",
+        stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    victim: Optional[int] = None
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and proc.poll() is None:
+            if partial.exists() and partial.read_text().count("\n") >= 1:
+                break
+            time.sleep(0.05)
+        victim = _rank_pid(proc.pid, 1)
+        assert victim is not None, "rank 1 not found among mpirun's children"
+        os.kill(victim, signal.SIGSTOP)
+        time.sleep(3.5)
+        os.kill(victim, signal.SIGCONT)
+        victim = None
+        stdout, stderr = proc.communicate(timeout=MPIRUN_TIMEOUT_S)
+    finally:
+        if victim is not None:
+            os.kill(victim, signal.SIGCONT)
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate(timeout=10)
+    assert proc.returncode == 0, stdout + stderr
+    result = cannonade.load(out)
+    assert isinstance(result, cannonade.Result)
+    late = result.ranks[1]
+    assert late.status == "behind" and "reached rank 0 after its deadline" in late.problem, late
+    assert f"{late.name}: behind" in stdout
+    # Its data is kept: the merged totals count both ranks, interval by interval.
+    assert result.requests == sum(r.requests for r in result.ranks)
+    assert result.connections == 4 and late.requests > 0
+
+
 # --- several hosts, simulated with network namespaces -------------------------------------
 
 
