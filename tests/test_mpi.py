@@ -224,6 +224,7 @@ def test_a_benchmark_warms_up_and_judges_on_the_merged_series(
                    "--window", "2s", "--warmup-max", "4s", "--measure", "2s", "--json",
                    str(out), "--mpi", "--quiet")  # fmt: skip
     assert proc.returncode == 0, proc.stdout + proc.stderr
+    _assert_valid(out)
     bench = cannonade.load(out)
     assert isinstance(bench, cannonade.BenchmarkResult)
     execution = bench.executions[0]

@@ -17,7 +17,7 @@
   counts summed, never averaged) as soon as all have sent it, or when its deadline
   passes (the ranks still missing are reported as behind).
 - Phase marks reach every rank at the same interval boundary: a mark is an interval
-  index, and each rank marks it a quarter of the way into that interval on its own
+  index, and each rank marks it 30% of the way into that interval on its own
   run's clock (the engine starts a phase with the interval that finishes next), so no
   rank needs a message to arrive within a boundary's microseconds. Each rank checks the
   index the engine gave back; a rank whose marks landed elsewhere is realigned on rank
@@ -74,7 +74,7 @@ _PINGS = 8
 _POLL_S = 0.05
 #: A mark is made this far into its interval (the engine's interval starts a little
 #: after the rank's start instant, and a late message still has the rest of it).
-_MARK_AT = 0.25
+_MARK_AT = 0.3
 #: An interval is late once its deadline (its end plus this many intervals, and at least
 #: _LATE_MIN_S) has passed on rank 0's clock.
 _LATE_INTERVALS = 2.0
@@ -263,7 +263,8 @@ class MpiSession:
         self.start_unix_s = time.time()
         self.merged: list[Interval] = []
         self._lock = threading.Lock()
-        self._asked: list[tuple[int, str]] = []
+        #: (index, name, already marked on rank 0's own run, already told to the others)
+        self._asked: list[tuple[int, str, bool, bool]] = []
         self._stop_asked = False
         #: Rank 0's --netns in a benchmark (the other ranks pass theirs to serve()).
         self.netns: Optional[str] = None
@@ -411,13 +412,16 @@ class MpiSession:
             self._failed(str(error), 0)
             return None
         _sleep_until(my_start)
-        run_start = time.monotonic_ns()
-        skew = run_start - my_start
+        before = time.monotonic_ns()
+        skew = before - my_start
         try:
             handle = start_json(texts[self.rank])
         except CannonadeError as error:
             self._failed(str(error), skew)
             return None
+        # The engine's clock starts inside start_json (which takes tens of ms in a fresh
+        # process): its middle is the best guess, within half the call.
+        run_start = (before + time.monotonic_ns()) // 2
         return handle, plan, run_start, skew, interval_ns, indices
 
     # --- a benchmark over the ranks: Benchmark(start=session.start) on rank 0 -------------
@@ -470,18 +474,18 @@ class MpiSession:
             time.sleep(0.005)
         return comm.recv(source=0, tag=_SETUP)
 
-    def _inbox(self) -> list[tuple[int, str]]:
+    def _inbox(self) -> list[tuple[int, str, bool, bool]]:
         """Marks asked for from another thread (a Benchmark's mark_phase), taken once."""
         with self._lock:
             taken, self._asked = self._asked, []
         return taken
 
     def mark_index(self, run_start: int, interval_ns: int) -> int:
-        """The interval a mark asked for now lands on: this one if less than a quarter
-        of it is over (every rank still has most of it to hear of the mark), else the next."""
+        """The interval a mark asked for now lands on: this one if less than half of it
+        is over (every rank still has half of it to hear of the mark), else the next."""
         elapsed = max(0, time.monotonic_ns() - run_start)
         current, into = divmod(elapsed, interval_ns)
-        return int(current) + (0 if into < _MARK_AT * interval_ns else 1)
+        return int(current) + (0 if into < interval_ns // 2 else 1)
 
     def _failed(self, message: str, skew: int) -> Optional[Result]:
         if self.rank != 0:
@@ -609,9 +613,11 @@ class MpiSession:
                 peers[0].problems.append(f"MPI: {str(error).splitlines()[0]}")
             now = time.monotonic_ns()
             self._emit(run_start, interval_ns, late_ns, now, own is not None, decide, marks)
-            for index, name in self._inbox():
-                marks.append((index, name))
-                self._broadcast(("mark", name, index))
+            for index, name, done, told in self._inbox():
+                if not done:
+                    marks.append((index, name))
+                if not told:
+                    self._broadcast(("mark", name, index))
             for index, name in self._due_marks(marks, run_start, interval_ns):
                 self._mark(handle, index, name, peers[0].problems)
             asked = stop.signum is not None or self._stop_asked
@@ -858,16 +864,35 @@ class _SplitRun:
             self._error = error
 
     def poll(self) -> list[Interval]:
+        """The merged intervals since the last poll. Those before the driver's first
+        mark landed (phase "main": the driver marks right after the start, and a rank
+        may take an interval to hear of it) are left out: they belong to no phase the
+        driver asked for."""
         merged = self.session.merged
         new, self._polled = merged[self._polled :], len(merged)
-        return list(new)
+        return [i for i in new if i.phase != "main"]
 
     def mark_phase(self, name: str) -> int:
         if not self._thread.is_alive():
             raise RunError("the run has finished")
-        index = self.session.mark_index(self._run_start, self._interval_ns)
-        with self.session._lock:
-            self.session._asked.append((index, str(name)))
+        session = self.session
+        index = session.mark_index(self._run_start, self._interval_ns)
+        current = (time.monotonic_ns() - self._run_start) // self._interval_ns
+        done = False
+        if index == current:
+            # This interval: rank 0's own run is marked at once, from this thread (as a
+            # single-host benchmark marks it); the other ranks hear of it as usual.
+            got = self._handle.mark_phase(name)
+            if got != index:
+                session.peers[0].problems.append(
+                    f"phase {name!r} landed on interval {got}, not {index}"
+                )
+            index, done = got, True
+        told = session.MPI.Query_thread() == session.MPI.THREAD_MULTIPLE
+        if told:  # tell the other ranks now rather than at the MPI thread's next turn
+            session._broadcast(("mark", str(name), index))
+        with session._lock:
+            session._asked.append((index, str(name), done, told))
         return index
 
     @property
