@@ -49,6 +49,7 @@ from ._hotspotlog import HotSpotCompile, HotSpotIntervalEvents, HotSpotLogReader
 from ._html import write_compare_html, write_html
 from ._load import load
 from ._merge import merge
+from ._mpi import run_mpi, split_plan
 from ._plan import MAX_LABELS, MAX_PAYLOAD_BYTES, Entry, Http, Plan, Tcp, Ws
 from ._pypylog import EventStats, IntervalEvents, PypyLogEvent, PypyLogReader
 from ._report import format_ns
@@ -62,6 +63,7 @@ from ._result import (
     Latency,
     MixInfo,
     Phase,
+    Rank,
     Result,
     TlsHandshakes,
 )
@@ -112,6 +114,7 @@ __all__ = [
     "PypyLogReader",
     "Ratio",
     "Replay",
+    "Rank",
     "Result",
     "ResultError",
     "Run",
@@ -132,6 +135,8 @@ __all__ = [
     "load",
     "merge",
     "run",
+    "run_mpi",
+    "split_plan",
     "start",
     "start_json",
     "write_compare_html",

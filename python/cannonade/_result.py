@@ -28,6 +28,7 @@ __all__ = [
     "Latency",
     "MixInfo",
     "Phase",
+    "Rank",
     "Result",
     "TlsHandshakes",
 ]
@@ -701,6 +702,86 @@ class Phase:
 
 
 @dataclass(frozen=True)
+class Rank:
+    """One generator of a run spread over MPI ranks (``cannonade ... --mpi``).
+
+    Its own share of the plan and its own counts, beside the merged totals. ``status``
+    is ``"ok"``, ``"behind"`` (its reports came late or it sent late against its
+    schedule: its data is kept), ``"lost"`` (it stopped reporting: its intervals so far
+    are counted here but not in the merged totals) or ``"failed"`` (its run raised).
+    ``clock_offset_ns`` is its monotonic clock minus rank 0's, measured by ping-pong
+    (within half of ``clock_rtt_ns``); ``start_skew_ns`` is how late it started against
+    the agreed instant, on its own clock.
+    """
+
+    rank: int
+    host: str
+    status: str
+    connections: int
+    rate_per_s: Optional[float]
+    requests: int
+    errors: int
+    intervals: int
+    clock_offset_ns: int
+    clock_rtt_ns: int
+    start_skew_ns: int
+    latency_p50_ns: Optional[int] = None
+    latency_p99_ns: Optional[int] = None
+    problem: str = ""
+
+    @property
+    def name(self) -> str:
+        """``rank N on HOST``: how reports name it."""
+        return f"rank {self.rank} on {self.host}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "rank": self.rank,
+            "host": self.host,
+            "status": self.status,
+            "connections": self.connections,
+            "rate_per_s": self.rate_per_s,
+            "requests": self.requests,
+            "errors": self.errors,
+            "intervals": self.intervals,
+            "clock_offset_ns": self.clock_offset_ns,
+            "clock_rtt_ns": self.clock_rtt_ns,
+            "start_skew_ns": self.start_skew_ns,
+            "latency_p50_ns": self.latency_p50_ns,
+            "latency_p99_ns": self.latency_p99_ns,
+            "problem": self.problem,
+        }
+
+    @classmethod
+    @_loader
+    def from_dict(cls, data: Mapping[str, Any]) -> Rank:
+        def get(key: str) -> Any:
+            return _require(data, key, "ranks.")
+
+        def optional_int(key: str) -> Optional[int]:
+            value = data.get(key)
+            return None if value is None else int(value)
+
+        rate = data.get("rate_per_s")
+        return cls(
+            rank=int(get("rank")),
+            host=str(get("host")),
+            status=str(get("status")),
+            connections=int(get("connections")),
+            rate_per_s=None if rate is None else float(rate),
+            requests=int(get("requests")),
+            errors=int(get("errors")),
+            intervals=int(get("intervals")),
+            clock_offset_ns=int(get("clock_offset_ns")),
+            clock_rtt_ns=int(get("clock_rtt_ns")),
+            start_skew_ns=int(get("start_skew_ns")),
+            latency_p50_ns=optional_int("latency_p50_ns"),
+            latency_p99_ns=optional_int("latency_p99_ns"),
+            problem=str(data.get("problem") or ""),
+        )
+
+
+@dataclass(frozen=True)
 class Result:
     """The outcome of one run.
 
@@ -763,6 +844,8 @@ class Result:
     #: A mix only: each label over the whole run, in entry order; index it by label,
     #: ``result.labels["home"].latency.percentile(99.0)``.
     labels: Labels = Labels()
+    #: A run over MPI ranks (``--mpi``): one entry per rank, beside the merged totals.
+    ranks: tuple[Rank, ...] = ()
 
     @property
     def duration_s(self) -> float:
@@ -818,6 +901,8 @@ class Result:
         if self.mix is not None:
             data["mix"] = self.mix.to_dict()
         data.update(_labels_dict(self.labels))
+        if self.ranks:
+            data["ranks"] = [r.to_dict() for r in self.ranks]
         return data
 
     def to_json(self, indent: Optional[int] = 2) -> str:
@@ -899,6 +984,7 @@ class Result:
             interval_series=tuple(Interval.from_dict(i) for i in data.get("interval_series") or ()),
             mix=MixInfo.from_dict(data["mix"]) if data.get("mix") else None,
             labels=_labels(data.get("labels"), ""),
+            ranks=tuple(Rank.from_dict(r) for r in data.get("ranks") or ()),
         )
 
     @classmethod
