@@ -197,7 +197,7 @@ def test_variance_only_change_is_flat() -> None:
     assert analysis.changepoints == ()
     assert analysis.classification == FLAT
     assert analysis.steady_start == 0
-    raw = analyse(series, higher_is_better=True, steady_window=50, min_effect=0.0)
+    raw = analyse(series, higher_is_better=True, steady_window=50, min_effect=0.0, effect_sd=0.0)
     (changepoint,) = raw.changepoints
     assert abs(changepoint - 100) <= 5
     assert (raw.classification, raw.steady_start) == (FLAT, 0)
@@ -226,7 +226,10 @@ def test_variance_of_the_last_segment_widens_equivalence() -> None:
     # lower first segment is equivalent; the variance change is still found.
     rng = random.Random(14)
     series = centred(rng, 995.0, 1.0, 100) + centred(rng, 1000.0, 100.0, 200)
-    analysis = analyse(series, higher_is_better=True, steady_window=50, min_effect=0.0)
+    # (Without the minimum effects, in percent and in the points' spread.)
+    analysis = analyse(
+        series, higher_is_better=True, steady_window=50, min_effect=0.0, effect_sd=0.0
+    )
     assert len(analysis.changepoints) == 1
     assert analysis.classification == FLAT
 
@@ -258,7 +261,9 @@ def test_steady_start_skips_equivalent_segments() -> None:
         + centred(rng, 1000.0, 1.0, 100)
         + centred(rng, 1000.0, 30.0, 100)
     )
-    analysis = analyse(series, higher_is_better=True, steady_window=50, min_effect=0.0)
+    analysis = analyse(
+        series, higher_is_better=True, steady_window=50, min_effect=0.0, effect_sd=0.0
+    )
     assert len(analysis.changepoints) == 2
     assert analysis.classification == WARMUP
     assert analysis.steady_start == analysis.changepoints[0]
