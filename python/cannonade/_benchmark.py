@@ -132,7 +132,9 @@ class Warmup:
     :data:`METRICS`) have had no changepoint for ``steady_window_s`` and, when the
     server's JIT activity is collected, the JIT spent at most ``jit_quiet`` (2 %)
     of that window compiling. ``penalty`` (default ``penalty_factor × log n``),
-    ``min_effect`` (10 %: smaller level changes do not count), ``max_halfwidth``
+    ``min_effect`` (10 %: smaller level changes do not count), ``effect_sd`` (1: nor
+    do changes within one robust standard deviation of the points, nor within the
+    machine's measured noise, :func:`noise_floor`), ``max_halfwidth``
     (10 %: the measured mean's 99 % interval, relative), ``delta`` and
     ``outlier_window`` are the analysis's parameters; see :mod:`cannonade._steady`.
     """
@@ -149,6 +151,7 @@ class Warmup:
     penalty_factor: float = _steady.PENALTY_FACTOR
     max_halfwidth: float = _steady.MAX_HALFWIDTH
     jit_quiet: float = 0.02
+    effect_sd: float = _steady.EFFECT_SD
 
     def __post_init__(self) -> None:
         for name in ("min_s", "max_s", "steady_window_s"):
@@ -179,7 +182,14 @@ class Warmup:
                     f"Warmup.interval_s must be between 0.01 s and steady_window_s "
                     f"({self.steady_window_s}), got {value}"
                 )
-        for name in ("min_effect", "penalty_factor", "max_halfwidth", "jit_quiet", "delta"):
+        for name in (
+            "min_effect",
+            "penalty_factor",
+            "max_halfwidth",
+            "jit_quiet",
+            "delta",
+            "effect_sd",
+        ):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)):
                 raise PlanError(f"Warmup.{name} must be a number, got {value!r}")
@@ -238,6 +248,7 @@ def _analyse(
             max_halfwidth=warmup.max_halfwidth if final else None,
             excluded=excluded,
             noise=noise,
+            effect_sd=warmup.effect_sd,
         )
     return out
 

@@ -28,7 +28,8 @@ API::
             outlier_window: int = 200, min_effect: float = 0.1,
             penalty_factor: float = 6.0, min_segment: int = 4, guards: bool = True,
             max_halfwidth: Optional[float] = None,
-            excluded: Sequence[int] = ()) -> SeriesAnalysis
+            excluded: Sequence[int] = (), noise: Optional[Sequence[float]] = None,
+            effect_sd: float = 1.0) -> SeriesAnalysis
     minimum_window(n: int, ...) -> int
     penalty_for(n: int, factor: float = 6.0) -> float
     combine(analyses: Sequence[SeriesAnalysis]) -> tuple[str, Optional[int]]
@@ -53,6 +54,30 @@ iterations):
    by less than ``min_effect`` = 10 % are merged, the closest pair first.
    Changepoints are mapped back to original indices: a segment runs from its
    first non-outlier point to the next segment's first point.
+
+   A change must also be *resolved* against the noise (fail safe: what is not
+   resolved is no level of the server). Two neighbouring segments stay apart
+   only if they differ (the smaller of their means' and their medians' relative
+   gaps: a busy spell of the machine inside a segment moves its mean, not its
+   median) by at least the largest of ``min_effect``; ``effect_sd`` (1) robust
+   standard deviations of the points, ``1.4826 × MAD / √2`` of the successive
+   differences of the logs (so that a step, or the changes of an alternation, do
+   not count as spread: they are a few of the differences); and the
+   larger of the two segments' mean ``noise``, the relative noise floor the
+   caller measured per point (in the driver: the run-queue wait of one wake-up
+   of the server and one of the generator, and in open loop the generator's
+   lateness, over the interval's p50: :func:`cannonade._benchmark.noise_floor`).
+   The same thresholds widen the equivalence band below and the finer-grain
+   guard. Why one robust sd: levels closer than that overlap by more than 60 %
+   of their points (Cohen's d < 1), and a chance split of white noise that PELT
+   pays for at ``6 log n`` differs by about ``sqrt(6 log n / (n p (1 − p)))``
+   sd, 1-1.5 sd at 40-100 points, while the ground-truth steps (×2.5) and the
+   JIT warm-ups seen (×2-×10) are 3 to 20 sd at the noise of a loaded machine.
+   Why the noise floor: a closed-loop reply waits for a wake-up of the server
+   and of the generator, and on this shared 2-core VM with a CPU-bound process
+   beside the benchmark those waits alone were 0.5-1.5 ms per reply (a 4 ms
+   server's p50 went from 5.3 to 8 ms and back): such a change of the measured
+   latency is the machine's, and its measure is taken beside it.
 
    Why logs: throughput and latency are ratio-scale and their noise is roughly
    log-normal (a JIT, a GC or a neighbour on the machine scales them), so on
@@ -306,16 +331,16 @@ def _segment_noise(noise: Optional[Sequence[float]], a: int, b: int) -> float:
     return math.fsum(noise[a:b]) / (b - a)
 
 
-def _robust_sigma(values: Sequence[float], bounds: Sequence[int]) -> float:
-    """The series' own variability: 1.4826 × the median absolute deviation of the logs
-    from their segment's median (a robust per-point standard deviation, which a level
-    change between segments does not inflate)."""
+def _robust_sigma(values: Sequence[float]) -> float:
+    """The series' own variability: a robust per-point standard deviation of the logs,
+    from their successive differences (1.4826 × the median absolute difference, over
+    √2), which level changes do not inflate: a step, or every change of an alternation
+    of period 8, is one difference in four or fewer."""
     logs = _logs(values)
-    deviations = []
-    for a, b in zip(bounds, bounds[1:]):
-        centre = statistics.median(logs[a:b])
-        deviations.extend(abs(x - centre) for x in logs[a:b])
-    return 1.4826 * statistics.median(deviations) if deviations else 0.0
+    if len(logs) < 3:
+        return 0.0
+    differences = [abs(b - a) for a, b in zip(logs, logs[1:])]
+    return 1.4826 * statistics.median(differences) / math.sqrt(2.0)
 
 
 def _bounds(
@@ -342,7 +367,7 @@ def _bounds(
     beta = penalty_for(n, factor) if penalty is None else penalty
     bounds = [0, *pelt(_logs(values), beta, min_segment, variance_floor=LOG_FLOOR), n]
     if spread is None:
-        spread = math.expm1(effect_sd * _robust_sigma(values, bounds)) if len(bounds) > 2 else 0.0
+        spread = math.expm1(effect_sd * _robust_sigma(values)) if len(bounds) > 2 else 0.0
     while len(bounds) > 2:
         # Two segments differ by the smaller of their means' and their medians' gaps: a
         # busy spell of the machine inside a segment moves its mean, not its median.
