@@ -52,9 +52,10 @@ their ratio is the mean wait of a *wake-up*: ``generator_wait_s`` and
 ``server_wait_s``. On an idle machine it is microseconds; on this shared VM, with
 a CPU-bound process beside the benchmark, milliseconds. Every reply a closed loop
 times waits for one wake-up of the server (to send it) and one of the generator
-(to read it), so the sum is the latency the machine, not the server, added to a
-request: the benchmark driver's noise floor for a level change
-(:mod:`cannonade._benchmark`).
+(to read it); the generator's wait is what the generator itself added to the
+latency it measured, the benchmark driver's noise floor for a level change
+(:func:`cannonade._benchmark.noise_floor`; the server's is its own business: a JIT's
+compiler threads make its request threads wait).
 
 Only Linux has ``/proc``; elsewhere, or when the files cannot be read, the
 sampler reports no stall.

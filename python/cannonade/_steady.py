@@ -65,19 +65,21 @@ iterations):
    not count as spread: they are a few of the differences); and the
    larger of the two segments' mean ``noise``, the relative noise floor the
    caller measured per point (in the driver: the run-queue wait of one wake-up
-   of the server and one of the generator, and in open loop the generator's
-   lateness, over the interval's p50: :func:`cannonade._benchmark.noise_floor`).
+   of the generator, or in open loop its lateness, over the interval's p50:
+   :func:`cannonade._benchmark.noise_floor`; not the server's waits, which its
+   own JIT threads cause while it warms up).
    The same thresholds widen the equivalence band below and the finer-grain
    guard. Why one robust sd: levels closer than that overlap by more than 60 %
    of their points (Cohen's d < 1), and a chance split of white noise that PELT
    pays for at ``6 log n`` differs by about ``sqrt(6 log n / (n p (1 − p)))``
    sd, 1-1.5 sd at 40-100 points, while the ground-truth steps (×2.5) and the
    JIT warm-ups seen (×2-×10) are 3 to 20 sd at the noise of a loaded machine.
-   Why the noise floor: a closed-loop reply waits for a wake-up of the server
-   and of the generator, and on this shared 2-core VM with a CPU-bound process
-   beside the benchmark those waits alone were 0.5-1.5 ms per reply (a 4 ms
-   server's p50 went from 5.3 to 8 ms and back): such a change of the measured
-   latency is the machine's, and its measure is taken beside it.
+   Why the noise floor: a closed-loop reply waits for a wake-up of the
+   generator before it is read, and on this shared 2-core VM with a CPU-bound
+   process beside the benchmark that wait alone was 0.1-0.7 ms a wake-up
+   (against 10-30 µs idle); in open loop a send lag of 134 µs made a p50 of
+   124 µs read 189 µs: a change of the measured latency by such an amount is
+   the generator's, and its measure is taken beside it.
 
    Why logs: throughput and latency are ratio-scale and their noise is roughly
    log-normal (a JIT, a GC or a neighbour on the machine scales them), so on
@@ -387,7 +389,7 @@ def _bounds(
         if notes is not None and gap >= min_effect:
             floor = max(floors[closest], floors[closest + 1])
             why = (
-                f"within the machine's and the generator's own noise (±{floor:.0%})"
+                f"within the generator's own noise (±{floor:.0%})"
                 if floor >= spread
                 else f"within {effect_sd:g} robust sd of the points (±{spread:.0%})"
             )
