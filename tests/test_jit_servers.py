@@ -159,6 +159,13 @@ def test_hotspot_compilations_are_read_on_the_monotonic_clock(jdk_classes: Path)
             intervals.extend(run.poll())
         assert server.hotspot_log is not None
         tasks = server.hotspot_log.read()
+        # On a starved machine the compiler threads may not have reached the server's
+        # own methods in 3 s: load it again (bounded) until both compilers have.
+        for _ in range(5):
+            if _both_compilers_seen(tasks):
+                break
+            cannonade.run(plan)
+            tasks += server.hotspot_log.read()
         after = time.monotonic()
     compiled = [t for t in tasks if not t.native]
     assert compiled and server.hotspot_log.durations_known
@@ -172,6 +179,11 @@ def test_hotspot_compilations_are_read_on_the_monotonic_clock(jdk_classes: Path)
     per = summarize_intervals(tasks, edges)
     assert len(per) == len(intervals)
     assert sum(e.jit.count for e in per) > 0 and sum(e.jit.total_s for e in per) > 0
+
+
+def _both_compilers_seen(tasks: list) -> bool:
+    ours = {t.tier for t in tasks if not t.native and t.method.startswith("JsonServer")}
+    return bool(ours & {1, 2, 3}) and 4 in {t.tier for t in tasks if not t.native}
 
 
 # --- nginx -----------------------------------------------------------------------------

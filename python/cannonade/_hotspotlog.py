@@ -40,7 +40,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional, Union
 
-from ._pypylog import EventStats, by_interval
+from ._pypylog import EventStats, GrowingLog, by_interval
 
 __all__ = [
     "DECORATORS",
@@ -167,7 +167,7 @@ class HotSpotLogReader:
         self.path = Path(path)
         self.state_changes: list[HotSpotStateChange] = []
         """Every state-change line read so far (not cleared by :meth:`read`)."""
-        self._offset = 0
+        self._log = GrowingLog(self.path, _READ_CHUNK)
         self._pending: dict[int, _Pending] = {}  # thread id -> task being compiled
         self._summary_seen = False
 
@@ -188,28 +188,9 @@ class HotSpotLogReader:
     def read(self) -> list[HotSpotCompile]:
         """Compilations finished since the previous call, in the order they finished."""
         events: list[HotSpotCompile] = []
-        try:
-            with open(self.path, "rb") as log:
-                size = os.fstat(log.fileno()).st_size
-                if size < self._offset:
-                    self._offset = 0
-                    self._pending.clear()
-                log.seek(self._offset)
-                while True:
-                    chunk = log.read(_READ_CHUNK)
-                    if not chunk:
-                        break
-                    end = chunk.rfind(b"\n") + 1
-                    if end == 0:
-                        if len(chunk) < _READ_CHUNK:
-                            break  # a partial line: wait for the rest
-                        end = len(chunk)  # a pathological line: skip it
-                    for line in chunk[:end].split(b"\n"):
-                        self._feed(line, events)
-                    self._offset += end
-                    log.seek(self._offset)
-        except FileNotFoundError:
-            pass
+        for lines in self._log.new_lines(self._pending.clear):
+            for line in lines.split(b"\n"):
+                self._feed(line, events)
         return events
 
     def _feed(self, line: bytes, events: list[HotSpotCompile]) -> None:

@@ -73,7 +73,7 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional, Union
@@ -458,6 +458,51 @@ class PypyLog:
     jit_summary: Optional[JitSummary]
 
 
+class GrowingLog:
+    """A log file another process is still writing, read in complete lines.
+
+    Each :meth:`new_lines` yields what was written since the previous call, in chunks
+    of whole lines; a partial last line (the writer is mid-line, or died there) is
+    left for the next call. A missing file reads as empty; a file that shrank (the
+    writer started again) is read again from the start, after ``restart()``. Shared
+    by the PyPy and HotSpot log readers.
+
+    Args:
+        path: The file.
+        chunk_size: Bytes read at a time; a line longer than that is skipped.
+    """
+
+    def __init__(self, path: Path, chunk_size: int) -> None:
+        self.path = path
+        self._chunk_size = chunk_size
+        self._offset = 0
+
+    def new_lines(self, restart: Callable[[], None]) -> Iterator[bytes]:
+        """Chunks of complete lines written since the previous call."""
+        try:
+            log = open(self.path, "rb")
+        except FileNotFoundError:
+            return
+        with log:
+            if os.fstat(log.fileno()).st_size < self._offset:
+                self._offset = 0
+                restart()
+            log.seek(self._offset)
+            while True:
+                chunk = log.read(self._chunk_size)
+                if not chunk:
+                    return
+                end = chunk.rfind(b"\n") + 1
+                if end == 0:
+                    # No complete line in this chunk: the line is longer, or partial.
+                    if len(chunk) < self._chunk_size:
+                        return
+                    end = len(chunk)  # a pathological line: skip it
+                yield chunk[:end]
+                self._offset += end
+                log.seek(self._offset)
+
+
 class PypyLogReader:
     """Reads a growing PYPYLOG file incrementally: each :meth:`read` returns new events.
 
@@ -476,7 +521,7 @@ class PypyLogReader:
         self.clock = clock
         self.jit_summary: Optional[JitSummary] = None
         """The JIT totals, once the log contains them (after a clean exit)."""
-        self._offset = 0
+        self._log = GrowingLog(self.path, _READ_CHUNK)
         self._stack: list[tuple[str, int]] = []
         # Text of a jit-summary section being read: parts so far, and where it
         # continues in the current chunk.
@@ -491,30 +536,13 @@ class PypyLogReader:
     def read(self) -> list[PypyLogEvent]:
         """Events completed since the previous call, in the order they stopped."""
         events: list[PypyLogEvent] = []
-        try:
-            with open(self.path, "rb") as log:
-                size = os.fstat(log.fileno()).st_size
-                if size < self._offset:
-                    self._offset = 0
-                    self._stack.clear()
-                    self._summary_parts = None
-                log.seek(self._offset)
-                while True:
-                    chunk = log.read(_READ_CHUNK)
-                    if not chunk:
-                        break
-                    end = chunk.rfind(b"\n") + 1
-                    if end == 0:
-                        # No complete line in this chunk: the line is longer, or partial.
-                        if len(chunk) < _READ_CHUNK:
-                            break
-                        end = len(chunk)  # a pathological line: skip it
-                    self._feed(chunk[:end].decode("utf-8", "replace"), events)
-                    self._offset += end
-                    log.seek(self._offset)
-        except FileNotFoundError:
-            pass
+        for lines in self._log.new_lines(self._restart):
+            self._feed(lines.decode("utf-8", "replace"), events)
         return events
+
+    def _restart(self) -> None:
+        self._stack.clear()
+        self._summary_parts = None
 
     def _feed(self, text: str, events: list[PypyLogEvent]) -> None:
         """Parse ``text`` (complete lines) and append the events it completes."""
