@@ -98,9 +98,14 @@ def test_a_benchmark_from_the_command_line(tmp_path: Path) -> None:
     # The step at 1.5 s is found; whether the measurement after it is steady depends on
     # how loaded the machine is (the driver re-measures until max_s, then says so).
     assert data["kind"] == "benchmark"
-    # A later shift of p50 smaller than the generator's own lateness (seen: 124 -> 189 us
-    # with a send lag p50 of 134 us) is within the noise floor and no slowdown.
-    assert data["classification"] in ("warmup", "no steady state"), proc.stdout
+    verdicts = ["warmup", "no steady state"]
+    # A later shift of p50 smaller than the generator's own noise (the report flags noise
+    # over 10% of p50) may read as a slowdown; the driver said its latency is not to be
+    # trusted at that grain, so only the step's position is checked then (issue 9).
+    noise = data["executions"][0].get("generator_noise")
+    if noise is not None and noise.get("flagged"):
+        verdicts.append("slowdown")
+    assert data["classification"] in verdicts, proc.stdout
     assert data["warmup"]["metrics"] == ["p50", "requests_per_s"]
     assert set(data["executions"][0]["analyses"]) == {"p50", "requests_per_s"}
     assert f"classification: {data['classification']}" in proc.stdout

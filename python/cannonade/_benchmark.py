@@ -257,21 +257,19 @@ def noise_floor(
     intervals: Sequence[Interval], stalls: Optional[Sequence[Stall]] = None
 ) -> list[float]:
     """Per interval, the share of its median latency that the generator itself added:
-    the run-queue wait of one wake-up of its worker threads (a closed-loop reply waits
-    for one before it is read; :mod:`cannonade._stalls`), or, in open loop, its
-    lateness (corrected minus uncorrected p50) when larger. A level change of the
-    watched series smaller than this is not the server's. (The server's own waits are
-    left out: a JIT's compiler threads make its request threads wait, and that is the
-    server warming up.) Closed loop, the same share applies to throughput
-    (requests/s × latency is the number of connections)."""
+    the mean run-queue wait of one wake-up of its worker threads (a closed-loop reply
+    waits for one before it is read, an open-loop send for one before it leaves;
+    :mod:`cannonade._stalls`). A level change of the watched series smaller than this
+    is not the server's. The server's own waits are left out: a JIT's compiler threads
+    make its request threads wait, and that is the server warming up. (Corrected
+    minus uncorrected latency is no measure of it: it also holds the time a request
+    waited for a connection the server kept busy.) Closed loop, the same share applies
+    to throughput (requests/s × latency is the number of connections)."""
     out = []
     for k, interval in enumerate(intervals):
         stall = stalls[k] if stalls is not None and k < len(stalls) else None
         generator = stall.generator_wait_s * 1e9 if stall is not None else 0.0
         p50 = _p(50.0)(interval)
-        if interval.latency.count and interval.uncorrected_latency.count:
-            lag = p50 - float(interval.uncorrected_latency.percentile(50.0))
-            generator = max(generator, lag)
         out.append(generator / p50 if p50 > 0 else 0.0)
     return out
 

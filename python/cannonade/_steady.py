@@ -65,7 +65,7 @@ iterations):
    not count as spread: they are a few of the differences); and the
    larger of the two segments' mean ``noise``, the relative noise floor the
    caller measured per point (in the driver: the run-queue wait of one wake-up
-   of the generator, or in open loop its lateness, over the interval's p50:
+   of the generator's worker threads, over the interval's p50:
    :func:`cannonade._benchmark.noise_floor`; not the server's waits, which its
    own JIT threads cause while it warms up).
    The same thresholds widen the equivalence band below and the finer-grain
@@ -77,9 +77,8 @@ iterations):
    Why the noise floor: a closed-loop reply waits for a wake-up of the
    generator before it is read, and on this shared 2-core VM with a CPU-bound
    process beside the benchmark that wait alone was 0.1-0.7 ms a wake-up
-   (against 10-30 µs idle); in open loop a send lag of 134 µs made a p50 of
-   124 µs read 189 µs: a change of the measured latency by such an amount is
-   the generator's, and its measure is taken beside it.
+   (against 10-30 µs idle): a change of the measured latency by such an amount
+   is the generator's, and its measure is taken beside it.
 
    Why logs: throughput and latency are ratio-scale and their noise is roughly
    log-normal (a JIT, a GC or a neighbour on the machine scales them), so on
