@@ -49,6 +49,7 @@ from ._hotspotlog import HotSpotCompile, HotSpotIntervalEvents, HotSpotLogReader
 from ._html import write_compare_html, write_html
 from ._load import load
 from ._merge import merge
+from ._mpi import run_mpi, split_plan
 from ._plan import MAX_PAYLOAD_BYTES, Http, Plan, Tcp, Ws
 from ._pypylog import EventStats, IntervalEvents, PypyLogEvent, PypyLogReader
 from ._report import format_ns
@@ -59,6 +60,7 @@ from ._result import (
     Interval,
     Latency,
     Phase,
+    Rank,
     Result,
     TlsHandshakes,
 )
@@ -104,6 +106,7 @@ __all__ = [
     "PypyLogReader",
     "Ratio",
     "Replay",
+    "Rank",
     "Result",
     "ResultError",
     "Run",
@@ -124,6 +127,8 @@ __all__ = [
     "load",
     "merge",
     "run",
+    "run_mpi",
+    "split_plan",
     "start",
     "start_json",
     "write_compare_html",

@@ -207,6 +207,18 @@ def _common_options() -> argparse.ArgumentParser:
     common.add_argument(
         "--html", metavar="FILE", help="also write a self-contained HTML report with plots"
     )
+    common.add_argument(
+        "--mpi",
+        action="store_true",
+        help="one rank of `mpirun -n K`: rank 0 splits -c, -R and -n across the ranks, starts "
+        "them together, merges their intervals and reports (--hlog too); docs/distributed.md",
+    )
+    common.add_argument(
+        "--netns",
+        metavar="NAME",
+        help="with --mpi: this rank's load leaves from network namespace NAME ({rank} is "
+        "replaced by the rank), e.g. one source address per rank on one machine",
+    )
     bench = common.add_argument_group(
         "warm-up and measurement (a benchmark instead of a single run)"
     )
@@ -726,7 +738,7 @@ def _partial(bench: Any, error: BaseException) -> Any:
     return dataclasses.replace(done, executions=done.executions + (stopped,))
 
 
-def _benchmark(args: argparse.Namespace) -> int:
+def _benchmark(args: argparse.Namespace, start: Optional[Any] = None) -> int:
     from ._benchmark import Benchmark, Warmup
     from ._server import Server
 
@@ -764,6 +776,7 @@ def _benchmark(args: argparse.Namespace) -> int:
             measure_s=args.measure,
             executions=args.executions,
             progress=progress,
+            start=start,  # --mpi: rank 0's split runs, merged over the ranks
         )
         stopped: Optional[CannonadeError] = None
         with signals:
@@ -917,6 +930,15 @@ def main(argv: Optional[list[str]] = None) -> int:
         _check_writable("--html", args.html)
         return _report(args) if args.command == "report" else _compare(args)
     benchmark = bool(args.warmup or args.server)
+    if args.netns and not args.mpi:
+        _fail("--netns belongs to --mpi (one namespace per rank)")
+    if args.mpi:
+        from ._mpi import cli_run
+
+        try:
+            return cli_run(args, benchmark)
+        except CannonadeError as error:
+            _fail(str(error))
     if not benchmark and (args.hlog or args.pypylog or args.hotspot_log or args.watch):
         _fail(
             "--hlog, --pypylog, --hotspot-log and --watch belong to a benchmark: add --warmup or "

@@ -66,17 +66,23 @@ def measured_tags(tags: Iterable[str]) -> set[str]:
     return {tag for _, tag in last.values()}
 
 
-def write_interval_log(path: Union[str, Path], rows: Iterable[tuple[str, float, Interval]]) -> Path:
+def write_interval_log(
+    path: Union[str, Path],
+    rows: Iterable[tuple[str, float, Interval]],
+    measured: Optional[set[str]] = None,
+) -> Path:
     """Write ``(tag, start_unix_s, interval)`` rows as an interval log; return the path.
 
-    The base time is the earliest start; rows keep their order. Rows of the measured
-    phases (see :func:`measured_tags`) are written untagged; the others keep ``tag``.
+    The base time is the earliest start; rows keep their order. Rows whose tag is in
+    ``measured`` (by default the measured phases, see :func:`measured_tags`) are written
+    untagged; the others keep ``tag``.
     """
     rows = list(rows)
     for tag, _, _ in rows:
         if not _TAG.match(tag):
             raise ValueError(f"interval log tag {tag!r} must not be empty or hold commas or spaces")
-    measured = measured_tags(tag for tag, _, _ in rows)
+    if measured is None:
+        measured = measured_tags(tag for tag, _, _ in rows)
     base = min((start for _, start, _ in rows), default=time.time())
     stamp = time.strftime("%a %b %d %H:%M:%S UTC %Y", time.gmtime(base))
     lines = [

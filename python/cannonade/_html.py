@@ -413,6 +413,16 @@ def _run_summary(data: Mapping[str, Any], phase: Optional[Mapping[str, Any]]) ->
         name = str(phase.get("name"))
         rows.append([f"{name}: requests/s", _fmt(phase.get("requests_per_s"))])
         rows += _latency_rows(phase.get("latency_ns"), f"{name}: latency")
+    for r in data.get("ranks") or ():  # a run over MPI ranks: one row per rank
+        rows.append(
+            [
+                f"rank {r.get('rank')} on {r.get('host')}",
+                f"{r.get('status')}: {_fmt(r.get('connections'))} connections, "
+                f"{_fmt(r.get('requests'))} requests, {_fmt(r.get('errors'))} errors, "
+                f"p99 {_fmt_ns(_num(r.get('latency_p99_ns')))}"
+                + (f"; {r.get('problem')}" if r.get("problem") else ""),
+            ]
+        )
     return rows
 
 

@@ -209,7 +209,7 @@ def _length_s(interval: Interval) -> float:
     return (interval.end_ns - interval.start_ns) / 1e9
 
 
-def _check(results: Sequence[Result], labels: Sequence[str]) -> bool:
+def _check(results: Sequence[Result], labels: Sequence[str], shares: bool = False) -> bool:
     """Refuse results that cannot be merged; return whether to merge interval by interval."""
     base, base_label = results[0], labels[0]
     for result, label in zip(results[1:], labels[1:]):
@@ -217,12 +217,12 @@ def _check(results: Sequence[Result], labels: Sequence[str]) -> bool:
         def refuse(why: str, label: str = label) -> ResultError:
             return ResultError(f"cannot merge {label} with {base_label}: {why}")
 
-        for name in ("target", "protocol", "connections"):
+        for name in ("target", "protocol") if shares else ("target", "protocol", "connections"):
             mine, theirs = getattr(result, name), getattr(base, name)
             if mine != theirs:
                 raise refuse(f"its {name} is {mine!r}, not {theirs!r} (another plan)")
         if (result.rate_per_s is None) != (base.rate_per_s is None) or (
-            result.rate_per_s != base.rate_per_s
+            result.rate_per_s != base.rate_per_s and not shares
         ):
 
             def loop(r: Result) -> str:
@@ -278,12 +278,16 @@ def _check(results: Sequence[Result], labels: Sequence[str]) -> bool:
     return True
 
 
-def merge(results: Sequence[Result], labels: Optional[Sequence[str]] = None) -> Result:
+def merge(
+    results: Sequence[Result], labels: Optional[Sequence[str]] = None, *, shares: bool = False
+) -> Result:
     """One result of runs that ran side by side: histograms added, counts summed.
 
     ``labels`` name the results in error messages (e.g. their file names). Raises
     ResultError naming the result that cannot be merged and why; see the module
-    docstring for how intervals are aligned.
+    docstring for how intervals are aligned. ``shares``: the results are the shares of
+    one plan split across generators (``--mpi``), so their connection counts and rates
+    may differ (both are summed).
     """
     results = list(results)
     if len(results) < 2:
@@ -302,7 +306,7 @@ def merge(results: Sequence[Result], labels: Optional[Sequence[str]] = None) -> 
     )
     if len(labels) != len(results):
         raise ResultError(f"merge got {len(labels)} labels for {len(results)} results")
-    by_interval = _check(results, labels)
+    by_interval = _check(results, labels, shares)
     series: tuple[Interval, ...] = ()
     if by_interval:
         longest = max(len(r.interval_series) for r in results)

@@ -121,10 +121,34 @@ def format_result(result: Result) -> str:
         )
         if tls.handshake.count:
             lines.append(f"  TLS handshake time: {_p50_p99(tls.handshake)}")
+    lines.extend(_rank_lines(result))
     transfer = result.bytes_received / seconds if seconds > 0 else 0.0
     lines.append(f"Requests/sec: {result.requests_per_s:>10.2f}")
     lines.append(f"Transfer/sec: {format_bytes(transfer):>10}")
     return "\n".join(lines)
+
+
+def _rank_lines(result: Result) -> list[str]:
+    """A run over MPI ranks: one line per rank, its own counts beside the merged totals."""
+    if not result.ranks:
+        return []
+    lines = [
+        f"  Ranks: {len(result.ranks)} generators, merged interval by interval (histograms added)",
+        f"    {'rank':<6}{'host':<16}{'status':<8}{'conns':>6}{'requests':>11}{'errors':>8}"
+        f"{'p50':>10}{'p99':>10}{'offset':>11}{'skew':>10}",
+    ]
+    for r in result.ranks:
+        p50 = format_ns(r.latency_p50_ns) if r.latency_p50_ns is not None else "-"
+        p99 = format_ns(r.latency_p99_ns) if r.latency_p99_ns is not None else "-"
+        offset = f"{r.clock_offset_ns / 1e6:+.3f}ms"
+        skew = format_ns(abs(r.start_skew_ns))
+        lines.append(
+            f"    {r.rank:<6}{r.host[:15]:<16}{r.status:<8}{r.connections:>6}{r.requests:>11}"
+            f"{r.errors:>8}{p50:>10}{p99:>10}{offset:>11}{skew:>10}"
+        )
+        if r.problem:
+            lines.append(f"      {r.name}: {r.problem}")
+    return lines
 
 
 _BARS = "▁▂▃▄▅▆▇█"

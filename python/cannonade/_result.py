@@ -25,6 +25,7 @@ __all__ = [
     "Interval",
     "Latency",
     "Phase",
+    "Rank",
     "Result",
     "TlsHandshakes",
 ]
@@ -567,6 +568,86 @@ class Phase:
 
 
 @dataclass(frozen=True)
+class Rank:
+    """One generator of a run spread over MPI ranks (``cannonade ... --mpi``).
+
+    Its own share of the plan and its own counts, beside the merged totals. ``status``
+    is ``"ok"``, ``"behind"`` (its reports came late or it sent late against its
+    schedule: its data is kept), ``"lost"`` (it stopped reporting: its intervals so far
+    are counted here but not in the merged totals) or ``"failed"`` (its run raised).
+    ``clock_offset_ns`` is its monotonic clock minus rank 0's, measured by ping-pong
+    (within half of ``clock_rtt_ns``); ``start_skew_ns`` is how late it started against
+    the agreed instant, on its own clock.
+    """
+
+    rank: int
+    host: str
+    status: str
+    connections: int
+    rate_per_s: Optional[float]
+    requests: int
+    errors: int
+    intervals: int
+    clock_offset_ns: int
+    clock_rtt_ns: int
+    start_skew_ns: int
+    latency_p50_ns: Optional[int] = None
+    latency_p99_ns: Optional[int] = None
+    problem: str = ""
+
+    @property
+    def name(self) -> str:
+        """``rank N on HOST``: how reports name it."""
+        return f"rank {self.rank} on {self.host}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "rank": self.rank,
+            "host": self.host,
+            "status": self.status,
+            "connections": self.connections,
+            "rate_per_s": self.rate_per_s,
+            "requests": self.requests,
+            "errors": self.errors,
+            "intervals": self.intervals,
+            "clock_offset_ns": self.clock_offset_ns,
+            "clock_rtt_ns": self.clock_rtt_ns,
+            "start_skew_ns": self.start_skew_ns,
+            "latency_p50_ns": self.latency_p50_ns,
+            "latency_p99_ns": self.latency_p99_ns,
+            "problem": self.problem,
+        }
+
+    @classmethod
+    @_loader
+    def from_dict(cls, data: Mapping[str, Any]) -> Rank:
+        def get(key: str) -> Any:
+            return _require(data, key, "ranks.")
+
+        def optional_int(key: str) -> Optional[int]:
+            value = data.get(key)
+            return None if value is None else int(value)
+
+        rate = data.get("rate_per_s")
+        return cls(
+            rank=int(get("rank")),
+            host=str(get("host")),
+            status=str(get("status")),
+            connections=int(get("connections")),
+            rate_per_s=None if rate is None else float(rate),
+            requests=int(get("requests")),
+            errors=int(get("errors")),
+            intervals=int(get("intervals")),
+            clock_offset_ns=int(get("clock_offset_ns")),
+            clock_rtt_ns=int(get("clock_rtt_ns")),
+            start_skew_ns=int(get("start_skew_ns")),
+            latency_p50_ns=optional_int("latency_p50_ns"),
+            latency_p99_ns=optional_int("latency_p99_ns"),
+            problem=str(data.get("problem") or ""),
+        )
+
+
+@dataclass(frozen=True)
 class Result:
     """The outcome of one run.
 
@@ -624,6 +705,8 @@ class Result:
     #: The intervals the run delivered, in order, when they were kept (the CLI's
     #: ``--json`` keeps them, so that runs can be merged interval by interval).
     interval_series: tuple[Interval, ...] = ()
+    #: A run over MPI ranks (``--mpi``): one entry per rank, beside the merged totals.
+    ranks: tuple[Rank, ...] = ()
 
     @property
     def duration_s(self) -> float:
@@ -676,6 +759,8 @@ class Result:
             data["histogram_base64"] = base64.b64encode(self.histogram).decode("ascii")
         if self.interval_series:
             data["interval_series"] = [i.to_dict() for i in self.interval_series]
+        if self.ranks:
+            data["ranks"] = [r.to_dict() for r in self.ranks]
         return data
 
     def to_json(self, indent: Optional[int] = 2) -> str:
@@ -755,6 +840,7 @@ class Result:
             error_messages=_error_messages(data.get("error_messages")),
             tls=TlsHandshakes.from_dict(data["tls"]) if data.get("tls") else None,
             interval_series=tuple(Interval.from_dict(i) for i in data.get("interval_series") or ()),
+            ranks=tuple(Rank.from_dict(r) for r in data.get("ranks") or ()),
         )
 
     @classmethod

@@ -276,6 +276,35 @@ async fn drive(
     (stopped_by, finished_at)
 }
 
+/// Runs `work` within `limit` from now, on `timer`, a sleep kept across a connection's
+/// exchanges (`None`: the limit passed first). Moving a timer in tokio's wheel for each
+/// request cost more than decoding the reply, so the timer stays where it is: deadlines
+/// only move on, so it never fires later than this one, and when it fires early it is
+/// moved on then, once per `limit` at most.
+async fn within<F: std::future::Future>(
+    timer: &mut std::pin::Pin<Box<tokio::time::Sleep>>,
+    limit: Duration,
+    work: F,
+) -> Option<F::Output> {
+    let deadline = tokio::time::Instant::now() + limit;
+    if timer.deadline() > deadline {
+        timer.as_mut().reset(deadline);
+    }
+    tokio::pin!(work);
+    loop {
+        tokio::select! {
+            biased;
+            out = &mut work => return Some(out),
+            () = timer.as_mut() => {
+                if tokio::time::Instant::now() >= deadline {
+                    return None;
+                }
+                timer.as_mut().reset(deadline);
+            }
+        }
+    }
+}
+
 /// Runs `work` unless the run ends first (`None` then).
 async fn unless_closing<F: std::future::Future>(
     closing: &mut watch::Receiver<bool>,
@@ -915,6 +944,11 @@ impl Connection {
         // Closed loop: when the last reply was complete (or the think time after it
         // ended), for the generator's turnaround to the next write.
         let mut replied_at: Option<Instant> = None;
+        // One request timer for all of this connection's exchanges (see `within`).
+        let mut timer = self
+            .plan
+            .request_timeout
+            .map(|limit| Box::pin(tokio::time::sleep(limit)));
         loop {
             // Send as many requests as the pipeline, the budget and churn allow.
             while in_flight.len() < depth
@@ -942,17 +976,17 @@ impl Connection {
                 }
                 self.reply(stream, buf).await
             };
-            let outcome = match limit {
-                Some(limit) => match tokio::time::timeout(limit, exchange).await {
-                    Ok(outcome) => outcome,
-                    Err(_) => Err(self.note(Failure::Timeout, || {
+            let outcome = match (limit, timer.as_mut()) {
+                (Some(limit), Some(timer)) => match within(timer, limit, exchange).await {
+                    Some(outcome) => outcome,
+                    None => Err(self.note(Failure::Timeout, || {
                         format!(
                             "no reply within the request timeout of {} ms",
                             limit.as_millis()
                         )
                     })),
                 },
-                None => exchange.await,
+                _ => exchange.await,
             };
             out.clear();
             let (status, keep_alive) = outcome?;

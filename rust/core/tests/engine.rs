@@ -682,3 +682,69 @@ fn churn_against_a_server_that_never_answers_a_close_stays_bounded_and_polite() 
     assert!(closes.len() >= 120 - 40, "{}", closes.len());
     assert!(closes.iter().all(|&code| code == 1000), "{closes:?}");
 }
+
+/// An echo server that answers for `answering` after it accepts a connection, then
+/// reads on without answering; it counts the replies it sent after `late` into the
+/// connection.
+fn falls_silent_server(
+    answering: Duration,
+    late: Duration,
+) -> (SocketAddr, std::sync::Arc<std::sync::atomic::AtomicU64>) {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let late_replies = std::sync::Arc::new(AtomicU64::new(0));
+    let counter = std::sync::Arc::clone(&late_replies);
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let _ = stream.set_nodelay(true);
+            let counter = std::sync::Arc::clone(&counter);
+            std::thread::spawn(move || {
+                let accepted = Instant::now();
+                let mut buf = [0u8; 4096];
+                loop {
+                    let n = match stream.read(&mut buf) {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => n,
+                    };
+                    let into = accepted.elapsed();
+                    if into >= answering {
+                        continue;
+                    }
+                    if stream.write_all(&buf[..n]).is_err() {
+                        return;
+                    }
+                    if into >= late {
+                        counter.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            });
+        }
+    });
+    (addr, late_replies)
+}
+
+#[test]
+fn the_request_timeout_runs_from_each_request_not_from_the_first() {
+    // One timer serves all of a connection's requests: it must neither fire at the first
+    // request's deadline while replies keep coming, nor miss the request that gets none.
+    let (addr, late_replies) =
+        falls_silent_server(Duration::from_millis(2500), Duration::from_millis(1500));
+    let text = format!(
+        r#"{{"abi_version":2,"target":"{addr}","connections":1,"threads":1,"duration_ms":8000,
+           "request_timeout_ms":1000,"reconnect":false,
+           "protocol":{{"kind":"tcp","payload_hex":"5a5a","reply":{{"kind":"echo"}}}}}}"#
+    );
+    let run = Run::start(Plan::from_json(&text).unwrap()).unwrap();
+    let s = finish(&run).summary;
+    assert_eq!(s.errors.timeout, 1, "{:?}", s.errors);
+    assert_eq!(s.stopped_by, StoppedBy::ConnectionsLost);
+    let late = late_replies.load(std::sync::atomic::Ordering::Relaxed);
+    assert!(late > 0, "no reply after 1.5 s: the timeout fired early");
+    assert!(
+        s.requests >= late,
+        "{} requests, {late} late replies",
+        s.requests
+    );
+}

@@ -38,6 +38,9 @@ pub const MAX_HEAD_BYTES: usize = 64 * 1024;
 pub const MAX_HEADERS: usize = 100;
 /// Longest chunk-size line (size, extensions, CRLF) accepted.
 pub const MAX_CHUNK_LINE_BYTES: usize = 4 * 1024;
+/// Longest head the decoder remembers to recognise when it comes again (see
+/// [`ResponseDecoder`]); longer heads are parsed every time.
+const MEMO_HEAD_BYTES: usize = 1024;
 
 /// One request to encode. Borrowed, so the plan's strings are not copied.
 #[derive(Debug, Clone, Copy)]
@@ -318,6 +321,12 @@ enum State {
 /// Call [`start`](Self::start) before each response, then [`feed`](Self::feed) it the
 /// bytes read, keeping the unconsumed tail of the buffer for the next call, and
 /// [`eof`](Self::eof) when the peer closes.
+///
+/// A server under load sends the same head again and again (until its `Date` changes):
+/// the decoder keeps the last head it parsed (up to 1 KiB) and what it made of it, and
+/// when the input starts with exactly those bytes it takes that result instead of
+/// parsing again. The result is the same as a parse: a head ends at its first empty
+/// line, and the remembered bytes end there and nowhere earlier.
 #[derive(Debug, Clone)]
 pub struct ResponseDecoder {
     head_request: bool,
@@ -328,6 +337,10 @@ pub struct ResponseDecoder {
     /// The last feed left bytes of an incomplete head (or interim responses were
     /// skipped): a close now cuts a response short.
     in_response: bool,
+    /// The last head parsed (empty: none, or too long to keep) and what it said; kept
+    /// across responses.
+    memo: Vec<u8>,
+    memo_head: Option<Head>,
 }
 
 impl Default for ResponseDecoder {
@@ -337,6 +350,7 @@ impl Default for ResponseDecoder {
 }
 
 /// Framing and connection facts from one response head.
+#[derive(Debug, Clone, Copy)]
 struct Head {
     version: u8,
     status: u16,
@@ -357,6 +371,8 @@ impl ResponseDecoder {
             keep_alive: true,
             body_bytes: 0,
             in_response: false,
+            memo: Vec::new(),
+            memo_head: None,
         }
     }
 
@@ -364,8 +380,31 @@ impl ResponseDecoder {
     /// request (whose response has no body whatever its headers say). Without a call,
     /// the next response is taken to answer a non-HEAD request.
     pub fn start(&mut self, head_request: bool) {
-        *self = ResponseDecoder::new();
         self.head_request = head_request;
+        self.state = State::Head;
+        self.status = 0;
+        self.keep_alive = true;
+        self.body_bytes = 0;
+        self.in_response = false;
+    }
+
+    /// Parses the head at the start of `rest`, or recognises the last one parsed.
+    fn head(&mut self, rest: &[u8]) -> Result<Option<(usize, Head)>, HttpError> {
+        if let Some(head) = self.memo_head {
+            if rest.starts_with(&self.memo) {
+                return Ok(Some((self.memo.len(), head)));
+            }
+        }
+        let parsed = parse_head(rest)?;
+        if let Some((len, head)) = parsed {
+            self.memo.clear();
+            self.memo_head = None;
+            if len <= MEMO_HEAD_BYTES {
+                self.memo.extend_from_slice(&rest[..len]);
+                self.memo_head = Some(head);
+            }
+        }
+        Ok(parsed)
     }
 
     /// Feeds the unconsumed tail of the previous call followed by the bytes read since.
@@ -428,7 +467,7 @@ impl ResponseDecoder {
             match self.state {
                 State::Failed(_) => unreachable!("feed returns before decoding"),
                 State::Head => {
-                    let Some((len, head)) = parse_head(rest)? else {
+                    let Some((len, head)) = self.head(rest)? else {
                         self.in_response |= !rest.is_empty();
                         return need_more;
                     };
@@ -611,9 +650,15 @@ fn elements(value: &[u8]) -> impl Iterator<Item = &[u8]> {
 /// Parses a complete status line and header block at the start of `buf`;
 /// `None` if it is not all there yet.
 fn parse_head(buf: &[u8]) -> Result<Option<(usize, Head)>, HttpError> {
-    let mut fields = [httparse::EMPTY_HEADER; MAX_HEADERS];
-    let mut response = httparse::Response::new(&mut fields);
-    let len = match response.parse(buf) {
+    // Uninitialised: filling 100 empty fields first cost more than parsing a small head.
+    let mut fields = [const { std::mem::MaybeUninit::uninit() }; MAX_HEADERS];
+    let mut response = httparse::Response::new(&mut []);
+    let parsed = httparse::ParserConfig::default().parse_response_with_uninit_headers(
+        &mut response,
+        buf,
+        &mut fields,
+    );
+    let len = match parsed {
         Ok(httparse::Status::Partial) if buf.len() > MAX_HEAD_BYTES => {
             return Err(HttpError::HeadTooLarge)
         }
@@ -647,6 +692,10 @@ fn parse_head(buf: &[u8]) -> Result<Option<(usize, Head)>, HttpError> {
     };
     for field in response.headers.iter() {
         let name = field.name;
+        // Most fields are none of the three: their length tells without a comparison.
+        if !matches!(name.len(), 10 | 14 | 17) {
+            continue;
+        }
         if name.eq_ignore_ascii_case("connection") {
             for token in elements(field.value) {
                 head.close |= token.eq_ignore_ascii_case(b"close");
@@ -1054,6 +1103,48 @@ mod tests {
         assert_eq!(
             assert_split_invariant(&input, &[]),
             [ok(200, true, 3), ok(500, true, 1), Event::Closed]
+        );
+    }
+
+    #[test]
+    fn a_remembered_head_gives_what_a_parse_gives() {
+        // The same head three times (recognised), then heads that share its start but
+        // differ after it or before its end (parsed again), then a cut inside it.
+        let same = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhi";
+        let longer = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nhi";
+        let shorter = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r";
+        let input = format!("{same}{same}{same}{longer}");
+        let events = assert_split_invariant(input.as_bytes(), &[]);
+        assert_eq!(
+            events,
+            vec![
+                ok(200, true, 2),
+                ok(200, true, 2),
+                ok(200, true, 2),
+                ok(200, false, 2),
+                Event::Closed
+            ]
+        );
+        let input = format!("{same}{shorter}");
+        let events = run(input.as_bytes(), &[], &[]);
+        assert_eq!(events[0], ok(200, true, 2));
+        assert!(matches!(events[1], Event::Error(HttpError::Truncated(_))));
+        // A HEAD request's response has no body even when its head is recognised.
+        let input = format!("{same}HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n");
+        let events = run(input.as_bytes(), &[], &[false, true]);
+        assert_eq!(
+            events,
+            vec![ok(200, true, 2), ok(200, true, 0), Event::Closed]
+        );
+        // A head over the memo's size is parsed every time, with the same result.
+        let big = format!(
+            "HTTP/1.1 200 OK\r\nX-Pad: {}\r\nContent-Length: 1\r\n\r\nx",
+            "p".repeat(MEMO_HEAD_BYTES)
+        );
+        let events = run(format!("{big}{big}").as_bytes(), &[], &[]);
+        assert_eq!(
+            events,
+            vec![ok(200, true, 1), ok(200, true, 1), Event::Closed]
         );
     }
 
