@@ -47,7 +47,10 @@ CHANGE_MARGIN_S = 0.5 + INTERVAL_S
 #: Corrected p99 of the stall shape: within this fraction of its analytic value.
 P99_TOLERANCE = 0.15
 
-_STEP_WARMUP = Warmup(min_s=5, max_s=10, steady_window_s=2, metrics=("requests_per_s", "p50"))
+# max_s leaves room for two or three re-measurements after the step: on the shared 2-core
+# VM a busy spell of the machine can move the measured levels for a few seconds, and the
+# driver measures again after it (a measurement that is not steady is never used).
+_STEP_WARMUP = Warmup(min_s=5, max_s=14, steady_window_s=2, metrics=("requests_per_s", "p50"))
 
 
 @dataclass(frozen=True)
@@ -86,7 +89,7 @@ CASES = {
             "flat",
             ("--shape", "flat", "--delay-us", str(FAST_US)),
             expected="flat",
-            warmup=Warmup(min_s=3, max_s=8, steady_window_s=2, metrics=("requests_per_s", "p50")),
+            warmup=Warmup(min_s=3, max_s=12, steady_window_s=2, metrics=("requests_per_s", "p50")),
             measure_s=3,
         ),
         Case("warmup", _step("warmup"), "warmup", _STEP_WARMUP, measure_s=3, change_s=STEP_S),

@@ -85,7 +85,7 @@ def test_a_benchmark_from_the_command_line(tmp_path: Path) -> None:
         proc = cli(
             "tcp", "127.0.0.1:9", "--server", server, "-c", "8", "-R", "400", "--interval", "250ms",
             "--warmup-min", "3", "--warmup-max", "10", "--window", "1.5", "--measure", "3",
-            "--json", str(out), "--hlog", str(hlog),
+            "--watch", "p50,requests_per_s", "--json", str(out), "--hlog", str(hlog),
         )  # fmt: skip
         assert proc.returncode == 0, proc.stderr
         data = json.loads(out.read_text())
@@ -106,6 +106,8 @@ def test_a_benchmark_from_the_command_line(tmp_path: Path) -> None:
     if noise is not None and noise.get("flagged"):
         verdicts.append("slowdown")
     assert data["classification"] in verdicts, proc.stdout
+    assert data["warmup"]["metrics"] == ["p50", "requests_per_s"]
+    assert set(data["executions"][0]["analyses"]) == {"p50", "requests_per_s"}
     assert f"classification: {data['classification']}" in proc.stdout
     execution = data["executions"][0]
     starts = [i["start_ns"] / 1e9 for i in execution["intervals"]]
@@ -118,6 +120,16 @@ def test_a_benchmark_from_the_command_line(tmp_path: Path) -> None:
 
 def test_benchmark_options_without_a_benchmark_are_refused() -> None:
     one_line_error(cli("tcp", "127.0.0.1:9", "-n", "1", "--hlog", "x.hlog"), "--warmup")
+    one_line_error(cli("tcp", "127.0.0.1:9", "-n", "1", "--watch", "p50"), "--watch", "--warmup")
+
+
+def test_watch_names_the_metrics_the_driver_knows() -> None:
+    from cannonade._benchmark import METRICS
+    from cannonade._cli import _WATCHABLE
+
+    assert _WATCHABLE == tuple(METRICS)
+    one_line_error(cli("tcp", "127.0.0.1:9", "--warmup", "--watch", "p51"), "p51", "p99.9")
+    one_line_error(cli("tcp", "127.0.0.1:9", "--warmup", "--watch", ","), "--watch")
     one_line_error(
         cli("tcp", "127.0.0.1:9", "--warmup", "--warmup-min", "10", "--warmup-max", "5"),
         "max_s",

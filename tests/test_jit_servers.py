@@ -17,6 +17,7 @@ import shutil
 import socket
 import time
 from pathlib import Path
+from typing import Callable
 
 import pytest
 
@@ -68,6 +69,29 @@ METRICS = ("p50",)
 MIN_EFFECT = 0.25
 
 
+#: Executions of a real server at most, while the wrong ones were stalled by the machine.
+ATTEMPTS = 3
+
+
+def _stalled(execution: cannonade.Execution) -> bool:
+    """The machine stalled the generator or the server in some interval of the run (the
+    driver measured it: cannonade._stalls), so a wrong verdict is no test of it."""
+    return any(a.excluded for a in execution.analyses.values())
+
+
+def _execute(make: Callable[[], Benchmark], right: Callable[[cannonade.Execution], bool]):
+    """One execution; again (at most ATTEMPTS) while it is wrong and the machine stalled
+    it. A wrong verdict from a run without a measured stall is returned at once."""
+    for _attempt in range(ATTEMPTS):
+        bench = make()
+        with bench:
+            execution = bench.execution()
+        print(bench.result().format())  # the report: shown with pytest -s, and on a failure
+        if right(execution) or not _stalled(execution):
+            break
+    return execution
+
+
 def _describe(execution: cannonade.Execution) -> str:
     """What the analysis said, for an assertion's message."""
     lines = [
@@ -85,22 +109,25 @@ def _describe(execution: cannonade.Execution) -> str:
 # --- the JVM ---------------------------------------------------------------------------
 
 
-# In .ci/run: 5 of 5 runs right at load averages of 6-8 (8 of 10 with the runs at 7-15).
+# 5 of 5 right with a CPU-bound process beside it (load averages 4.9-9.8); 5 of 7 counting
+# two runs the same hour at 6-10, whose machine froze the JVM for seconds (bench/RESULTS.md).
 def test_the_jvm_server_warms_up(jdk_classes: Path) -> None:
     server = cannonade.Server(
         jdk_json.command(jdk_classes, "--port", "{port}", java=_need("java")),
         hotspot_log=True,
     )
-    bench = Benchmark(
-        _http_plan(interval_s=0.1, connections=16),
-        server,
-        # HotSpot's last tier-up step comes near 6 s: the warm-up must see past it.
-        warmup=Warmup(min_s=8, max_s=40, steady_window_s=3, metrics=METRICS, min_effect=MIN_EFFECT),
-        measure_s=3,
+    execution = _execute(
+        lambda: Benchmark(
+            _http_plan(interval_s=0.1, connections=16),
+            server,
+            # HotSpot's last tier-up step comes near 6 s: the warm-up must see past it.
+            warmup=Warmup(
+                min_s=8, max_s=40, steady_window_s=3, metrics=METRICS, min_effect=MIN_EFFECT
+            ),
+            measure_s=3,
+        ),
+        lambda e: e.classification == "warmup" and bool(e.changepoints_s),
     )
-    with bench:
-        execution = bench.execution()
-    print(bench.result().format())  # the report: shown with pytest -s, and on a failure
     assert execution.error is None and execution.reached_steady, _describe(execution)
     assert execution.classification == "warmup", _describe(execution)
     assert execution.changepoints_s, _describe(execution)
@@ -202,9 +229,8 @@ http {{
     return config
 
 
-# Left out of .ci/run (jit_verdict): 4 of 5 runs right at load averages of 6-8, 3 of 5 at
-# 7-15; the wrong ones were the machine's p50 levels (docs/jit-servers.md).
-@pytest.mark.jit_verdict
+# 5 of 5 right with a CPU-bound process beside it (load averages 4.9-9.8), 5 of 6 with the
+# run before (bench/RESULTS.md); before the noise floor 4 of 5 at 6-8, 3 of 5 at 7-15.
 def test_nginx_is_flat(tmp_path: Path) -> None:
     port = _free_port()
     config = _nginx_config(tmp_path, port)
@@ -213,15 +239,17 @@ def test_nginx_is_flat(tmp_path: Path) -> None:
         [_need("nginx"), "-p", str(tmp_path), "-e", str(tmp_path / "error.log"), "-c", str(config)],
         port=port,
     )
-    bench = Benchmark(
-        _http_plan(interval_s=0.25, connections=8),
-        server,
-        warmup=Warmup(min_s=3, max_s=20, steady_window_s=2, metrics=METRICS, min_effect=MIN_EFFECT),
-        measure_s=3,
+    execution = _execute(
+        lambda: Benchmark(
+            _http_plan(interval_s=0.25, connections=8),
+            server,
+            warmup=Warmup(
+                min_s=3, max_s=20, steady_window_s=2, metrics=METRICS, min_effect=MIN_EFFECT
+            ),
+            measure_s=3,
+        ),
+        lambda e: e.classification == "flat",
     )
-    with bench:
-        execution = bench.execution()
-    print(bench.result().format())  # the report: shown with pytest -s, and on a failure
     assert execution.error is None and execution.reached_steady, _describe(execution)
     assert execution.measure.requests > 0 and execution.result.errors.total == 0
     assert execution.classification == "flat", _describe(execution)
@@ -235,13 +263,13 @@ def test_nginx_is_flat(tmp_path: Path) -> None:
 QUIET_FRACTION = 0.05
 
 
-# In .ci/run: 5 of 5 runs right at load averages of 6-8 (9 of 10 with the runs at 7-15).
+# 6 of 6 right with a CPU-bound process beside it (load averages 4.9-9.8).
 def test_tornado_under_pypy_warms_up_and_is_measured_once_its_jit_is_quiet() -> None:
     server = cannonade.Server(
         [*pypy_argv(), "-m", "cannonade.testees.tornado_json", "--port", "{port}"],
         pypylog=True,
     )
-    bench = Benchmark(
+    make = lambda: Benchmark(  # noqa: E731
         _http_plan(interval_s=0.25, connections=16),
         server,
         # The driver's own test of a quiet JIT is the test's: at most 5 % of the time.
@@ -257,9 +285,7 @@ def test_tornado_under_pypy_warms_up_and_is_measured_once_its_jit_is_quiet() -> 
         ),
         measure_s=4,
     )
-    with bench:
-        execution = bench.execution()
-    print(bench.result().format())  # the report: shown with pytest -s, and on a failure
+    execution = _execute(make, lambda e: e.classification == "warmup")
     assert execution.error is None and execution.reached_steady, _describe(execution)
     assert execution.classification == "warmup", _describe(execution)
     events = execution.events

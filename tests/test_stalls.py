@@ -62,7 +62,7 @@ def test_a_process_starved_of_cpu_is_seen_stalled_and_a_sleeping_one_is_not() ->
 
 def test_the_stalled_time_of_an_interval_is_the_overlap_of_its_spans() -> None:
     sampler = StallSampler(lambda: [])
-    runnable, asleep = (True, 0, 0), (False, 0, 0)
+    runnable, asleep = (True, 0, 0, 0), (False, 0, 0, 0)
     # 0.00-0.05: the server runnable and not running; 0.05-0.10: asleep;
     # 0.10-0.30, a gap in the sampler's own samples: the generator runnable at one end.
     sampler._add_span(0.00, 0.05, asleep, asleep, runnable, runnable)
@@ -72,3 +72,16 @@ def test_the_stalled_time_of_an_interval_is_the_overlap_of_its_spans() -> None:
     assert [round(s.server_s, 3) for s in stalls] == [0.05, 0.0, 0.0]
     assert [round(s.generator_s, 3) for s in stalls] == [0.0, 0.1, 0.1]
     assert [round(s.share, 2) for s in stalls] == [0.5, 1.0, 1.0]
+
+
+def test_the_wait_of_a_wake_up_is_the_run_queue_time_over_the_times_scheduled_in() -> None:
+    sampler = StallSampler(lambda: [])
+    # (runnable, ran ns, times scheduled in, run-queue wait ns) at 0.0, 0.1 and 0.2 s:
+    # 10 wake-ups waiting 2 ms in all, then 4 waiting 8 ms; the server 5 waiting 50 us.
+    sampler._times = [0.0, 0.1, 0.2]
+    sampler._gen = [(False, 0, 0, 0), (False, 0, 10, 2_000_000), (False, 0, 14, 10_000_000)]
+    sampler._srv = [(False, 0, 0, 0), (False, 0, 5, 50_000), None]
+    stalls = sampler.stalled([0.0, 0.1, 0.2])
+    assert [round(s.generator_wait_s * 1e6) for s in stalls] == [200, 2000]
+    # Unreadable at the end (None): the nearest sample that was read, no wake-up: 0.
+    assert [round(s.server_wait_s * 1e6) for s in stalls] == [10, 0]

@@ -197,7 +197,7 @@ def test_variance_only_change_is_flat() -> None:
     assert analysis.changepoints == ()
     assert analysis.classification == FLAT
     assert analysis.steady_start == 0
-    raw = analyse(series, higher_is_better=True, steady_window=50, min_effect=0.0)
+    raw = analyse(series, higher_is_better=True, steady_window=50, min_effect=0.0, effect_sd=0.0)
     (changepoint,) = raw.changepoints
     assert abs(changepoint - 100) <= 5
     assert (raw.classification, raw.steady_start) == (FLAT, 0)
@@ -226,7 +226,10 @@ def test_variance_of_the_last_segment_widens_equivalence() -> None:
     # lower first segment is equivalent; the variance change is still found.
     rng = random.Random(14)
     series = centred(rng, 995.0, 1.0, 100) + centred(rng, 1000.0, 100.0, 200)
-    analysis = analyse(series, higher_is_better=True, steady_window=50, min_effect=0.0)
+    # (Without the minimum effects, in percent and in the points' spread.)
+    analysis = analyse(
+        series, higher_is_better=True, steady_window=50, min_effect=0.0, effect_sd=0.0
+    )
     assert len(analysis.changepoints) == 1
     assert analysis.classification == FLAT
 
@@ -258,7 +261,9 @@ def test_steady_start_skips_equivalent_segments() -> None:
         + centred(rng, 1000.0, 1.0, 100)
         + centred(rng, 1000.0, 30.0, 100)
     )
-    analysis = analyse(series, higher_is_better=True, steady_window=50, min_effect=0.0)
+    analysis = analyse(
+        series, higher_is_better=True, steady_window=50, min_effect=0.0, effect_sd=0.0
+    )
     assert len(analysis.changepoints) == 2
     assert analysis.classification == WARMUP
     assert analysis.steady_start == analysis.changepoints[0]
@@ -561,3 +566,36 @@ def test_a_window_the_stalls_leave_too_short_is_refused() -> None:
     stalled = analyse(series, higher_is_better=True, steady_window=12, excluded=[29, 31, 33, 36])
     assert stalled.classification == NO_STEADY_STATE
     assert "too few to check" in stalled.reasons[0], stalled.reasons
+
+
+def test_a_change_within_the_measured_noise_floor_is_no_level() -> None:
+    # p50 124 us, then 189 us, while the generator's own lateness was 134 us (seen in a
+    # CLI benchmark, open loop): without the floor a slowdown, with it one level.
+    rng = random.Random(21)
+    series = lognormal(rng, 124e3, 0.03, 30) + lognormal(rng, 189e3, 0.03, 30)
+    raw = analyse(series, higher_is_better=False, steady_window=12)
+    assert (raw.classification, raw.changepoints) == (SLOWDOWN, (30,))
+    floor = [134e3 / value for value in series]
+    noisy = analyse(series, higher_is_better=False, steady_window=12, noise=floor)
+    assert noisy.changepoints == () and noisy.classification != SLOWDOWN
+    assert any("generator's own noise" in reason for reason in noisy.reasons), noisy.reasons
+    # A step far above the floor is still found: x2.5 with 30 % of noise floor.
+    step = lognormal(rng, 13e6, 0.05, 30) + lognormal(rng, 5.2e6, 0.05, 30)
+    found = analyse(step, higher_is_better=False, steady_window=12, noise=[0.3] * 60)
+    assert (found.classification, found.changepoints) == (WARMUP, (30,))
+
+
+def test_a_change_within_the_points_own_spread_is_no_level() -> None:
+    # Two levels 12 % apart in log-normal noise of 25 % per point: PELT pays for the
+    # split, but the points overlap (Cohen's d about 0.5): not resolved.
+    rng = random.Random(22)
+    series = lognormal(rng, 1000.0, 0.25, 100) + lognormal(rng, 1120.0, 0.25, 100)
+    split = analyse(series, higher_is_better=True, steady_window=50, effect_sd=0.0)
+    kept = analyse(series, higher_is_better=True, steady_window=50)
+    assert kept.changepoints == () and kept.classification in (FLAT, NO_STEADY_STATE)
+    assert len(split.changepoints) >= len(kept.changepoints)
+
+
+def test_the_noise_floor_must_give_one_value_per_point() -> None:
+    with pytest.raises(AnalysisError, match="noise"):
+        analyse([1.0] * 20, higher_is_better=True, steady_window=12, noise=[0.1] * 19)

@@ -163,7 +163,9 @@ class Warmup:
     no changepoint for ``steady_window_s`` and, when the server's JIT activity is
     collected, the JIT spent at most ``jit_quiet`` (2 %) of that window compiling.
     ``penalty`` (default ``penalty_factor × log n``),
-    ``min_effect`` (10 %: smaller level changes do not count), ``max_halfwidth``
+    ``min_effect`` (10 %: smaller level changes do not count), ``effect_sd`` (1: nor
+    do changes within one robust standard deviation of the points, nor within the
+    machine's measured noise, :func:`noise_floor`), ``max_halfwidth``
     (10 %: the measured mean's 99 % interval, relative), ``delta`` and
     ``outlier_window`` are the analysis's parameters; see :mod:`cannonade._steady`.
     """
@@ -180,6 +182,7 @@ class Warmup:
     penalty_factor: float = _steady.PENALTY_FACTOR
     max_halfwidth: float = _steady.MAX_HALFWIDTH
     jit_quiet: float = 0.02
+    effect_sd: float = _steady.EFFECT_SD
 
     def __post_init__(self) -> None:
         for name in ("min_s", "max_s", "steady_window_s"):
@@ -213,7 +216,14 @@ class Warmup:
                     f"Warmup.interval_s must be between 0.01 s and steady_window_s "
                     f"({self.steady_window_s}), got {value}"
                 )
-        for name in ("min_effect", "penalty_factor", "max_halfwidth", "jit_quiet", "delta"):
+        for name in (
+            "min_effect",
+            "penalty_factor",
+            "max_halfwidth",
+            "jit_quiet",
+            "delta",
+            "effect_sd",
+        ):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)):
                 raise PlanError(f"Warmup.{name} must be a number, got {value!r}")
@@ -237,6 +247,11 @@ class ServerInterval:
         return dataclasses.asdict(self)
 
 
+def _stalled_in(stalls: Optional[Sequence[Stall]]) -> list[int]:
+    """Positions of the stalls (a share of their interval over STALL_LIMIT)."""
+    return [k for k, stall in enumerate(stalls or ()) if stall.share > STALL_LIMIT]
+
+
 def _analyse(
     intervals: Sequence[Interval],
     warmup: Warmup,
@@ -244,11 +259,14 @@ def _analyse(
     *,
     final: bool = False,
     excluded: Sequence[int] = (),
+    stalls: Optional[Sequence[Stall]] = None,
 ) -> dict[str, _steady.SeriesAnalysis]:
     """Each watched metric's analysis; ``final`` also checks the steady mean's tightness.
-    ``excluded``: positions in ``intervals`` to leave out (machine stalls)."""
+    ``excluded``: positions in ``intervals`` to leave out (machine stalls); ``stalls``,
+    one per interval when sampled, give the noise floor (:func:`noise_floor`)."""
     if len(excluded) >= len(intervals):
         excluded = ()  # nothing would be left: the caller refuses such a series
+    noise = noise_floor(intervals, stalls)
     out = {}
     for name in warmup.metrics:
         value, higher_is_better = _series(name)
@@ -263,7 +281,30 @@ def _analyse(
             penalty_factor=warmup.penalty_factor,
             max_halfwidth=warmup.max_halfwidth if final else None,
             excluded=excluded,
+            noise=noise,
+            effect_sd=warmup.effect_sd,
         )
+    return out
+
+
+def noise_floor(
+    intervals: Sequence[Interval], stalls: Optional[Sequence[Stall]] = None
+) -> list[float]:
+    """Per interval, the share of its median latency that the generator itself added:
+    the mean run-queue wait of one wake-up of its worker threads (a closed-loop reply
+    waits for one before it is read, an open-loop send for one before it leaves;
+    :mod:`cannonade._stalls`). A level change of the watched series smaller than this
+    is not the server's. The server's own waits are left out: a JIT's compiler threads
+    make its request threads wait, and that is the server warming up. (Corrected
+    minus uncorrected latency is no measure of it: it also holds the time a request
+    waited for a connection the server kept busy.) Closed loop, the same share applies
+    to throughput (requests/s × latency is the number of connections)."""
+    out = []
+    for k, interval in enumerate(intervals):
+        stall = stalls[k] if stalls is not None and k < len(stalls) else None
+        generator = stall.generator_wait_s * 1e9 if stall is not None else 0.0
+        p50 = _p(50.0)(interval)
+        out.append(generator / p50 if p50 > 0 else 0.0)
     return out
 
 
@@ -1029,10 +1070,11 @@ class Benchmark:
         # The window, and before it enough context to see a change at its start.
         recent_from = max(live.origin, n - window - min(window, ONLINE_CONTEXT))
         recent = live.intervals[recent_from:]
-        stalled = self._stalled(live, recent_from, n)
+        machine = self._machine(live, recent_from, n)
+        stalled = _stalled_in(machine)
         if len([k for k in stalled if k >= len(recent) - window]) > window // 2:
             return None  # the machine stalled most of the window: nothing to judge
-        analyses = _analyse(recent, self.settings, window, excluded=stalled)
+        analyses = _analyse(recent, self.settings, window, excluded=stalled, stalls=machine)
         overall, _ = _steady.combine(list(analyses.values()))
         if overall == _steady.NO_STEADY_STATE:
             return None
@@ -1116,8 +1158,11 @@ class Benchmark:
         positions = [k for k, i in enumerate(live.intervals) if i.phase == attempt.phase]
         first, count = positions[0], len(positions)
         series = live.intervals[: first + count]
-        stalled = self._stalled(live, 0, first + count)
-        analyses = _analyse(series, self.settings, count, final=True, excluded=stalled)
+        machine = self._machine(live, 0, first + count)
+        stalled = _stalled_in(machine)
+        analyses = _analyse(
+            series, self.settings, count, final=True, excluded=stalled, stalls=machine
+        )
         overall, steady_start = _steady.combine(list(analyses.values()))
         reasons = _reasons(analyses)
         in_measure = [k for k in stalled if k >= first]
@@ -1288,19 +1333,17 @@ class Benchmark:
         events = live.jit_events if jit_only else live.raw_events
         return summarize_intervals(events, boundaries)
 
-    def _stalled(self, live: _Live, lo: int, hi: int) -> list[int]:
-        """Positions (from ``lo``) of the machine stalls among intervals ``[lo, hi)``."""
+    def _machine(self, live: _Live, lo: int, hi: int) -> Optional[Sequence[Stall]]:
+        """The machine's stalls and waits, one per interval of ``[lo, hi)``, or None."""
         intervals = live.intervals[lo:hi]
         if not intervals:
-            return []
+            return None
         edges = [i.start_s for i in intervals] + [intervals[-1].end_s]
         if self._stall_source is not None:
-            stalls: Sequence[Stall] = self._stall_source(edges)
-        elif live.sampler is not None:
-            stalls = live.sampler.stalled([live.t0 + edge for edge in edges])
-        else:
-            return []
-        return [k for k, stall in enumerate(stalls) if stall.share > STALL_LIMIT]
+            return self._stall_source(edges)
+        if live.sampler is not None:
+            return live.sampler.stalled([live.t0 + edge for edge in edges])
+        return None
 
     def _jit_share(self, live: _Live, lo: int, hi: int) -> Optional[float]:
         """Share of intervals ``[lo, hi)``'s time the JIT spent compiling, or None."""
@@ -1332,8 +1375,15 @@ class Benchmark:
             classification, steady_start, analyses = live.final
         elif series:
             window = len(measured) or self._intervals_for(self.settings.steady_window_s)
-            stalled = self._stalled(live, 0, len(series))
-            analyses = _analyse(series, self.settings, window, final=True, excluded=stalled)
+            machine = self._machine(live, 0, len(series))
+            analyses = _analyse(
+                series,
+                self.settings,
+                window,
+                final=True,
+                excluded=_stalled_in(machine),
+                stalls=machine,
+            )
             classification, steady_start = _steady.combine(list(analyses.values()))
         else:
             analyses, classification, steady_start = {}, _steady.NO_STEADY_STATE, None

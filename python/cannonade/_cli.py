@@ -76,6 +76,21 @@ def _duration(text: str) -> float:
     return float(match.group(1)) * _UNIT_S[match.group(2) or "s"]
 
 
+#: What --watch may name (the keys of cannonade._benchmark.METRICS, which imports late).
+_WATCHABLE = ("requests_per_s", "p50", "p90", "p99", "p99.9")
+
+
+def _metrics(text: str) -> tuple[str, ...]:
+    names = tuple(name.strip() for name in text.split(",") if name.strip())
+    unknown = [name for name in names if name not in _WATCHABLE]
+    if not names or unknown:
+        raise argparse.ArgumentTypeError(
+            f"invalid metrics {text!r}; name one or more of {', '.join(_WATCHABLE)}, "
+            "comma-separated"
+        )
+    return names
+
+
 def _header(text: str) -> tuple[str, str]:
     name, sep, value = text.partition(":")
     if not sep or not name:
@@ -262,6 +277,14 @@ def _common_options() -> argparse.ArgumentParser:
     )
     bench.add_argument(
         "--measure", metavar="TIME", type=_duration, default=30.0, help="measure for (30s)"
+    )
+    bench.add_argument(
+        "--watch",
+        metavar="METRICS",
+        type=_metrics,
+        default=None,
+        help="the interval series that decide warm-up, comma-separated, from "
+        "requests_per_s, p50, p90, p99, p99.9 (requests_per_s,p50)",
     )
     bench.add_argument(
         "--executions",
@@ -782,6 +805,7 @@ def _benchmark(args: argparse.Namespace, start: Optional[Any] = None) -> int:
             max_s=args.warmup_max,
             steady_window_s=args.window,
             interval_s=args.interval,
+            **({"metrics": args.watch} if args.watch else {}),
         )
         signals = _Signals(patience_s=2 * plan.interval_s + 1.0)
         shown = _Progress(args.quiet)
@@ -960,9 +984,9 @@ def main(argv: Optional[list[str]] = None) -> int:
             return cli_run(args, benchmark)
         except CannonadeError as error:
             _fail(str(error))
-    if not benchmark and (args.hlog or args.pypylog or args.hotspot_log):
+    if not benchmark and (args.hlog or args.pypylog or args.hotspot_log or args.watch):
         _fail(
-            "--hlog, --pypylog and --hotspot-log belong to a benchmark: add --warmup or "
+            "--hlog, --pypylog, --hotspot-log and --watch belong to a benchmark: add --warmup or "
             "--server CMD"
         )
     _check_writable("--json", args.json)

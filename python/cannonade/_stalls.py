@@ -15,6 +15,8 @@ API::
         generator_s: float     # the generator's worker threads were runnable, not running
         server_s: float        # likewise the server's processes
         share: float           # max of both over the interval's length
+        generator_wait_s: float  # mean run-queue wait of a generator thread per wake-up
+        server_wait_s: float     # likewise the server's threads
 
 On a shared machine (a 2-core VM with a load average of 3 to 18), a benchmark's
 100 ms intervals are not all the server's: for whole intervals the scheduler
@@ -44,6 +46,17 @@ the analysis counts) is a stall of the machine. The benchmark driver leaves
 stalls out of its analysis (they are kept and reported), and refuses to call a
 measurement steady when more than half of it stalled.
 
+Beside the stalls, the sampler reads how long each thread waited in the run queue
+(the second field of ``schedstat``) and how often it was scheduled in; per interval,
+their ratio is the mean wait of a *wake-up*: ``generator_wait_s`` and
+``server_wait_s``. On an idle machine it is microseconds; on this shared VM, with
+a CPU-bound process beside the benchmark, milliseconds. Every reply a closed loop
+times waits for one wake-up of the server (to send it) and one of the generator
+(to read it); the generator's wait is what the generator itself added to the
+latency it measured, the benchmark driver's noise floor for a level change
+(:func:`cannonade._benchmark.noise_floor`; the server's is its own business: a JIT's
+compiler threads make its request threads wait).
+
 Only Linux has ``/proc``; elsewhere, or when the files cannot be read, the
 sampler reports no stall.
 """
@@ -71,8 +84,8 @@ _GAP_PERIODS = 5
 _MIN_PERIODS = 3
 
 #: One sample of one process: (any thread runnable, CPU time run in ns, times a
-#: thread of it was given a CPU).
-_Proc = tuple[bool, int, int]
+#: thread of it was given a CPU, time its threads waited in a run queue in ns).
+_Proc = tuple[bool, int, int, int]
 
 
 def _threads(pid: int, prefix: Optional[str]) -> Optional[_Proc]:
@@ -83,7 +96,7 @@ def _threads(pid: int, prefix: Optional[str]) -> Optional[_Proc]:
         tids = os.listdir(base)
     except OSError:
         return None
-    runnable, ran, slices, seen = False, 0, 0, False
+    runnable, ran, slices, waited, seen = False, 0, 0, 0, False
     for tid in tids:
         try:
             if prefix is not None:
@@ -95,12 +108,13 @@ def _threads(pid: int, prefix: Optional[str]) -> Optional[_Proc]:
             with open(f"{base}/{tid}/schedstat", encoding="ascii") as f:
                 fields = f.read().split()
             ran += int(fields[0])
+            waited += int(fields[1])
             slices += int(fields[2])
         except (OSError, ValueError, IndexError):
             continue
         seen = True
         runnable = runnable or state == "R"
-    return (runnable, ran, slices) if seen else None
+    return (runnable, ran, slices, waited) if seen else None
 
 
 @dataclass(frozen=True)
@@ -110,9 +124,18 @@ class Stall:
     generator_s: float
     server_s: float
     share: float
+    #: Mean run-queue wait per wake-up of the generator's threads (of the server's).
+    generator_wait_s: float = 0.0
+    server_wait_s: float = 0.0
 
     def to_dict(self) -> dict[str, float]:
-        return {"generator_s": self.generator_s, "server_s": self.server_s, "share": self.share}
+        return {
+            "generator_s": self.generator_s,
+            "server_s": self.server_s,
+            "share": self.share,
+            "generator_wait_s": self.generator_wait_s,
+            "server_wait_s": self.server_wait_s,
+        }
 
 
 class StallSampler:
@@ -159,7 +182,7 @@ class StallSampler:
             except Exception:  # a server that just exited: keep the old list
                 pass
             self._pids_at = now
-        runnable, ran, slices, seen = False, 0, 0, False
+        runnable, ran, slices, waited, seen = False, 0, 0, 0, False
         for pid in self._pids:
             proc = _threads(pid, None)
             if proc is not None:
@@ -167,7 +190,8 @@ class StallSampler:
                 runnable = runnable or proc[0]
                 ran += proc[1]
                 slices += proc[2]
-        return (runnable, ran, slices) if seen else None
+                waited += proc[3]
+        return (runnable, ran, slices, waited) if seen else None
 
     def _loop(self) -> None:
         me = os.getpid()
@@ -226,9 +250,33 @@ class StallSampler:
                 out.append((lo, hi))
         return out
 
+    def _waits(self, edges: Sequence[float], which: int) -> list[float]:
+        """Mean run-queue wait per wake-up (seconds) of one process (1: generator, 2:
+        server) in each interval between ``edges``; 0 where it is not known."""
+        with self._lock:
+            times = list(self._times)
+            procs = list(self._gen if which == 1 else self._srv)
+
+        def at(t: float) -> Optional[_Proc]:
+            k = bisect_left(times, t)
+            for j in (k, k - 1):  # the sample nearest to t that could be read
+                if 0 <= j < len(times) and procs[j] is not None:
+                    return procs[j]
+            return None
+
+        marks = [at(t) for t in edges]
+        out = []
+        for a, b in zip(marks, marks[1:]):
+            if a is None or b is None or b[2] <= a[2] or b[3] < a[3]:
+                out.append(0.0)
+            else:
+                out.append((b[3] - a[3]) / (b[2] - a[2]) / 1e9)
+        return out
+
     def stalled(self, edges: Sequence[float]) -> list[Stall]:
         """Per interval between consecutive ``edges`` (``time.monotonic()`` seconds)."""
         per = [self._stretches(2), self._stretches(3)]
+        waits = list(zip(self._waits(edges, 1), self._waits(edges, 2)))
         out = []
         for lo, hi in zip(edges, edges[1:]):
             lost = []
@@ -243,5 +291,6 @@ class StallSampler:
                 lost.append(total)
             length = hi - lo
             share = max(lost) / length if length > 0 else 0.0
-            out.append(Stall(lost[0], lost[1], share))
+            gen_wait, srv_wait = waits[len(out)] if len(out) < len(waits) else (0.0, 0.0)
+            out.append(Stall(lost[0], lost[1], share, gen_wait, srv_wait))
         return out

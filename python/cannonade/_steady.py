@@ -28,7 +28,8 @@ API::
             outlier_window: int = 200, min_effect: float = 0.1,
             penalty_factor: float = 6.0, min_segment: int = 4, guards: bool = True,
             max_halfwidth: Optional[float] = None,
-            excluded: Sequence[int] = ()) -> SeriesAnalysis
+            excluded: Sequence[int] = (), noise: Optional[Sequence[float]] = None,
+            effect_sd: float = 1.0) -> SeriesAnalysis
     minimum_window(n: int, ...) -> int
     penalty_for(n: int, factor: float = 6.0) -> float
     combine(analyses: Sequence[SeriesAnalysis]) -> tuple[str, Optional[int]]
@@ -53,6 +54,31 @@ iterations):
    by less than ``min_effect`` = 10 % are merged, the closest pair first.
    Changepoints are mapped back to original indices: a segment runs from its
    first non-outlier point to the next segment's first point.
+
+   A change must also be *resolved* against the noise (fail safe: what is not
+   resolved is no level of the server). Two neighbouring segments stay apart
+   only if they differ (the smaller of their means' and their medians' relative
+   gaps: a busy spell of the machine inside a segment moves its mean, not its
+   median) by at least the largest of ``min_effect``; ``effect_sd`` (1) robust
+   standard deviations of the points, ``1.4826 × MAD / √2`` of the successive
+   differences of the logs (so that a step, or the changes of an alternation, do
+   not count as spread: they are a few of the differences); and the
+   larger of the two segments' mean ``noise``, the relative noise floor the
+   caller measured per point (in the driver: the run-queue wait of one wake-up
+   of the generator's worker threads, over the interval's p50:
+   :func:`cannonade._benchmark.noise_floor`; not the server's waits, which its
+   own JIT threads cause while it warms up).
+   The same thresholds widen the equivalence band below and the finer-grain
+   guard. Why one robust sd: levels closer than that overlap by more than 60 %
+   of their points (Cohen's d < 1), and a chance split of white noise that PELT
+   pays for at ``6 log n`` differs by about ``sqrt(6 log n / (n p (1 − p)))``
+   sd, 1-1.5 sd at 40-100 points, while the ground-truth steps (×2.5) and the
+   JIT warm-ups seen (×2-×10) are 3 to 20 sd at the noise of a loaded machine.
+   Why the noise floor: a closed-loop reply waits for a wake-up of the
+   generator before it is read, and on this shared 2-core VM with a CPU-bound
+   process beside the benchmark that wait alone was 0.1-0.7 ms a wake-up
+   (against 10-30 µs idle): a change of the measured latency by such an amount
+   is the generator's, and its measure is taken beside it.
 
    Why logs: throughput and latency are ratio-scale and their noise is roughly
    log-normal (a JIT, a GC or a neighbour on the machine scales them), so on
@@ -152,6 +178,7 @@ a wrong type raises its subclass that is also a ``TypeError``).
 from __future__ import annotations
 
 import math
+import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Optional
@@ -213,6 +240,8 @@ GUARD_MIN_POINTS = 12
 STALLED_MIN_POINTS = 9
 #: Relative half-width of the steady mean's 99 % bootstrap interval, at most.
 MAX_HALFWIDTH = 0.1
+#: A change of level must exceed this many robust standard deviations of the points.
+EFFECT_SD = 1.0
 
 
 @dataclass(frozen=True)
@@ -296,6 +325,25 @@ def _logs(values: Sequence[float]) -> list[float]:
     return [math.log(value if value > floor else floor) for value in values]
 
 
+def _segment_noise(noise: Optional[Sequence[float]], a: int, b: int) -> float:
+    """Mean relative noise floor of points ``a`` up to ``b`` (0 when none is known)."""
+    if noise is None or b <= a:
+        return 0.0
+    return math.fsum(noise[a:b]) / (b - a)
+
+
+def _robust_sigma(values: Sequence[float]) -> float:
+    """The series' own variability: a robust per-point standard deviation of the logs,
+    from their successive differences (1.4826 × the median absolute difference, over
+    √2), which level changes do not inflate: a step, or every change of an alternation
+    of period 8, is one difference in four or fewer."""
+    logs = _logs(values)
+    if len(logs) < 3:
+        return 0.0
+    differences = [abs(b - a) for a, b in zip(logs, logs[1:])]
+    return 1.4826 * statistics.median(differences) / math.sqrt(2.0)
+
+
 def _bounds(
     values: Sequence[float],
     *,
@@ -303,20 +351,51 @@ def _bounds(
     min_segment: int,
     min_effect: float,
     penalty: Optional[float] = None,
-) -> list[int]:
+    noise: Optional[Sequence[float]] = None,
+    effect_sd: float = 0.0,
+    spread: Optional[float] = None,
+    notes: Optional[list[tuple[int, str]]] = None,
+) -> tuple[list[int], float]:
     """Segment bounds of ``values`` (0, changepoints..., len): PELT on the logs, then
-    neighbours closer than ``min_effect`` merged, the closest pair first."""
+    neighbours whose means differ by less than what resolves a level merged, the
+    least resolved pair first. A pair must differ by ``min_effect``, by ``effect_sd``
+    robust standard deviations of the points (:func:`_robust_sigma`) and by the
+    larger of the two segments' mean relative ``noise`` (the machine's and the
+    generator's own, per point); ``notes`` gets a line per merge that only the last
+    two required (its position, and a text with ``{at}`` for the interval). Returns the
+    bounds and the spread that ``effect_sd`` asked for (relative)."""
     n = len(values)
     beta = penalty_for(n, factor) if penalty is None else penalty
     bounds = [0, *pelt(_logs(values), beta, min_segment, variance_floor=LOG_FLOOR), n]
+    if spread is None:
+        spread = math.expm1(effect_sd * _robust_sigma(values)) if len(bounds) > 2 else 0.0
     while len(bounds) > 2:
+        # Two segments differ by the smaller of their means' and their medians' gaps: a
+        # busy spell of the machine inside a segment moves its mean, not its median.
         means = [math.fsum(values[a:b]) / (b - a) for a, b in zip(bounds, bounds[1:])]
-        gaps = [_relative(a, b) for a, b in zip(means, means[1:])]
-        closest = min(range(len(gaps)), key=gaps.__getitem__)
-        if gaps[closest] >= min_effect:
+        medians = [statistics.median(values[a:b]) for a, b in zip(bounds, bounds[1:])]
+        gaps = [
+            min(_relative(means[k], means[k + 1]), _relative(medians[k], medians[k + 1]))
+            for k in range(len(means) - 1)
+        ]
+        floors = [_segment_noise(noise, a, b) for a, b in zip(bounds, bounds[1:])]
+        needed = [max(min_effect, spread, floors[k], floors[k + 1]) for k in range(len(gaps))]
+        ratios = [gaps[k] / needed[k] if needed[k] > 0 else math.inf for k in range(len(gaps))]
+        closest = min(range(len(ratios)), key=ratios.__getitem__)
+        if ratios[closest] >= 1.0:
             break
+        gap = gaps[closest]
+        if notes is not None and gap >= min_effect:
+            floor = max(floors[closest], floors[closest + 1])
+            why = (
+                f"within the generator's own noise (±{floor:.0%})"
+                if floor >= spread
+                else f"within {effect_sd:g} robust sd of the points (±{spread:.0%})"
+            )
+            text = f"a change of {gap:.0%} at interval {{at}} not counted: {why}"
+            notes.append((bounds[closest + 1], text))
         del bounds[closest + 1]
-    return bounds
+    return bounds, spread
 
 
 def _autocorrelations(values: Sequence[float]) -> list[float]:
@@ -385,7 +464,12 @@ def _classify(
     steady_window: int,
     delta: float,
     min_effect: float,
+    effects: Optional[Sequence[float]] = None,
+    levels: Optional[Sequence[float]] = None,
 ) -> tuple[str, Optional[int], list[str]]:
+    """``effects``: per segment, the least relative difference from the last segment
+    that resolves a level (noise floors and the series' spread; default ``min_effect``);
+    ``levels``: the segments' medians, compared instead of their means when given."""
     last = segments[-1]
     length = last.end - last.start
     if length < steady_window:
@@ -399,7 +483,14 @@ def _classify(
         return NO_STEADY_STATE, None, [why]
     scale = abs(last.mean) if last.mean != 0.0 else 1.0
     band = max(last.variance / (scale * scale), delta, min_effect)
-    equivalent = [_relative(segment.mean, last.mean) <= band for segment in segments]
+    bands = [max(band, effect) for effect in (effects or [min_effect] * len(segments))]
+    means = [segment.mean for segment in segments]
+    level = list(levels) if levels is not None else means
+
+    def apart(j: int, k: int) -> float:  # the smaller of the means' and medians' gaps
+        return min(_relative(means[j], means[k]), _relative(level[j], level[k]))
+
+    equivalent = [apart(k, -1) <= bands[k] for k in range(len(segments))]
     # A short excursion that returns (a segment of fewer than 2 x MIN_SEGMENT points
     # between two segments of one level) is a transient of the machine, not a level of
     # the server: forgiven, shortest first, while they cover at most EXCURSION_SHARE
@@ -412,7 +503,7 @@ def _classify(
             for k in range(1, len(segments) - 1)
             if not equivalent[k]
             and segments[k].end - segments[k].start < 2 * MIN_SEGMENT
-            and _relative(segments[k - 1].mean, segments[k + 1].mean) <= band
+            and apart(k - 1, k + 1) <= max(bands[k - 1], bands[k + 1])
         ),
         key=lambda k: segments[k].end - segments[k].start,
     )
@@ -436,7 +527,7 @@ def _classify(
         if len(segments) == 1:
             why = f"no changepoint in {length} intervals"
         else:
-            why = f"every segment within {band:.0%} of the last"
+            why = f"every segment within {max(bands):.0%} of the last"
         return FLAT, steady_start, [why, *notes]
     left = next(k for k in range(first_steady) if not equivalent[k])
     for k in range(left):
@@ -474,6 +565,8 @@ def _guards(
     min_effect: float,
     max_halfwidth: Optional[float],
     least: int = GUARD_MIN_POINTS,
+    noise: Optional[Sequence[float]] = None,
+    spread: float = 0.0,
 ) -> tuple[list[str], list[str], Optional[float]]:
     """Checks of the steady window at a finer grain: (failures, passes, half-width).
 
@@ -487,8 +580,10 @@ def _guards(
     m = len(steady)
     if m < least:
         return failed, [f"steady window of {m} intervals: too short for finer checks"], None
-    fine = _bounds(values, factor=factor, min_segment=2, min_effect=min_effect)
-    _drop_excursions(values, fine, min_effect=min_effect)
+    fine, _ = _bounds(
+        values, factor=factor, min_segment=2, min_effect=min_effect, noise=noise, spread=spread
+    )
+    _drop_excursions(values, fine, min_effect=max(min_effect, spread))
     shifts = [indices[b] for b in fine[1:-1] if indices[b] >= window_from]
     if shifts:
         at = ", ".join(str(index) for index in shifts)
@@ -529,6 +624,8 @@ def analyse(
     guards: bool = True,
     max_halfwidth: Optional[float] = None,
     excluded: Sequence[int] = (),
+    noise: Optional[Sequence[float]] = None,
+    effect_sd: float = EFFECT_SD,
 ) -> SeriesAnalysis:
     """Outliers, changepoints, segments and warm-up class of one series.
 
@@ -538,8 +635,10 @@ def analyse(
     the window of the outlier filter; ``min_effect`` the smallest relative
     change of level that counts; ``guards`` the finer-grain checks of the
     steady part, with ``max_halfwidth`` its tightness (None: not checked);
-    ``excluded`` the indices to leave out (at least one point must remain).
-    See the module docstring.
+    ``excluded`` the indices to leave out (at least one point must remain);
+    ``noise`` per point, the relative noise floor that the machine and the generator
+    add (0.3: 30 % of the value), and ``effect_sd`` the robust standard deviations of
+    the points a level change must exceed (see the module docstring).
     """
     values = _finite_values(series)
     if not values:
@@ -559,7 +658,15 @@ def analyse(
         penalty = _check_number("penalty", penalty)
     if max_halfwidth is not None:
         max_halfwidth = _check_number("max_halfwidth", max_halfwidth)
+    effect_sd = _check_number("effect_sd", effect_sd)
     n = len(values)
+    floors: Optional[list[float]] = None
+    if noise is not None:
+        floors = _finite_values(noise, "noise")
+        if len(floors) != n or min(floors, default=0.0) < 0.0:
+            raise AnalysisError(
+                f"noise must give one value >= 0 per point of the series ({n}), got {len(floors)}"
+            )
     left_out = set()
     for index in excluded:
         index = _check_int("excluded index", index, 0)
@@ -578,12 +685,17 @@ def analyse(
     if not kept:  # cannot happen with a median band; keep everything rather than fail
         kept = candidates
     kept_values = [values[index] for index in kept]
-    bounds = _bounds(
+    kept_noise = [floors[index] for index in kept] if floors is not None else None
+    merged: list[tuple[int, str]] = []
+    bounds, spread = _bounds(
         kept_values,
         factor=penalty_factor,
         min_segment=min_segment,
         min_effect=min_effect,
         penalty=penalty,
+        noise=kept_noise,
+        effect_sd=effect_sd,
+        notes=merged,
     )
     starts = [0]
     for bound in bounds[1:-1]:
@@ -598,13 +710,17 @@ def analyse(
     for number, (start, end) in enumerate(zip(starts, ends)):
         mean, variance = _mean_variance(kept_values[bounds[number] : bounds[number + 1]])
         segments.append(Segment(start, end, mean, variance))
+    seg_noise = [_segment_noise(kept_noise, a, b) for a, b in zip(bounds, bounds[1:])]
     classification, steady_start, reasons = _classify(
         segments,
         higher_is_better=higher_is_better,
         steady_window=steady_window,
         delta=delta,
         min_effect=min_effect,
+        effects=[max(min_effect, spread, floor, seg_noise[-1]) for floor in seg_noise],
+        levels=[statistics.median(kept_values[a:b]) for a, b in zip(bounds, bounds[1:])],
     )
+    reasons.extend(text.format(at=kept[position]) for position, text in merged)
     if left_out:
         reasons.append(f"{len(left_out)} of {n} intervals left out: the machine stalled them")
     halfwidth = None
@@ -625,6 +741,8 @@ def analyse(
             min_effect=min_effect,
             max_halfwidth=max_halfwidth,
             least=least,
+            noise=[floors[index] for index in context] if floors is not None else None,
+            spread=spread,
         )
         if checkable and in_window < STALLED_MIN_POINTS:
             failed.insert(
