@@ -130,6 +130,11 @@ def test_watch_names_the_metrics_the_driver_knows() -> None:
     assert _WATCHABLE == tuple(METRICS)
     one_line_error(cli("tcp", "127.0.0.1:9", "--warmup", "--watch", "p51"), "p51", "p99.9")
     one_line_error(cli("tcp", "127.0.0.1:9", "--warmup", "--watch", ","), "--watch")
+    one_line_error(cli("tcp", "127.0.0.1:9", "--warmup", "--watch", "p50@"), "METRIC@LABEL")
+    # A label is accepted by the option; the driver refuses it without a mix.
+    one_line_error(
+        cli("tcp", "127.0.0.1:9", "--warmup", "--watch", "p99@home"), "plan sends one request"
+    )
     one_line_error(
         cli("tcp", "127.0.0.1:9", "--warmup", "--warmup-min", "10", "--warmup-max", "5"),
         "max_s",

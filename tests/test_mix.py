@@ -6,6 +6,7 @@ counted per label; bad entries and their messages; both backends alike."""
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -555,3 +556,18 @@ def test_the_warmup_can_watch_one_label_of_the_mix() -> None:
     for bad in ("p99@", "p77@missing", "@missing"):
         with pytest.raises(PlanError, match="METRIC@LABEL"):
             cannonade.Warmup(metrics=(bad,))
+
+
+def test_watching_a_label_needs_a_mix_that_has_it() -> None:
+    server = cannonade.Server([rust_testee_argv()[0], "http", "--port", "{port}"])
+    warmup = cannonade.Warmup(
+        min_s=1, max_s=3, steady_window_s=1, interval_s=0.1, metrics=("p50@nowhere",)
+    )
+    plain = Plan("http://127.0.0.1:9/", connections=1, duration_s=1, protocol=Http())
+    with pytest.raises(PlanError, match="plan sends one request"):
+        cannonade.Benchmark(plain, server, warmup=warmup)
+    mixed = dataclasses.replace(plain, protocol=Http(requests=ENTRIES, seed=6))
+    bench = cannonade.Benchmark(mixed, server, warmup=warmup, measure_s=1.5)
+    with pytest.raises(PlanError, match="'nowhere', which the plan's mix does not have"):
+        with bench:
+            bench.execution()

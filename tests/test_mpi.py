@@ -99,6 +99,23 @@ def test_split_plan_gives_remainders_to_the_first_ranks_and_adds_up() -> None:
         cannonade.split_plan(cannonade.Plan("127.0.0.1:9", connections=5, requests=2), 3)
 
 
+def test_split_plan_gives_each_rank_its_own_draws_of_a_seeded_mix() -> None:
+    entries = [cannonade.Entry(label="a", path="/a"), cannonade.Entry(label="b", path="/b")]
+    for seed in (7, (1 << 64) - 1):
+        plan = cannonade.Plan(
+            "http://127.0.0.1:9/",
+            connections=3,
+            duration_s=1,
+            protocol=cannonade.Http(requests=entries, seed=seed),
+        )
+        seeds = [s.protocol.seed for s in cannonade.split_plan(plan, 3)]
+        assert seeds[0] == seed and len(set(seeds)) == 3
+        assert all(0 <= s < 1 << 64 for s in seeds)
+    unseeded = cannonade.Plan("http://127.0.0.1:9/", connections=2, duration_s=1,
+                              protocol=cannonade.Http(requests=entries))  # fmt: skip
+    assert [s.protocol.seed for s in cannonade.split_plan(unseeded, 2)] == [None, None]
+
+
 def test_a_result_with_ranks_loads_and_one_without_still_does(tmp_path: Path) -> None:
     rank = cannonade.Rank(rank=1, host="gen-2", status="lost", connections=3, rate_per_s=None,
                           requests=10, errors=0, intervals=2, clock_offset_ns=-5,

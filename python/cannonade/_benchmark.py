@@ -140,10 +140,17 @@ def _series(name: str) -> tuple[Callable[[Interval], float], bool]:
 
     def get(interval: Interval) -> float:
         stats = interval.labels.get(label)
+        if stats is None:
+            # Every interval of a mix names all its labels, with zero counts too.
+            known = ", ".join(repr(n) for n in interval.labels.names()) or "none: no mix"
+            raise PlanError(
+                f"Warmup.metrics: {name!r} watches label {label!r}, which the plan's mix "
+                f"does not have (its labels: {known})"
+            )
         length_ns = float(interval.end_ns - interval.start_ns)
         if base == "requests_per_s":
-            return stats.requests / (length_ns / 1e9) if stats and length_ns > 0 else 0.0
-        if stats is None or stats.latency.count == 0:
+            return stats.requests / (length_ns / 1e9) if length_ns > 0 else 0.0
+        if stats.latency.count == 0:
             return length_ns  # as for the total: no reply, so at least this long
         return float(stats.latency.percentile(float(base[1:])))
 
@@ -943,6 +950,13 @@ class Benchmark:
                 "else; give a cannonade.Server(command) to let cannonade restart it"
             )
         settings = warmup if warmup is not None else Warmup()
+        labelled = [m for m in settings.metrics if "@" in m]
+        if labelled and getattr(plan.protocol, "requests", None) is None:
+            raise PlanError(
+                f"Warmup.metrics: {labelled[0]!r} watches one label of a request mix, but "
+                "the plan sends one request; give the protocol requests=[...] "
+                "(--requests-file), or watch a metric of the total"
+            )
         interval = settings.interval_s
         if interval is None and plan.interval_s > COARSEST_INTERVAL_S:
             interval = DEFAULT_INTERVAL_S

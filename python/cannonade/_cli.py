@@ -82,11 +82,12 @@ _WATCHABLE = ("requests_per_s", "p50", "p90", "p99", "p99.9")
 
 def _metrics(text: str) -> tuple[str, ...]:
     names = tuple(name.strip() for name in text.split(",") if name.strip())
-    unknown = [name for name in names if name not in _WATCHABLE]
+    unknown = [name for name in names if name.partition("@")[0] not in _WATCHABLE]
+    unknown += [name for name in names if name.endswith("@")]
     if not names or unknown:
         raise argparse.ArgumentTypeError(
             f"invalid metrics {text!r}; name one or more of {', '.join(_WATCHABLE)}, "
-            "comma-separated"
+            "comma-separated, or METRIC@LABEL for one label of --requests-file's mix"
         )
     return names
 
@@ -284,7 +285,8 @@ def _common_options() -> argparse.ArgumentParser:
         type=_metrics,
         default=None,
         help="the interval series that decide warm-up, comma-separated, from "
-        "requests_per_s, p50, p90, p99, p99.9 (requests_per_s,p50)",
+        "requests_per_s, p50, p90, p99, p99.9, or METRIC@LABEL for one label of the "
+        "mix (requests_per_s,p50)",
     )
     bench.add_argument(
         "--executions",

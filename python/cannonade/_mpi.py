@@ -144,9 +144,20 @@ def split_plan(plan: Plan, ranks: int) -> list[Plan]:
             rate_per_s=share(plan.rate_per_s, c),
             connection_rate_per_s=share(plan.connection_rate_per_s, c),
             threads=None if plan.threads is None else min(plan.threads, c),
+            protocol=_rank_protocol(plan.protocol, rank),
         )
-        for c, n, i in zip(connections, requests, idle)
+        for rank, (c, n, i) in enumerate(zip(connections, requests, idle))
     ]
+
+
+def _rank_protocol(protocol: Any, rank: int) -> Any:
+    """The protocol for ``rank``: a mix's given seed moved on by the rank, so that ranks
+    do not all draw the same sequences (rank 0 keeps the seed: one rank is the plain
+    run). A seed left to the engine is drawn by each rank on its own."""
+    seed = getattr(protocol, "seed", None)
+    if seed is None or rank == 0 or getattr(protocol, "requests", None) is None:
+        return protocol
+    return dataclasses.replace(protocol, seed=(seed + rank) % (1 << 64))
 
 
 #: The start instant is awaited by sleeping until this close to it, then spinning.
