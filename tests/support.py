@@ -119,6 +119,43 @@ def start_server(name: str, argv: list[str]) -> Server:
     return Server(name, line[len(prefix) :].decode().strip(), proc)
 
 
+#: The testees under PyPy, by protocol (the native one serves all of them).
+PYPY_TESTEES = {
+    "http": "cannonade.testees.http",
+    "ws": "cannonade.testees.ws",
+    "echo": "cannonade.testees.echo",
+}
+
+
+def testee_argv(impl: str, kind: str, *extra: str) -> list[str]:
+    """The command of a testee: ``impl`` "rust" (native) or a PyPy one (twisted,
+    autobahn), serving ``kind`` (http, ws, echo)."""
+    if impl == "rust":
+        return [rust_testee_argv()[0], kind, *extra]
+    return [*pypy_argv(), "-m", PYPY_TESTEES[kind], *extra]
+
+
+def start_testee(impl: str, kind: str, *extra: str) -> Server:
+    return start_server(f"{impl} {kind} testee", testee_argv(impl, kind, *extra))
+
+
+class SharedTestees:
+    """Testees with default options, started on first use and shared (a module-scoped
+    fixture holds one and calls :meth:`close` at its teardown)."""
+
+    def __init__(self) -> None:
+        self._servers: dict[tuple[str, str], Server] = {}
+
+    def get(self, impl: str, kind: str) -> Server:
+        if (impl, kind) not in self._servers:
+            self._servers[impl, kind] = start_testee(impl, kind)
+        return self._servers[impl, kind]
+
+    def close(self) -> None:
+        for server in self._servers.values():
+            stop_process(server.process)
+
+
 def run_bounded(plan: cannonade.Plan, timeout_s: float = RUN_TIMEOUT_S) -> cannonade.Result:
     """Like cannonade.run, but a run that hangs fails the test instead of the session."""
     with cannonade.start(plan) as run:

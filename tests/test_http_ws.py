@@ -18,28 +18,16 @@ from cannonade import Errors, Http, Plan, PlanError, Result, Ws
 
 from support import (
     Server,
+    SharedTestees,
     cli,
-    pypy_argv,
     run_bounded,
-    rust_testee_argv,
-    start_server,
+    start_testee,
     stop_process,
 )
 
 MIB = 1024 * 1024
-PYPY_TESTEES = {"http": "cannonade.testees.http", "ws": "cannonade.testees.ws"}
 # Which testee serves which protocol: the native one and the one under PyPy.
 IMPLS = {"http": ["rust", "twisted"], "ws": ["rust", "autobahn"]}
-
-
-def _argv(impl: str, kind: str, *extra: str) -> list[str]:
-    if impl == "rust":
-        return [rust_testee_argv()[0], kind, *extra]
-    return [*pypy_argv(), "-m", PYPY_TESTEES[kind], *extra]
-
-
-def _start(impl: str, kind: str, *extra: str) -> Server:
-    return start_server(f"{impl} {kind} testee", _argv(impl, kind, *extra))
 
 
 @pytest.fixture
@@ -48,7 +36,7 @@ def web_factory() -> Iterator[Callable[..., Server]]:
     started: list[Server] = []
 
     def start(impl: str, kind: str, *extra: str) -> Server:
-        server = _start(impl, kind, *extra)
+        server = start_testee(impl, kind, *extra)
         started.append(server)
         return server
 
@@ -58,40 +46,33 @@ def web_factory() -> Iterator[Callable[..., Server]]:
 
 
 @pytest.fixture(scope="module")
-def shared_testees() -> Iterator[dict[tuple[str, str], Server]]:
+def shared_testees() -> Iterator[SharedTestees]:
     """The testees with default options, started on first use and shared by this module."""
-    servers: dict[tuple[str, str], Server] = {}
+    servers = SharedTestees()
     yield servers
-    for server in servers.values():
-        stop_process(server.process)
-
-
-def _shared(servers: dict[tuple[str, str], Server], impl: str, kind: str) -> Server:
-    if (impl, kind) not in servers:
-        servers[impl, kind] = _start(impl, kind)
-    return servers[impl, kind]
+    servers.close()
 
 
 @pytest.fixture(params=IMPLS["http"])
-def http_testee(request: pytest.FixtureRequest, shared_testees: dict) -> Server:
+def http_testee(request: pytest.FixtureRequest, shared_testees: SharedTestees) -> Server:
     """Each HTTP testee in turn: native, then twisted.web under PyPy."""
-    return _shared(shared_testees, request.param, "http")
+    return shared_testees.get(request.param, "http")
 
 
 @pytest.fixture(params=IMPLS["ws"])
-def ws_testee(request: pytest.FixtureRequest, shared_testees: dict) -> Server:
+def ws_testee(request: pytest.FixtureRequest, shared_testees: SharedTestees) -> Server:
     """Each WebSocket echo testee in turn: native, then Autobahn under PyPy."""
-    return _shared(shared_testees, request.param, "ws")
+    return shared_testees.get(request.param, "ws")
 
 
 @pytest.fixture
-def rust_http(shared_testees: dict) -> Server:
-    return _shared(shared_testees, "rust", "http")
+def rust_http(shared_testees: SharedTestees) -> Server:
+    return shared_testees.get("rust", "http")
 
 
 @pytest.fixture
-def rust_ws(shared_testees: dict) -> Server:
-    return _shared(shared_testees, "rust", "ws")
+def rust_ws(shared_testees: SharedTestees) -> Server:
+    return shared_testees.get("rust", "ws")
 
 
 def http_url(server: Server, path: str = "/") -> str:

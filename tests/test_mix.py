@@ -19,12 +19,10 @@ from cannonade import Entry, Http, Plan, PlanError, Result, Tcp, Ws, _backend
 
 from support import (
     Server,
+    SharedTestees,
     cli,
-    pypy_argv,
     run_bounded,
     rust_testee_argv,
-    start_server,
-    stop_process,
 )
 
 DATA = Path(__file__).parent / "data"
@@ -33,42 +31,27 @@ DATA = Path(__file__).parent / "data"
 CHI2_3_ENTRIES = 13.82
 
 
-def _start(impl: str, kind: str) -> Server:
-    if impl == "rust":
-        argv = [rust_testee_argv()[0], kind]
-    else:
-        argv = [*pypy_argv(), "-m", f"cannonade.testees.{kind}"]
-    return start_server(f"{impl} {kind} testee", argv)
-
-
 @pytest.fixture(scope="module")
-def servers() -> Iterator[dict[tuple[str, str], Server]]:
-    started: dict[tuple[str, str], Server] = {}
+def servers() -> Iterator[SharedTestees]:
+    started = SharedTestees()
     yield started
-    for server in started.values():
-        stop_process(server.process)
-
-
-def _server(servers: dict[tuple[str, str], Server], impl: str, kind: str) -> Server:
-    if (impl, kind) not in servers:
-        servers[impl, kind] = _start(impl, kind)
-    return servers[impl, kind]
+    started.close()
 
 
 @pytest.fixture(params=["rust", "twisted"])
-def http_testee(request: pytest.FixtureRequest, servers: dict) -> Server:
+def http_testee(request: pytest.FixtureRequest, servers: SharedTestees) -> Server:
     """The native HTTP testee, then twisted.web under PyPy."""
-    return _server(servers, request.param, "http")
+    return servers.get(request.param, "http")
 
 
 @pytest.fixture
-def rust_http(servers: dict) -> Server:
-    return _server(servers, "rust", "http")
+def rust_http(servers: SharedTestees) -> Server:
+    return servers.get("rust", "http")
 
 
 @pytest.fixture
-def rust_ws(servers: dict) -> Server:
-    return _server(servers, "rust", "ws")
+def rust_ws(servers: SharedTestees) -> Server:
+    return servers.get("rust", "ws")
 
 
 # Three entries, each answered with its own status by both testees.
@@ -199,8 +182,8 @@ def test_websocket_sizes_by_weight(rust_ws: Server) -> None:
     assert result.bytes_received < payload + 16 * result.requests + 4096
 
 
-def test_tcp_entries_with_their_own_payloads(servers: dict) -> None:
-    echo = _server(servers, "rust", "echo")
+def test_tcp_entries_with_their_own_payloads(servers: SharedTestees) -> None:
+    echo = servers.get("rust", "echo")
     entries = [Entry(label="line", payload="ping\n"), Entry(label="block", payload=b"z" * 1000)]
     plan = Plan(echo.address, connections=2, requests=400, protocol=Tcp(requests=entries, seed=8))
     result = run_bounded(plan)
@@ -506,16 +489,10 @@ def test_autobahn_performance_cases_as_presets(case: str, requests: int, rust_ws
 
 
 @pytest.mark.parametrize("impl", ["rust", "autobahn"])
-def test_websocket_messages_in_flight(impl: str, servers: dict) -> None:
+def test_websocket_messages_in_flight(impl: str, servers: SharedTestees) -> None:
     """A window of messages per connection, with sizes mixed: each echo is checked
     against its own message's length, in order."""
-    if impl == "rust":
-        server = _server(servers, "rust", "ws")
-    else:
-        server = servers.get(("autobahn", "ws")) or start_server(
-            "autobahn ws testee", [*pypy_argv(), "-m", "cannonade.testees.ws"]
-        )
-        servers["autobahn", "ws"] = server
+    server = servers.get(impl, "ws")
     sizes = [Entry(size=10), Entry(size=3000, weight=2), Entry(size=70000)]
     plan = Plan(
         f"ws://{server.address}/",
