@@ -6,52 +6,9 @@ use std::time::{Duration, Instant};
 
 use cannonade_core::{Plan, Run, StartError, StoppedBy};
 
-/// An echo server on 127.0.0.1; each connection is closed after `close_after` bytes
-/// when given. Its threads end with the test process.
-fn echo_server(close_after: Option<usize>) -> SocketAddr {
-    stalling_echo_server(close_after, None)
-}
+mod common;
 
-/// As [`echo_server`], but every reply waits while the server is stalled: the first
-/// `stall` of every `every`, counted from the server's start.
-fn stalling_echo_server(
-    close_after: Option<usize>,
-    stall: Option<(Duration, Duration)>,
-) -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    let origin = Instant::now();
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(mut stream) = stream else { continue };
-            let _ = stream.set_nodelay(true);
-            std::thread::spawn(move || {
-                let mut buf = [0u8; 4096];
-                let mut echoed = 0;
-                loop {
-                    let n = match stream.read(&mut buf) {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => n.min(close_after.map_or(usize::MAX, |c| c - echoed)),
-                    };
-                    if let Some((stall, every)) = stall {
-                        let into = origin.elapsed().as_nanos() % every.as_nanos();
-                        if into < stall.as_nanos() {
-                            std::thread::sleep(stall - Duration::from_nanos(into as u64));
-                        }
-                    }
-                    if stream.write_all(&buf[..n]).is_err() {
-                        return;
-                    }
-                    echoed += n;
-                    if close_after.is_some_and(|c| echoed >= c) {
-                        return;
-                    }
-                }
-            });
-        }
-    });
-    addr
-}
+use common::{echo_server, stalling_echo_server};
 
 fn plan(addr: SocketAddr, extra: &str) -> Plan {
     let text = format!(
@@ -63,11 +20,7 @@ fn plan(addr: SocketAddr, extra: &str) -> Plan {
 }
 
 fn finish(run: &Run) -> cannonade_core::Finished {
-    assert!(
-        run.wait(Some(Duration::from_secs(30))),
-        "run did not finish"
-    );
-    run.outcome().unwrap().unwrap()
+    common::finish_within(run, 30)
 }
 
 #[test]

@@ -8,24 +8,10 @@ use std::time::Duration;
 
 use cannonade_core::{Plan, Run};
 
-/// An echo server on 127.0.0.1. Its threads end with the test process.
+mod common;
+
 fn echo_server() -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(mut stream) = stream else { continue };
-            std::thread::spawn(move || {
-                let mut buf = [0u8; 4096];
-                while let Ok(n @ 1..) = stream.read(&mut buf) {
-                    if stream.write_all(&buf[..n]).is_err() {
-                        return;
-                    }
-                }
-            });
-        }
-    });
-    addr
+    common::echo_server(None)
 }
 
 /// An HTTP server that answers every GET with an empty 200 and writes down, per
@@ -64,11 +50,7 @@ fn recording_http_server() -> (SocketAddr, Arc<Mutex<Vec<Vec<String>>>>) {
 }
 
 fn finish(run: &Run) -> cannonade_core::Finished {
-    assert!(
-        run.wait(Some(Duration::from_secs(60))),
-        "run did not finish"
-    );
-    run.outcome().unwrap().unwrap()
+    common::finish_within(run, 60)
 }
 
 fn tcp_mix_plan(addr: SocketAddr, mix: &str, extra: &str) -> String {

@@ -10,30 +10,16 @@
 //! intervals for a poll that never comes, up to `MAX_PENDING_INTERVALS` (3,600, reached
 //! at 36 s here) and then drops the oldest; polled, it keeps none.
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener};
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use cannonade_core::run::MAX_PENDING_INTERVALS;
 use cannonade_core::{Plan, Run};
 
+mod common;
+
 fn echo_server() -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(mut stream) = stream else { continue };
-            std::thread::spawn(move || {
-                let mut buf = [0u8; 4096];
-                while let Ok(n @ 1..) = stream.read(&mut buf) {
-                    if stream.write_all(&buf[..n]).is_err() {
-                        return;
-                    }
-                }
-            });
-        }
-    });
-    addr
+    common::echo_server(None)
 }
 
 fn rss_kib() -> u64 {

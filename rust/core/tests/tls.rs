@@ -11,6 +11,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use cannonade_core::{Plan, Run, Summary};
+
+mod common;
 use rcgen::{
     BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair, KeyUsagePurpose,
 };
@@ -139,22 +141,7 @@ fn serve_one(mut stream: StreamOwned<ServerConnection, TcpStream>, serve: Serve)
 
 /// A plain (no TLS) echo server.
 fn plain_echo_server() -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    std::thread::spawn(move || {
-        for tcp in listener.incoming() {
-            let Ok(mut tcp) = tcp else { continue };
-            std::thread::spawn(move || {
-                let mut buf = [0u8; 4096];
-                while let Ok(n @ 1..) = tcp.read(&mut buf) {
-                    if tcp.write_all(&buf[..n]).is_err() {
-                        return;
-                    }
-                }
-            });
-        }
-    });
-    addr
+    common::echo_server(None)
 }
 
 const BOTH: &[&rustls::SupportedProtocolVersion] = rustls::ALL_VERSIONS;
