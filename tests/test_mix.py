@@ -8,6 +8,9 @@ from __future__ import annotations
 import base64
 import dataclasses
 import json
+import shutil
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -474,18 +477,71 @@ def test_runs_side_by_side_merge_label_by_label(rust_http: Server) -> None:
     assert sum(s.requests for s in merged.phases[0].labels) == 600
 
 
-@pytest.mark.parametrize("case, requests", [("9.2.1", 4), ("9.3.1", 2), ("9.8.6", 200)])
+@pytest.mark.parametrize(
+    "case, requests", [("9.2.1", 4), ("9.3.1", 2), ("9.5.1", 2), ("9.6.6", 3), ("9.8.6", 200)]
+)
 def test_autobahn_performance_cases_as_presets(case: str, requests: int, rust_ws: Server) -> None:
     protocol = Ws.autobahn(case)
-    size, binary, frame = cannonade._plan._AUTOBAHN[case]
-    assert (len(protocol.data), protocol.binary, protocol.frame_bytes) == (size, binary, frame)
+    size, binary, frame, chunk = cannonade._plan._AUTOBAHN[case]
+    assert (len(protocol.data), protocol.binary, protocol.frame_bytes, protocol.chunk_bytes) == (
+        size,
+        binary,
+        frame,
+        chunk,
+    )
     plan = Plan(f"ws://{rust_ws.address}/", connections=1, requests=requests, protocol=protocol)
     result = run_bounded(plan)
     assert result.errors.total == 0, result.error_messages
     assert result.requests == requests
     assert result.bytes_received >= size * requests
-    with pytest.raises(PlanError, match=r"9\.5 and 9\.6, chunked writes, are not built"):
-        Ws.autobahn("9.5.1")
+    with pytest.raises(PlanError, match=r"9\.5\.1-9\.5\.6, 9\.6\.1-9\.6\.6"):
+        Ws.autobahn("9.5.7")
+
+
+@pytest.mark.skipif(
+    shutil.which("strace") is None, reason="needs strace (.ci/bootstrap installs it)"
+)
+@pytest.mark.parametrize("impl", ["rust", "autobahn"])
+def test_autobahn_chopped_writes_leave_in_pieces(
+    impl: str, servers: SharedTestees, tmp_path: Path
+) -> None:
+    """9.5.N / 9.6.N write a 1 MiB message in chops, one system call each: counted by
+    strace around the CLI; the same message at once takes a handful."""
+    server = servers.get(impl, "ws")
+
+    def sends(case: str) -> int:
+        out = tmp_path / f"{case}.strace"
+        proc = subprocess.run(
+            ["strace", "-f", "-qq", "-c", "-e", "trace=sendto,write,writev", "-o", str(out),
+             sys.executable, "-m", "cannonade", "ws", f"ws://{server.address}/",
+             "--autobahn", case, "-c", "1", "-n", "2", "-q"],
+            capture_output=True, text=True, timeout=120, cwd="/",
+        )  # fmt: skip
+        assert proc.returncode == 0, proc.stderr
+        counts = {}
+        for line in out.read_text().splitlines():
+            fields = line.split()
+            if fields and fields[-1] in ("sendto", "write", "writev"):
+                counts[fields[-1]] = int(fields[3])
+        return counts.get("sendto", 0) + counts.get("writev", 0)
+
+    message = 1 << 20
+    chopped = sends("9.6.2")  # 1 MiB binary in chops of 128 bytes, twice
+    assert 2 * message // 128 <= chopped < 2 * message // 128 + 20, chopped
+    whole = sends("9.2.3")  # the same message at once
+    assert whole < 20, (whole, chopped)
+
+
+def test_an_autobahn_case_sets_the_shape_alone(rust_ws: Server) -> None:
+    url = f"ws://{rust_ws.address}/"
+    proc = cli("ws", url, "--autobahn", "9.5.1", "--chunk-bytes", "9", "-n", "1")
+    assert proc.returncode == 2
+    assert "--autobahn 9.5.1 sets the message's shape; leave out --chunk-bytes" in proc.stderr
+    proc = cli("ws", url, "--autobahn", "9.9.1", "-n", "1")
+    assert proc.returncode == 2
+    assert "Autobahn case '9.9.1' is not one of" in proc.stderr
+    with pytest.raises(PlanError, match="chunk_bytes: must be at least 1"):
+        Ws(chunk_bytes=0)
 
 
 @pytest.mark.parametrize("impl", ["rust", "autobahn"])

@@ -36,7 +36,6 @@ from types import FrameType
 from typing import Any, NoReturn, Optional, Union
 
 from ._errors import CannonadeError, ResultError, RunError, ServerError
-from ._html import write_compare_html, write_html
 from ._plan import Http, Plan, Tcp, Ws
 from ._report import format_ns
 from ._result import Interval
@@ -62,6 +61,13 @@ def _say(message: str) -> None:
         sys.stderr.flush()
     except OSError:
         pass
+
+
+def _write_html(*args: Any, **options: Any) -> None:
+    """:func:`cannonade.write_html`, imported only by a command that writes HTML."""
+    from ._html import write_html
+
+    write_html(*args, **options)
 
 
 def _fail(message: str) -> NoReturn:
@@ -376,12 +382,23 @@ def _parser() -> argparse.ArgumentParser:
         help="send messages of N bytes of a fixed pattern (64)",
     )
     message.add_argument("--message-text", metavar="TEXT", help="send TEXT (UTF-8) instead")
+    message.add_argument(
+        "--autobahn",
+        metavar="CASE",
+        help="the message shape of an AutobahnTestSuite performance case, e.g. 9.5.1",
+    )
     ws.add_argument("--binary", action="store_true", help="send binary messages (default: text)")
     ws.add_argument(
         "--frame-bytes",
         metavar="N",
         type=int,
         help="split each message into frames of at most N bytes",
+    )
+    ws.add_argument(
+        "--chunk-bytes",
+        metavar="N",
+        type=int,
+        help="write each message to the socket in pieces of at most N bytes, one write each",
     )
     ws.add_argument("--subprotocol", metavar="NAME", help="ask for this subprotocol")
     ws.add_argument(
@@ -440,6 +457,24 @@ def _protocol(args: argparse.Namespace) -> Union[Tcp, Http, Ws]:
             pipeline=args.pipeline,
         )
     if args.command == "ws":
+        if args.autobahn is not None:
+            given = [
+                flag
+                for flag, value in (
+                    ("--binary", args.binary),
+                    ("--frame-bytes", args.frame_bytes),
+                    ("--chunk-bytes", args.chunk_bytes),
+                )
+                if value
+            ]
+            if given:
+                _fail(
+                    f"--autobahn {args.autobahn} sets the message's shape; "
+                    f"leave out {', '.join(given)}"
+                )
+            return Ws.autobahn(
+                args.autobahn, **mixed, subprotocol=args.subprotocol, pipeline=args.pipeline
+            )
         if args.message_text is not None:
             message: Optional[bytes] = args.message_text.encode("utf-8")
         else:
@@ -450,6 +485,7 @@ def _protocol(args: argparse.Namespace) -> Union[Tcp, Http, Ws]:
             message_bytes=args.message_bytes,
             binary=args.binary,
             frame_bytes=args.frame_bytes,
+            chunk_bytes=args.chunk_bytes,
             subprotocol=args.subprotocol,
             pipeline=args.pipeline,
         )
@@ -733,7 +769,7 @@ def _run(args: argparse.Namespace) -> int:
     result = dataclasses.replace(result, interval_series=tuple(intervals))
     for option, path, write in (
         ("--json", args.json, lambda out: _write(out, result.to_json() + "\n")),
-        ("--html", args.html, lambda out: write_html(result, out, intervals=intervals)),
+        ("--html", args.html, lambda out: _write_html(result, out, intervals=intervals)),
     ):
         if not path:
             continue
@@ -860,7 +896,7 @@ def _benchmark(args: argparse.Namespace, start: Optional[Any] = None) -> int:
         if args.hlog:
             result.write_hlog(args.hlog)
         if args.html:
-            write_html(result, args.html)
+            _write_html(result, args.html)
     except OSError as error:
         _print(result.format())
         _fail(f"cannot write {error.filename}: {error.strerror or error}")
@@ -899,13 +935,13 @@ def _report(args: argparse.Namespace) -> int:
             _print(f"== {path}")
         _print(result.format())
         if args.html:
-            write_html(result, args.html, source=os.path.basename(path))
+            _write_html(result, args.html, source=os.path.basename(path))
     return 0
 
 
 def _compare(args: argparse.Namespace) -> int:
     from ._benchmark import BenchmarkResult, compare
-    from ._html import _ratios
+    from ._html import _ratios, write_compare_html
 
     a, b = _load(args.a), _load(args.b)
     labels = (os.path.basename(args.a), os.path.basename(args.b))

@@ -484,13 +484,16 @@ class Ws(_Mixed):
     then sends a message and waits for its echo before sending the next. ``message``
     is sent verbatim when given; otherwise ``message_bytes`` bytes (0 is allowed) of
     a fixed printable pattern. Text messages (``binary=False``) must be UTF-8.
-    ``frame_bytes`` splits each message into frames of at most that many bytes.
+    ``frame_bytes`` splits each message into frames of at most that many bytes;
+    ``chunk_bytes`` writes the encoded message to the socket in pieces of at most that
+    many bytes, one write each (a message's time runs from its first piece).
     """
 
     message: Optional[bytes] = None
     message_bytes: int = 64
     binary: bool = False
     frame_bytes: Optional[int] = None
+    chunk_bytes: Optional[int] = None
     subprotocol: Optional[str] = None
     #: Messages in flight per connection (closed loop only): wsperf's one at a time
     #: hides a server's throughput; the echoes come back in order.
@@ -513,6 +516,8 @@ class Ws(_Mixed):
         _check_bool("binary", self.binary)
         if self.frame_bytes is not None:
             _check_int("frame_bytes", self.frame_bytes)
+        if self.chunk_bytes is not None:
+            _check_int("chunk_bytes", self.chunk_bytes)
         if self.subprotocol is not None and not isinstance(self.subprotocol, str):
             raise PlanError(f"subprotocol must be a str, got {_describe(self.subprotocol)}")
         _check_int("pipeline", self.pipeline)
@@ -527,21 +532,27 @@ class Ws(_Mixed):
         16 MiB (N = 1..6). ``9.3.N`` / ``9.4.N``: a 4 MiB text / binary message in frames
         of 64 B, 256 B, 1, 4, 16, 64, 256 KiB, 1 or 4 MiB (N = 1..9). ``9.7.N`` /
         ``9.8.N``: text / binary round trips of 0, 16, 64, 256, 1024 or 4096 bytes
-        (N = 1..6; the suite does 1000: give the plan ``requests=1000``). Autobahn sends
-        each of 9.1-9.4 once; the plan's ``requests`` or duration says how often here.
-        ``options`` are other :class:`Ws` fields (``subprotocol``). Cases 9.5 and 9.6
-        (one message written in small TCP chunks) are not built: the engine writes a
-        message's frames in one go.
+        (N = 1..6; the suite does 1000: give the plan ``requests=1000``). ``9.5.N`` /
+        ``9.6.N``: a 1 MiB text / binary message written to the socket in chops of 64,
+        128, 256, 512, 1024 or 2048 bytes (N = 1..6), one write each. Autobahn sends
+        each of 9.1-9.6 once; the plan's ``requests`` or duration says how often here.
+        ``options`` are other :class:`Ws` fields (``subprotocol``).
         """
         found = _AUTOBAHN.get(case)
         if found is None:
             raise PlanError(
                 f"Autobahn case {case!r} is not one of 9.1.1-9.1.6, 9.2.1-9.2.6, "
-                f"9.3.1-9.3.9, 9.4.1-9.4.9, 9.7.1-9.7.6, 9.8.1-9.8.6 (9.5 and 9.6, "
-                f"chunked writes, are not built)"
+                f"9.3.1-9.3.9, 9.4.1-9.4.9, 9.5.1-9.5.6, 9.6.1-9.6.6, 9.7.1-9.7.6, "
+                f"9.8.1-9.8.6 (AutobahnTestSuite's performance cases)"
             )
-        size, binary, frame_bytes = found
-        return cls(message_bytes=size, binary=binary, frame_bytes=frame_bytes, **options)
+        size, binary, frame_bytes, chunk_bytes = found
+        return cls(
+            message_bytes=size,
+            binary=binary,
+            frame_bytes=frame_bytes,
+            chunk_bytes=chunk_bytes,
+            **options,
+        )
 
     @property
     def data(self) -> bytes:
@@ -559,26 +570,32 @@ class Ws(_Mixed):
             "binary": self.binary,
             "frame_bytes": self.frame_bytes,
             "subprotocol": self.subprotocol,
-            # Only when asked for: a plan of one message at a time reads as before.
+            # Only when asked for: a plan of one message at a time, written at once,
+            # reads as before.
+            **({"chunk_bytes": self.chunk_bytes} if self.chunk_bytes is not None else {}),
             **({"pipeline": self.pipeline} if self.pipeline != 1 else {}),
             **self._mix_dict("ws"),
         }
 
 
 _KIB, _MIB = 1024, 1024 * 1024
-#: AutobahnTestSuite's performance cases: case -> (message bytes, binary, frame bytes).
-_AUTOBAHN: dict[str, tuple[int, bool, Optional[int]]] = {}
+#: AutobahnTestSuite's performance cases:
+#: case -> (message bytes, binary, frame bytes, write chunk bytes).
+_AUTOBAHN: dict[str, tuple[int, bool, Optional[int], Optional[int]]] = {}
 for _n, _size in enumerate((64 * _KIB, 256 * _KIB, _MIB, 4 * _MIB, 8 * _MIB, 16 * _MIB), 1):
-    _AUTOBAHN[f"9.1.{_n}"] = (_size, False, None)
-    _AUTOBAHN[f"9.2.{_n}"] = (_size, True, None)
+    _AUTOBAHN[f"9.1.{_n}"] = (_size, False, None, None)
+    _AUTOBAHN[f"9.2.{_n}"] = (_size, True, None, None)
 _FRAMES = (64, 256, _KIB, 4 * _KIB, 16 * _KIB, 64 * _KIB, 256 * _KIB, _MIB, 4 * _MIB)
 for _n, _frame in enumerate(_FRAMES, 1):
-    _AUTOBAHN[f"9.3.{_n}"] = (4 * _MIB, False, _frame)
-    _AUTOBAHN[f"9.4.{_n}"] = (4 * _MIB, True, _frame)
+    _AUTOBAHN[f"9.3.{_n}"] = (4 * _MIB, False, _frame, None)
+    _AUTOBAHN[f"9.4.{_n}"] = (4 * _MIB, True, _frame, None)
+for _n, _chunk in enumerate((64, 128, 256, 512, 1024, 2048), 1):
+    _AUTOBAHN[f"9.5.{_n}"] = (_MIB, False, None, _chunk)
+    _AUTOBAHN[f"9.6.{_n}"] = (_MIB, True, None, _chunk)
 for _n, _size in enumerate((0, 16, 64, 256, 1024, 4096), 1):
-    _AUTOBAHN[f"9.7.{_n}"] = (_size, False, None)
-    _AUTOBAHN[f"9.8.{_n}"] = (_size, True, None)
-del _n, _size, _frame
+    _AUTOBAHN[f"9.7.{_n}"] = (_size, False, None, None)
+    _AUTOBAHN[f"9.8.{_n}"] = (_size, True, None, None)
+del _n, _size, _frame, _chunk
 
 _SCHEMES = {"http": Http, "ws": Ws}
 _TLS_SCHEMES = {"https": "http", "wss": "ws"}

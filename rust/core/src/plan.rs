@@ -157,6 +157,8 @@ struct RawWs {
     #[serde(default)]
     binary: bool,
     frame_bytes: Option<usize>,
+    /// Write each message to the socket in pieces of at most this many bytes.
+    chunk_bytes: Option<usize>,
     subprotocol: Option<String>,
     #[serde(default = "default_pipeline")]
     pipeline: u32,
@@ -334,6 +336,9 @@ pub struct WsSpec {
     pub binary: bool,
     /// Split each message into frames of at most this many bytes.
     pub frame_bytes: Option<usize>,
+    /// Write the encoded messages to the socket in pieces of at most this many bytes,
+    /// one write each (AutobahnTestSuite's 9.5 and 9.6 cases); None writes them at once.
+    pub chunk_bytes: Option<usize>,
     /// Messages in flight per connection (echoes come back in order).
     pub pipeline: u32,
 }
@@ -405,6 +410,14 @@ impl ProtocolSpec {
             ProtocolSpec::Http(h) => h.pipeline as usize,
             ProtocolSpec::Ws(w) => w.pipeline as usize,
             _ => 1,
+        }
+    }
+
+    /// The largest piece a request is written in, one write each; None writes it at once.
+    pub fn chunk_bytes(&self) -> Option<usize> {
+        match self {
+            ProtocolSpec::Ws(w) => w.chunk_bytes,
+            _ => None,
         }
     }
 }
@@ -700,6 +713,12 @@ fn ws_spec(raw: RawWs) -> Result<(Url, WsSpec, Option<Mix>), PlanError> {
     if raw.frame_bytes == Some(0) {
         return Err(invalid("protocol.frame_bytes", "must be at least 1, got 0"));
     }
+    if raw.chunk_bytes == Some(0) {
+        return Err(invalid(
+            "protocol.chunk_bytes",
+            "must be at least 1 (or null to write each message at once), got 0",
+        ));
+    }
     // Checked here so that a bad host, path or subprotocol is a plan error.
     crate::codec::ws::handshake_request(
         &url.host_header,
@@ -715,6 +734,7 @@ fn ws_spec(raw: RawWs) -> Result<(Url, WsSpec, Option<Mix>), PlanError> {
         message,
         binary: raw.binary,
         frame_bytes: raw.frame_bytes,
+        chunk_bytes: raw.chunk_bytes,
         pipeline: raw.pipeline,
     };
     Ok((url, spec, mix))
@@ -1721,6 +1741,8 @@ mod tests {
         assert!(e.contains("UTF-8"), "{e}");
         let e = err(r#"{"kind":"ws","url":"ws://127.0.0.1:9/","message_hex":"","frame_bytes":0}"#);
         assert!(e.contains("`protocol.frame_bytes`"), "{e}");
+        let e = err(r#"{"kind":"ws","url":"ws://127.0.0.1:9/","message_hex":"","chunk_bytes":0}"#);
+        assert!(e.contains("`protocol.chunk_bytes`"), "{e}");
         assert!(
             err(r#"{"kind":"ws","url":"http://127.0.0.1:9/","message_hex":""}"#).contains("wss://")
         );

@@ -907,6 +907,22 @@ impl Connection {
         Ok(())
     }
 
+    /// Writes encoded requests: at once, or in the plan's pieces (`chunk_bytes`), one
+    /// write each, as AutobahnTestSuite's 9.5 and 9.6 cases do. The request's time runs
+    /// from before the first piece.
+    async fn write_requests(&self, stream: &mut Stream, bytes: &[u8]) -> Result<(), Failure> {
+        let Some(chunk) = self.plan.protocol.chunk_bytes() else {
+            return self.write(stream, bytes).await;
+        };
+        self.mid_write.set(true);
+        write_in_pieces(stream, bytes, chunk)
+            .await
+            .map_err(|e| self.io_failure(&e))?;
+        self.mid_write.set(false);
+        self.recorder.borrow_mut().bytes_sent += bytes.len() as u64;
+        Ok(())
+    }
+
     /// Reads more bytes; a close by the peer is `Failure::Closed`.
     async fn fill(&self, stream: &mut Stream, buf: &mut ReadBuf) -> Result<(), Failure> {
         let n = buf.fill(stream).await.map_err(|e| self.io_failure(&e))?;
@@ -976,7 +992,7 @@ impl Connection {
             let limit = self.plan.request_timeout;
             let exchange = async {
                 if !out.is_empty() {
-                    self.write(stream, &out).await?;
+                    self.write_requests(stream, &out).await?;
                 }
                 self.reply(stream, buf).await
             };
@@ -1108,9 +1124,81 @@ impl Connection {
     }
 }
 
+/// Writes `bytes` in pieces of at most `chunk` bytes, each written (and flushed) before
+/// the next is handed over, so that each leaves in its own write (TCP_NODELAY is set).
+async fn write_in_pieces<W: tokio::io::AsyncWrite + Unpin>(
+    stream: &mut W,
+    bytes: &[u8],
+    chunk: usize,
+) -> std::io::Result<()> {
+    for piece in bytes.chunks(chunk.max(1)) {
+        stream.write_all(piece).await?;
+        stream.flush().await?;
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Records every write it is given, accepting at most `limit` bytes of each.
+    struct Writes {
+        writes: Vec<Vec<u8>>,
+        limit: usize,
+    }
+
+    impl tokio::io::AsyncWrite for Writes {
+        fn poll_write(
+            mut self: std::pin::Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+            buf: &[u8],
+        ) -> std::task::Poll<std::io::Result<usize>> {
+            let n = buf.len().min(self.limit);
+            self.writes.push(buf[..n].to_vec());
+            std::task::Poll::Ready(Ok(n))
+        }
+        fn poll_flush(
+            self: std::pin::Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<std::io::Result<()>> {
+            std::task::Poll::Ready(Ok(()))
+        }
+        fn poll_shutdown(
+            self: std::pin::Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<std::io::Result<()>> {
+            std::task::Poll::Ready(Ok(()))
+        }
+    }
+
+    #[test]
+    fn chunked_writes_hand_over_one_piece_at_a_time() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let bytes: Vec<u8> = (0..1000u32).map(|i| i as u8).collect();
+        let mut w = Writes {
+            writes: Vec::new(),
+            limit: usize::MAX,
+        };
+        rt.block_on(write_in_pieces(&mut w, &bytes, 64)).unwrap();
+        // 15 pieces of 64 and one of 40, in order, none merged with the next.
+        assert_eq!(w.writes.len(), 16);
+        assert!(w.writes[..15].iter().all(|p| p.len() == 64));
+        assert_eq!(w.writes[15].len(), 1000 - 15 * 64);
+        assert_eq!(w.writes.concat(), bytes);
+        // A socket that takes less than a piece: the rest of that piece follows before
+        // the next piece starts, so no write crosses a piece's end.
+        let mut w = Writes {
+            writes: Vec::new(),
+            limit: 50,
+        };
+        rt.block_on(write_in_pieces(&mut w, &bytes, 64)).unwrap();
+        let sizes: Vec<usize> = w.writes.iter().map(Vec::len).collect();
+        assert_eq!(&sizes[..4], &[50, 14, 50, 14]);
+        assert_eq!(w.writes.concat(), bytes);
+    }
 
     #[test]
     fn schedule_interleaves_connections_at_the_total_rate() {

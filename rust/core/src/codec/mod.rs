@@ -537,6 +537,7 @@ mod tests {
             message: b"hi".to_vec(),
             binary: false,
             frame_bytes: None,
+            chunk_bytes: None,
             pipeline: 1,
         };
         let mut c = Codec::new(&ProtocolSpec::Ws(spec), 7);
