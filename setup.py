@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 from setuptools import setup
+from setuptools.command.build_py import build_py
 
 try:
     from setuptools_rust import Binding, RustExtension
@@ -41,7 +42,29 @@ def pyo3_build_env() -> dict:
     return env
 
 
+class BuildPy(build_py):
+    """Also emits cannonade/_cffi_abi.py: the C header's declarations in cffi's
+    out-of-line ABI form, so that the cffi backend loads without parsing the header at
+    every import (python/cannonade/_native.py falls back to parsing it without this)."""
+
+    def run(self) -> None:
+        super().run()
+        try:
+            from cffi import FFI
+        except ImportError:
+            print("cffi is not installed: cannonade will parse its header at import")
+            return
+        header = Path(__file__).resolve().parent / "python" / "cannonade" / "cannonade.h"
+        ffi = FFI()
+        ffi.cdef(header.read_text(encoding="utf-8"))
+        ffi.set_source("cannonade._cffi_abi", None)
+        out = Path(self.build_lib) / "cannonade" / "_cffi_abi.py"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        ffi.emit_python_code(str(out))
+
+
 setup(
+    cmdclass={"build_py": BuildPy},
     rust_extensions=[
         RustExtension(
             "cannonade._libcannonade",

@@ -5,6 +5,8 @@ from __future__ import annotations
 import importlib.machinery
 import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import cannonade
@@ -50,4 +52,49 @@ def test_public_names() -> None:
         assert hasattr(cannonade, name), name
     assert not [
         name for name in cannonade.__all__ if name.startswith("_") and name != "__version__"
+    ]
+
+
+def test_import_loads_the_library_and_little_else() -> None:
+    """`import cannonade` loads the native library (an ABI mismatch fails there) and
+    imports the rest of the package on first use of a name; a name that is not public
+    is an AttributeError, as for any module."""
+    code = (
+        "import sys, cannonade\n"
+        "loaded = sorted(m for m in sys.modules if m.startswith('cannonade.'))\n"
+        "print(' '.join(loaded))\n"
+        "cannonade.Benchmark, cannonade.write_html\n"
+        "print(' '.join(sorted(m for m in sys.modules if m.startswith('cannonade.'))))\n"
+        "try:\n"
+        "    cannonade.Banchmark\n"
+        "except AttributeError as e:\n"
+        "    print(e)\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd="/"
+    )
+    assert proc.returncode == 0, proc.stderr
+    first, then, error = proc.stdout.splitlines()
+    assert "cannonade._benchmark" not in first.split()
+    assert "cannonade._html" not in first.split()
+    assert cannonade._backend.current().__name__ in first.split()
+    assert {"cannonade._benchmark", "cannonade._html"} <= set(then.split())
+    assert error == "module 'cannonade' has no attribute 'Banchmark'"
+    assert set(dir(cannonade)) >= set(cannonade.__all__)
+
+
+def test_the_cffi_declarations_are_emitted_at_build_time_and_match_the_header() -> None:
+    """setup.py emits the header's declarations (cffi's out-of-line ABI mode) so that
+    import does not parse the header; they declare what parsing it now declares."""
+    assert (PACKAGE / "_cffi_abi.py").is_file()
+    assert _native.ffi is _native.declarations()
+    assert type(_native.ffi).__module__ != "cffi.api"  # not a parsed FFI()
+    parsed = _native.parse_header()
+    emitted = _native.ffi
+    names = {name for name in dir(parsed.dlopen(str(_native.LIBRARY_PATH)))}
+    assert names == set(dir(_native.lib))
+    for struct in ("CnBuf", "CnRun *"):
+        assert emitted.sizeof(struct) == parsed.sizeof(struct)
+    assert [name for name, _ in emitted.typeof("CnBuf").fields] == [
+        name for name, _ in parsed.typeof("CnBuf").fields
     ]

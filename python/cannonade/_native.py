@@ -4,7 +4,10 @@ maps its statuses to exceptions, and wraps its calls in the backend interface
 
 The library is built by setuptools-rust (``Binding.NoBinding``) and copied next to
 this file as ``_libcannonade<EXTENSION_SUFFIX>``; it is a plain C ABI library, so it
-is opened with ``ffi.dlopen`` (cffi ABI mode), never imported.
+is opened with ``ffi.dlopen`` (cffi ABI mode), never imported. Its declarations come
+from ``_cffi_abi.py``, which setup.py emits from ``cannonade.h`` at build time (cffi's
+out-of-line ABI mode: about 10 ms to load under PyPy, where parsing the header with
+``ffi.cdef`` takes about 90 ms of every start); a tree without it parses the header.
 """
 
 from __future__ import annotations
@@ -47,15 +50,25 @@ def find_library() -> Path:
     )
 
 
-def _open() -> Any:
-    header = _HEADER.read_text(encoding="utf-8")
-    ffi.cdef(header)
-    return ffi.dlopen(str(LIBRARY_PATH))
+def declarations() -> Any:
+    """The header's declarations: the ones emitted at build time, else parsed now."""
+    try:
+        from ._cffi_abi import ffi as emitted  # type: ignore[import-not-found]
+    except ImportError:
+        return parse_header()
+    return emitted
 
 
-ffi = FFI()
+def parse_header() -> FFI:
+    """The declarations of ``cannonade.h``, parsed by ``ffi.cdef`` (slow under PyPy)."""
+    parsed = FFI()
+    parsed.cdef(_HEADER.read_text(encoding="utf-8"))
+    return parsed
+
+
+ffi = declarations()
 LIBRARY_PATH = find_library()
-lib = _open()
+lib = ffi.dlopen(str(LIBRARY_PATH))
 
 OK: int = lib.CN_OK
 TIMEOUT: int = lib.CN_TIMEOUT
