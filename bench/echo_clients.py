@@ -345,11 +345,13 @@ def echo_report(args, plan, levels, runs, fixed, skipped, started, before, after
         "level, the order rotated each round. CPU = user + sys of the generator process "
         "(rusage), its start-up included; medians over the rounds."
     )
-    pypy_v = version([args.pypy, "-c", "import sys; print(sys.version.split()[-1].strip(']'))"])
+    pypy_v = version(
+        [args.pypy, "-c", "import sys; print('.'.join(map(str, sys.pypy_version_info[:3])))"]
+    )
     vers = [
-        "PyPy "
+        f"PyPy {pypy_v} (Python "
         + version([args.pypy, "-c", "import sys; print(sys.version.split()[0])"])
-        + f" ({pypy_v})",
+        + ")",
         "cannonade "
         + version([args.pypy, "-c", "import cannonade; print(cannonade.__version__)"])
         + " ("
