@@ -424,7 +424,11 @@ def echo_report(args, plan, levels, runs, fixed, skipped, started, before, after
         cmd = public(r["cmd"], work)
         lines.append(f"    {cmd}")
     argv = [a for a in sys.argv[1:] if a != args.raw and a != "--raw"]
-    lines += ["", "Reproduce: `python3 bench/echo_clients.py " + " ".join(argv) + "`", ""]
+    lines += [
+        "",
+        "Reproduce: `" + shlex.join(["python3", "bench/echo_clients.py", *argv]) + "`",
+        "",
+    ]
     return "\n".join(lines)
 
 
@@ -580,7 +584,7 @@ def idle_main(args, work):
         "",
         "    " + public(samples[-1]["cmd"], work).replace(str(testee.port), "PORT"),
         "",
-        "Reproduce: `python3 bench/echo_clients.py " + " ".join(sys.argv[1:]) + "`",
+        "Reproduce: `" + shlex.join(["python3", "bench/echo_clients.py", *sys.argv[1:]]) + "`",
         "",
     ]
     print("\n".join(lines))
