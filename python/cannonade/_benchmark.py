@@ -274,6 +274,7 @@ def _analyse(
     if len(excluded) >= len(intervals):
         excluded = ()  # nothing would be left: the caller refuses such a series
     noise = noise_floor(intervals, stalls)
+    delay = server_delay(intervals, stalls)
     out = {}
     for name in warmup.metrics:
         value, higher_is_better = _series(name)
@@ -290,7 +291,29 @@ def _analyse(
             excluded=excluded,
             noise=noise,
             effect_sd=warmup.effect_sd,
+            delay=delay,
         )
+    return out
+
+
+def server_delay(
+    intervals: Sequence[Interval], stalls: Optional[Sequence[Stall]] = None
+) -> Optional[list[float]]:
+    """Per interval, the share of its median latency that the machine made the server
+    wait: the mean run-queue wait of one wake-up of the server's threads
+    (:mod:`cannonade._stalls`), over the p50; None when not sampled. It is not a noise
+    floor (a JIT's compiler threads make its request threads wait while it warms up):
+    a level change is the machine's only when a change of this delay accounts for it
+    (:func:`cannonade._steady.analyse`'s ``delay``). A flat server slowed for some
+    seconds by other programs on a busy machine then stays flat."""
+    if stalls is None or not any(stall.server_wait_s for stall in stalls):
+        return None
+    out = []
+    for k, interval in enumerate(intervals):
+        stall = stalls[k] if k < len(stalls) else None
+        wait = stall.server_wait_s * 1e9 if stall is not None else 0.0
+        p50 = _p(50.0)(interval)
+        out.append(wait / p50 if p50 > 0 else 0.0)
     return out
 
 
