@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Callable
@@ -17,6 +18,7 @@ import pytest
 
 import cannonade
 from cannonade import Plan, PlanError, Result, Tcp, Ws
+from cannonade._html import render_html
 
 from support import (
     RUN_TIMEOUT_S,
@@ -96,6 +98,13 @@ def test_https_with_the_testees_ca(tls_testee: TlsTestee, impl: str) -> None:
     ]
     assert sum(p.tls.handshakes for p in merged.phases if p.tls) == 8
     assert sum(i.tls.handshakes for i in merged.interval_series if i.tls) == 8
+    # The HTML report's summary shows them as the text report does.
+    page = render_html(result)
+    found = re.search(r'<script type="application/json" id="cannonade-data">(.*?)</script>', page)
+    assert found is not None
+    rows = dict(map(tuple, json.loads(found.group(1))["summary"][0]["rows"]))
+    assert rows["TLS handshakes"].startswith("4 (0 resumed)"), rows
+    assert "TLS handshake p50" in rows and "TLS handshake p99" in rows and "connect p50" in rows
 
 
 @pytest.mark.parametrize("impl", ["rust", "autobahn"])
