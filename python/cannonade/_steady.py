@@ -430,8 +430,9 @@ def _bounds(
             floor = max(floors[closest], floors[closest + 1])
             if gap >= needed[closest]:
                 why = (
-                    f"the server's run-queue waits account for it (a change of "
-                    f"{remaining[closest]:.0%} without them): the machine's doing"
+                    f"what the machine took accounts for it (the server's run-queue "
+                    f"waits, the generator's idle connections; {remaining[closest]:.0%} "
+                    f"without them)"
                 )
             elif floor >= spread:
                 why = f"within the generator's own noise (±{floor:.0%})"
