@@ -532,3 +532,58 @@ def test_stalled_intervals_are_left_out_and_a_mostly_stalled_measurement_is_refu
     mostly = {k for k in range(120) if k % 3}
     execution = _replayed_with_stalls(rates, mostly, warmup, 1.2)
     assert execution.classification == "no steady state", execution.reasons
+
+
+def _closed_loop(rates_latencies: list[tuple[float, float]]) -> list[cannonade.Interval]:
+    """Intervals of 250 ms with the given throughput and mean (= p50) latency in ms."""
+    from cannonade._benchmark import _replay_latency
+
+    out = []
+    for k, (rate, ms) in enumerate(rates_latencies):
+        latency = _replay_latency(int(rate / 4), ms * 1e6, ms * 1.2e6)
+        out.append(
+            cannonade.Interval(
+                index=k,
+                start_ns=k * 250_000_000,
+                end_ns=(k + 1) * 250_000_000,
+                requests=int(rate / 4),
+                requests_per_s=rate,
+                bytes_sent=0,
+                bytes_received=0,
+                connections_opened=0,
+                errors=cannonade.Errors(),
+                latency=latency,
+                uncorrected_latency=latency,
+            )
+        )
+    return out
+
+
+def test_a_closed_loops_throughput_lost_to_an_idle_generator_is_no_level() -> None:
+    """32 connections on a flat 5 ms server: while the machine leaves the generator
+    without a CPU for 15% of each interval (the first 20), it sends less and the
+    throughput is 15% lower, but every latency it measured is the same (seen under
+    bursty load: 1,266 -> 1,472 req/s with p50 flat, called "warmup"). Little's law
+    shows the idle connections: with the loop's depth known, one level."""
+    from cannonade._benchmark import _analyse, generator_idle
+
+    rng = random.Random(5)
+    noisy = [(6400.0 * math.exp(rng.gauss(0, 0.02)), 5.0) for _ in range(40)]
+    series = [(rate * (0.85 if k < 20 else 1.0), ms) for k, (rate, ms) in enumerate(noisy)]
+    intervals = _closed_loop(series)
+    idle = generator_idle(intervals, 32)
+    assert all(0.09 < share < 0.21 for share in idle[:20]), idle[:20]
+    assert all(share < 0.07 for share in idle[20:]), idle[20:]
+    settings = Warmup(metrics=("requests_per_s",))
+    raw = _analyse(intervals, settings, 12)["requests_per_s"]
+    assert (raw.classification, raw.changepoints) == ("warmup", (20,))
+    seen = _analyse(intervals, settings, 12, in_flight=32)["requests_per_s"]
+    assert seen.changepoints == () and seen.classification == "flat", seen.reasons
+    assert any("what the machine took accounts for it" in r for r in seen.reasons), seen.reasons
+    # A real warm-up (latency halves, so the throughput doubles, connections always busy)
+    # is still one.
+    warm = _closed_loop(
+        [(3200.0 if k < 20 else 6400.0, 10.0 if k < 20 else 5.0) for k in range(40)]
+    )
+    found = _analyse(warm, settings, 12, in_flight=32)["requests_per_s"]
+    assert (found.classification, found.changepoints) == ("warmup", (20,))

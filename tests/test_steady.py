@@ -585,6 +585,33 @@ def test_a_change_within_the_measured_noise_floor_is_no_level() -> None:
     assert (found.classification, found.changepoints) == (WARMUP, (30,))
 
 
+def test_a_change_the_servers_run_queue_waits_account_for_is_the_machines() -> None:
+    # A flat 5.3 ms server made to wait 1.3 ms a reply by other programs for the first
+    # 30 intervals (seen under load: p50 6.6 -> 5.3 ms, called "warmup"): with the delay
+    # measured beside it, one level; the reason says why.
+    rng = random.Random(23)
+    series = lognormal(rng, 6.6e6, 0.03, 30) + lognormal(rng, 5.3e6, 0.03, 30)
+    raw = analyse(series, higher_is_better=False, steady_window=12)
+    assert (raw.classification, raw.changepoints) == (WARMUP, (30,))
+    delay = [1.3e6 / value for value in series[:30]] + [0.02] * 30
+    kept = analyse(series, higher_is_better=False, steady_window=12, delay=delay)
+    assert kept.changepoints == () and kept.classification != WARMUP, kept.reasons
+    assert any("what the machine took accounts for it" in r for r in kept.reasons), kept.reasons
+    # Throughput of the same closed loop (higher is better): the same.
+    rates = [32 / (value / 1e9) for value in series]
+    assert analyse(rates, higher_is_better=True, steady_window=12, delay=delay).changepoints == ()
+    # Waits that changed the other way do not explain the change: still a warm-up.
+    against = analyse(series, higher_is_better=False, steady_window=12, delay=delay[::-1])
+    assert (against.classification, against.changepoints) == (WARMUP, (30,))
+    # A warm-up far larger than the waits' change is still found (x2.5, waits 20 %).
+    step = lognormal(rng, 13e6, 0.05, 30) + lognormal(rng, 5.2e6, 0.05, 30)
+    waits = [0.2] * 30 + [0.0] * 30
+    found = analyse(step, higher_is_better=False, steady_window=12, delay=waits)
+    assert (found.classification, found.changepoints) == (WARMUP, (30,))
+    with pytest.raises(AnalysisError, match="delay"):
+        analyse([1.0] * 20, higher_is_better=True, steady_window=12, delay=[0.1] * 19)
+
+
 def test_a_change_within_the_points_own_spread_is_no_level() -> None:
     # Two levels 12 % apart in log-normal noise of 25 % per point: PELT pays for the
     # split, but the points overlap (Cohen's d about 0.5): not resolved.

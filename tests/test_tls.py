@@ -6,7 +6,9 @@ session resumption on and off under churn."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Callable
@@ -16,8 +18,10 @@ import pytest
 
 import cannonade
 from cannonade import Plan, PlanError, Result, Tcp, Ws
+from cannonade._html import render_html
 
 from support import (
+    RUN_TIMEOUT_S,
     Server,
     cli,
     pypy_argv,
@@ -72,7 +76,10 @@ def tls_testee(tmp_path: Path) -> Iterator[TlsTestee]:
 def test_https_with_the_testees_ca(tls_testee: TlsTestee, impl: str) -> None:
     server, ca = tls_testee("http", impl)
     plan = Plan(f"https://{server.address}/", connections=4, requests=400, cacert=ca)
-    result = run_bounded(plan)
+    with cannonade.start(plan) as run:
+        result = run.wait(RUN_TIMEOUT_S)
+        assert result is not None, "the run did not finish"
+        result = dataclasses.replace(result, interval_series=tuple(run.poll()))
     assert (result.requests, result.errors.total) == (400, 0), result.errors
     assert result.status_code_counts == {200: 400}
     assert result.tls is not None
@@ -82,6 +89,22 @@ def test_https_with_the_testees_ca(tls_testee: TlsTestee, impl: str) -> None:
     assert result.handshake is None, "no WebSocket upgrade over HTTP"
     assert Result.from_json(result.to_json()).tls == result.tls
     assert "TLS handshake time: p50" in result.format()
+    # Merged with itself (two generators side by side), interval by interval: the TLS
+    # handshakes add up in the run, in its phases and in its intervals alike.
+    merged = cannonade.merge([result, result])
+    assert merged.tls is not None and merged.tls.handshakes == 8
+    assert [p.tls.handshakes for p in merged.phases if p.tls] == [
+        2 * p.tls.handshakes for p in result.phases if p.tls
+    ]
+    assert sum(p.tls.handshakes for p in merged.phases if p.tls) == 8
+    assert sum(i.tls.handshakes for i in merged.interval_series if i.tls) == 8
+    # The HTML report's summary shows them as the text report does.
+    page = render_html(result)
+    found = re.search(r'<script type="application/json" id="cannonade-data">(.*?)</script>', page)
+    assert found is not None
+    rows = dict(map(tuple, json.loads(found.group(1))["summary"][0]["rows"]))
+    assert rows["TLS handshakes"].startswith("4 (0 resumed)"), rows
+    assert "TLS handshake p50" in rows and "TLS handshake p99" in rows and "connect p50" in rows
 
 
 @pytest.mark.parametrize("impl", ["rust", "autobahn"])

@@ -267,16 +267,30 @@ def _analyse(
     final: bool = False,
     excluded: Sequence[int] = (),
     stalls: Optional[Sequence[Stall]] = None,
+    in_flight: Optional[int] = None,
 ) -> dict[str, _steady.SeriesAnalysis]:
     """Each watched metric's analysis; ``final`` also checks the steady mean's tightness.
     ``excluded``: positions in ``intervals`` to leave out (machine stalls); ``stalls``,
-    one per interval when sampled, give the noise floor (:func:`noise_floor`)."""
+    one per interval when sampled, give the noise floor (:func:`noise_floor`) and the
+    server's delay (:func:`server_delay`); ``in_flight``, the requests a closed loop
+    keeps in flight (None otherwise), the generator's idle share of the throughput
+    (:func:`generator_idle`)."""
     if len(excluded) >= len(intervals):
         excluded = ()  # nothing would be left: the caller refuses such a series
     noise = noise_floor(intervals, stalls)
+    delay = server_delay(intervals, stalls)
+    idle = generator_idle(intervals, in_flight) if in_flight else None
     out = {}
     for name in warmup.metrics:
         value, higher_is_better = _series(name)
+        machine = delay
+        if name == "requests_per_s" and idle is not None:
+            # The throughput lost to both: connections left idle by the generator, and
+            # replies the machine delayed.
+            machine = [
+                1.0 - (1.0 - gone) * (1.0 - (delay[k] if delay is not None else 0.0))
+                for k, gone in enumerate(idle)
+            ]
         out[name] = _steady.analyse(
             [value(i) for i in intervals],
             higher_is_better=higher_is_better,
@@ -290,7 +304,45 @@ def _analyse(
             excluded=excluded,
             noise=noise,
             effect_sd=warmup.effect_sd,
+            delay=machine,
         )
+    return out
+
+
+def generator_idle(intervals: Sequence[Interval], in_flight: int) -> list[float]:
+    """Per interval of a closed loop that keeps ``in_flight`` requests in flight, the
+    share of the connections' time in which none was: 1 − throughput × mean latency /
+    ``in_flight`` (Little's law), 0 when nothing completed. The generator's turnaround
+    between a reply and the next request (tens of microseconds) keeps it near 0; a
+    generator that the machine left without a CPU sends nothing meanwhile, and the
+    throughput of those intervals falls while every latency it measured stays the same.
+    Such a fall is the generator's: the throughput analysis takes it out of each level
+    as it takes out the server's delay (:func:`cannonade._steady.analyse`'s ``delay``)."""
+    out = []
+    for interval in intervals:
+        busy = interval.requests_per_s * interval.latency.mean_ns / 1e9 / in_flight
+        out.append(min(max(1.0 - busy, 0.0), 0.9) if interval.requests else 0.0)
+    return out
+
+
+def server_delay(
+    intervals: Sequence[Interval], stalls: Optional[Sequence[Stall]] = None
+) -> Optional[list[float]]:
+    """Per interval, the share of its median latency that the machine made the server
+    wait: the mean run-queue wait of one wake-up of the server's threads
+    (:mod:`cannonade._stalls`), over the p50; None when not sampled. It is not a noise
+    floor (a JIT's compiler threads make its request threads wait while it warms up):
+    a level change is the machine's only when a change of this delay accounts for it
+    (:func:`cannonade._steady.analyse`'s ``delay``). A flat server slowed for some
+    seconds by other programs on a busy machine then stays flat."""
+    if stalls is None or not any(stall.server_wait_s for stall in stalls):
+        return None
+    out = []
+    for k, interval in enumerate(intervals):
+        stall = stalls[k] if k < len(stalls) else None
+        wait = stall.server_wait_s * 1e9 if stall is not None else 0.0
+        p50 = _p(50.0)(interval)
+        out.append(wait / p50 if p50 > 0 else 0.0)
     return out
 
 
@@ -1088,7 +1140,14 @@ class Benchmark:
         stalled = _stalled_in(machine)
         if len([k for k in stalled if k >= len(recent) - window]) > window // 2:
             return None  # the machine stalled most of the window: nothing to judge
-        analyses = _analyse(recent, self.settings, window, excluded=stalled, stalls=machine)
+        analyses = _analyse(
+            recent,
+            self.settings,
+            window,
+            excluded=stalled,
+            stalls=machine,
+            in_flight=self._in_flight(),
+        )
         overall, _ = _steady.combine(list(analyses.values()))
         if overall == _steady.NO_STEADY_STATE:
             return None
@@ -1175,7 +1234,13 @@ class Benchmark:
         machine = self._machine(live, 0, first + count)
         stalled = _stalled_in(machine)
         analyses = _analyse(
-            series, self.settings, count, final=True, excluded=stalled, stalls=machine
+            series,
+            self.settings,
+            count,
+            final=True,
+            excluded=stalled,
+            stalls=machine,
+            in_flight=self._in_flight(),
         )
         overall, steady_start = _steady.combine(list(analyses.values()))
         reasons = _reasons(analyses)
@@ -1347,6 +1412,20 @@ class Benchmark:
         events = live.jit_events if jit_only else live.raw_events
         return summarize_intervals(events, boundaries)
 
+    def _in_flight(self) -> Optional[int]:
+        """Requests a closed loop keeps in flight (connections × pipeline), or None when
+        the load is not a plain closed loop (a rate, think time, churn or a connection
+        per request leaves the connections idle by design)."""
+        plan = self.plan
+        if self._start is not _run_start:
+            return None  # a replay: its intervals' mean latencies are not measured
+        churn = plan.requests_per_connection or plan.connection_rate_per_s
+        if plan.rate_per_s is not None or plan.think_time_s or churn:
+            return None
+        if getattr(plan.protocol, "close", False):  # a new connection for every request
+            return None
+        return plan.connections * int(getattr(plan.protocol, "pipeline", 1) or 1)
+
     def _machine(self, live: _Live, lo: int, hi: int) -> Optional[Sequence[Stall]]:
         """The machine's stalls and waits, one per interval of ``[lo, hi)``, or None."""
         intervals = live.intervals[lo:hi]
@@ -1397,6 +1476,7 @@ class Benchmark:
                 final=True,
                 excluded=_stalled_in(machine),
                 stalls=machine,
+                in_flight=self._in_flight(),
             )
             classification, steady_start = _steady.combine(list(analyses.values()))
         else:

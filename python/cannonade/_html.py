@@ -409,6 +409,7 @@ def _run_summary(data: Mapping[str, Any], phase: Optional[Mapping[str, Any]]) ->
     rows += _latency_rows(data.get("latency_ns"))
     if data.get("rate_per_s") is not None:
         rows += _latency_rows(data.get("uncorrected_latency_ns"), "uncorrected")
+    rows += _connection_rows(data)
     if phase is not None:
         name = str(phase.get("name"))
         rows.append([f"{name}: requests/s", _fmt(phase.get("requests_per_s"))])
@@ -424,6 +425,32 @@ def _run_summary(data: Mapping[str, Any], phase: Optional[Mapping[str, Any]]) ->
             ]
         )
     rows += _label_rows(data)
+    return rows
+
+
+def _p50_p99_rows(latency: Any, prefix: str) -> list[list[str]]:
+    return [row for row in _latency_rows(latency, prefix) if row[0].endswith((" p50", " p99"))]
+
+
+def _connection_rows(data: Mapping[str, Any]) -> list[list[str]]:
+    """Connect, WebSocket upgrade and TLS handshake times (p50, p99), as the text report."""
+    rows: list[list[str]] = []
+    for key, name in (("connect_ns", "connect"), ("handshake_ns", "upgrade")):
+        latency = data.get(key)
+        if isinstance(latency, Mapping) and latency.get("count"):
+            rows += _p50_p99_rows(latency, name)
+    tls = data.get("tls")
+    if isinstance(tls, Mapping):
+        rows.append(
+            [
+                "TLS handshakes",
+                f"{_fmt(tls.get('handshakes'))} ({_fmt(tls.get('resumed'))} resumed), "
+                f"{_fmt(tls.get('handshakes_per_s'))}/s",
+            ]
+        )
+        latency = tls.get("handshake_ns")
+        if isinstance(latency, Mapping) and latency.get("count"):
+            rows += _p50_p99_rows(latency, "TLS handshake")
     return rows
 
 

@@ -214,6 +214,7 @@ def _span(
         ),
         "histogram": encode_histogram(histogram) if histogram is not None else b"",
         "labels": _labels([p.labels for p in parts], labels, what),
+        "tls": _tls([p.tls for p in parts]),
     }
 
 

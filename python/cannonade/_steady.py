@@ -67,7 +67,16 @@ iterations):
    caller measured per point (in the driver: the run-queue wait of one wake-up
    of the generator's worker threads, over the interval's p50:
    :func:`cannonade._benchmark.noise_floor`; not the server's waits, which its
-   own JIT threads cause while it warms up).
+   own JIT threads cause while it warms up). The server's waits count another
+   way (``delay``, per point: the share of a reply's time its threads waited in
+   the run queue, :func:`cannonade._benchmark.server_delay`): each segment's
+   level is also taken with its mean delay removed, and a change that is then
+   no longer resolved is the machine slowing or freeing the server, not the
+   server changing. Seen on this VM under load: a flat server's p50 at 6.6 ms
+   for its first seconds and 5.3 ms after, called "warmup", while nothing the
+   generator measured of itself had moved. A JIT's warm-up survives this: its
+   compiler threads' share of a reply's time is a part of the change, not all
+   of it (×2 to ×10).
    The same thresholds widen the equivalence band below and the finer-grain
    guard. Why one robust sd: levels closer than that overlap by more than 60 %
    of their points (Cohen's d < 1), and a chance split of white noise that PELT
@@ -325,6 +334,18 @@ def _logs(values: Sequence[float]) -> list[float]:
     return [math.log(value if value > floor else floor) for value in values]
 
 
+def _per_point(values: Optional[Sequence[float]], name: str, n: int) -> Optional[list[float]]:
+    """``values`` checked to give one finite value >= 0 per point of a series of ``n``."""
+    if values is None:
+        return None
+    checked = _finite_values(values, name)
+    if len(checked) != n or min(checked, default=0.0) < 0.0:
+        raise AnalysisError(
+            f"{name} must give one value >= 0 per point of the series ({n}), got {len(checked)}"
+        )
+    return checked
+
+
 def _segment_noise(noise: Optional[Sequence[float]], a: int, b: int) -> float:
     """Mean relative noise floor of points ``a`` up to ``b`` (0 when none is known)."""
     if noise is None or b <= a:
@@ -355,15 +376,21 @@ def _bounds(
     effect_sd: float = 0.0,
     spread: Optional[float] = None,
     notes: Optional[list[tuple[int, str]]] = None,
+    delay: Optional[Sequence[float]] = None,
+    higher_is_better: bool = True,
 ) -> tuple[list[int], float]:
     """Segment bounds of ``values`` (0, changepoints..., len): PELT on the logs, then
     neighbours whose means differ by less than what resolves a level merged, the
     least resolved pair first. A pair must differ by ``min_effect``, by ``effect_sd``
     robust standard deviations of the points (:func:`_robust_sigma`) and by the
     larger of the two segments' mean relative ``noise`` (the machine's and the
-    generator's own, per point); ``notes`` gets a line per merge that only the last
-    two required (its position, and a text with ``{at}`` for the interval). Returns the
-    bounds and the spread that ``effect_sd`` asked for (relative)."""
+    generator's own, per point); and, when ``delay`` is given (per point, the share of
+    a reply's time the machine made the server wait: its threads' run-queue wait), by
+    as much again once each segment's mean delay is taken out of it (the machine
+    slowing or freeing the server is no change of the server). ``notes`` gets a line
+    per merge that only the noise, the spread or the delay required (its position, and
+    a text with ``{at}`` for the interval). Returns the bounds and the spread that
+    ``effect_sd`` asked for (relative)."""
     n = len(values)
     beta = penalty_for(n, factor) if penalty is None else penalty
     bounds = [0, *pelt(_logs(values), beta, min_segment, variance_floor=LOG_FLOOR), n]
@@ -380,18 +407,37 @@ def _bounds(
         ]
         floors = [_segment_noise(noise, a, b) for a, b in zip(bounds, bounds[1:])]
         needed = [max(min_effect, spread, floors[k], floors[k + 1]) for k in range(len(gaps))]
-        ratios = [gaps[k] / needed[k] if needed[k] > 0 else math.inf for k in range(len(gaps))]
+        # The gaps once the machine's delay of the server's replies is taken out of
+        # each segment (latency less the delay; throughput, closed loop, as if replies
+        # came that much sooner): a change that this leaves below the threshold is the
+        # machine's, whichever way it went.
+        remaining = gaps
+        if delay is not None:
+            shares = [min(_segment_noise(delay, a, b), 0.9) for a, b in zip(bounds, bounds[1:])]
+            corrected = [
+                mean / (1.0 - share) if higher_is_better else mean * (1.0 - share)
+                for mean, share in zip(means, shares)
+            ]
+            remaining = [
+                min(gaps[k], _relative(corrected[k], corrected[k + 1])) for k in range(len(gaps))
+            ]
+        ratios = [remaining[k] / needed[k] if needed[k] > 0 else math.inf for k in range(len(gaps))]
         closest = min(range(len(ratios)), key=ratios.__getitem__)
         if ratios[closest] >= 1.0:
             break
         gap = gaps[closest]
         if notes is not None and gap >= min_effect:
             floor = max(floors[closest], floors[closest + 1])
-            why = (
-                f"within the generator's own noise (±{floor:.0%})"
-                if floor >= spread
-                else f"within {effect_sd:g} robust sd of the points (±{spread:.0%})"
-            )
+            if gap >= needed[closest]:
+                why = (
+                    f"what the machine took accounts for it (the server's run-queue "
+                    f"waits, the generator's idle connections; {remaining[closest]:.0%} "
+                    f"without them)"
+                )
+            elif floor >= spread:
+                why = f"within the generator's own noise (±{floor:.0%})"
+            else:
+                why = f"within {effect_sd:g} robust sd of the points (±{spread:.0%})"
             text = f"a change of {gap:.0%} at interval {{at}} not counted: {why}"
             notes.append((bounds[closest + 1], text))
         del bounds[closest + 1]
@@ -626,6 +672,7 @@ def analyse(
     excluded: Sequence[int] = (),
     noise: Optional[Sequence[float]] = None,
     effect_sd: float = EFFECT_SD,
+    delay: Optional[Sequence[float]] = None,
 ) -> SeriesAnalysis:
     """Outliers, changepoints, segments and warm-up class of one series.
 
@@ -638,7 +685,10 @@ def analyse(
     ``excluded`` the indices to leave out (at least one point must remain);
     ``noise`` per point, the relative noise floor that the machine and the generator
     add (0.3: 30 % of the value), and ``effect_sd`` the robust standard deviations of
-    the points a level change must exceed (see the module docstring).
+    the points a level change must exceed (see the module docstring); ``delay`` per
+    point, the relative delay the machine added to the server's replies (its threads'
+    run-queue wait over the interval's median latency): a level change that the change
+    of that delay accounts for, less ``min_effect``, is the machine's and not counted.
     """
     values = _finite_values(series)
     if not values:
@@ -660,13 +710,8 @@ def analyse(
         max_halfwidth = _check_number("max_halfwidth", max_halfwidth)
     effect_sd = _check_number("effect_sd", effect_sd)
     n = len(values)
-    floors: Optional[list[float]] = None
-    if noise is not None:
-        floors = _finite_values(noise, "noise")
-        if len(floors) != n or min(floors, default=0.0) < 0.0:
-            raise AnalysisError(
-                f"noise must give one value >= 0 per point of the series ({n}), got {len(floors)}"
-            )
+    floors = _per_point(noise, "noise", n)
+    delays = _per_point(delay, "delay", n)
     left_out = set()
     for index in excluded:
         index = _check_int("excluded index", index, 0)
@@ -686,6 +731,7 @@ def analyse(
         kept = candidates
     kept_values = [values[index] for index in kept]
     kept_noise = [floors[index] for index in kept] if floors is not None else None
+    kept_delays = [delays[index] for index in kept] if delays is not None else None
     merged: list[tuple[int, str]] = []
     bounds, spread = _bounds(
         kept_values,
@@ -696,6 +742,8 @@ def analyse(
         noise=kept_noise,
         effect_sd=effect_sd,
         notes=merged,
+        delay=kept_delays,
+        higher_is_better=higher_is_better,
     )
     starts = [0]
     for bound in bounds[1:-1]:
