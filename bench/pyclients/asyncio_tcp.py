@@ -10,11 +10,11 @@ writes the next message at once): no streams, no coroutine switch per message.
 Prints one JSON line: {"messages": round trips completed, "duration_s": load time}.
 """
 
-import argparse
 import asyncio
-import json
 import socket
 import time
+
+import _args  # bench/pyclients/_args.py, beside this script
 
 
 async def streams(host, port, conns, duration, payload):
@@ -88,18 +88,13 @@ async def protocols(host, port, conns, duration, payload):
 
 
 def main():
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("host")
-    p.add_argument("port", type=int)
-    p.add_argument("connections", type=int)
-    p.add_argument("duration", type=float)
-    p.add_argument("--bytes", type=int, default=64)
-    p.add_argument("--protocol", action="store_true", help="asyncio.Protocol, not streams")
-    a = p.parse_args()
+    a = _args.parse(
+        __doc__,
+        ("--protocol", {"action": "store_true", "help": "asyncio.Protocol, not streams"}),
+    )
     payload = bytes(i % 251 for i in range(a.bytes))
     run = protocols if a.protocol else streams
-    n, elapsed = asyncio.run(run(a.host, a.port, a.connections, a.duration, payload))
-    print(json.dumps({"messages": n, "duration_s": elapsed}))
+    _args.report(*asyncio.run(run(a.host, a.port, a.connections, a.duration, payload)))
 
 
 if __name__ == "__main__":

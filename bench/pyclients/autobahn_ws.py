@@ -10,10 +10,9 @@ Uses Twisted's epoll reactor. Prints one JSON line: {"messages": round trips com
 "duration_s": load time}.
 """
 
-import argparse
-import json
 import time
 
+import _args  # bench/pyclients/_args.py, beside this script
 from twisted.internet import epollreactor
 
 epollreactor.install()
@@ -26,13 +25,7 @@ from twisted.internet import reactor  # noqa: E402
 
 
 def main():
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("host")
-    p.add_argument("port", type=int)
-    p.add_argument("connections", type=int)
-    p.add_argument("duration", type=float)
-    p.add_argument("--bytes", type=int, default=64)
-    a = p.parse_args()
+    a = _args.parse(__doc__)
     payload = (b"abcdefghijklmnopqrstuvwxyz0123456789" * (a.bytes // 36 + 1))[: a.bytes]
     state = {"open": [], "messages": 0, "t0": None, "deadline": float("inf"), "closed": 0}
 
@@ -69,7 +62,7 @@ def main():
     if state["t0"] is None:
         raise SystemExit("autobahn_ws: the connections did not all open")
     elapsed = state.get("t1", time.monotonic()) - state["t0"]
-    print(json.dumps({"messages": state["messages"], "duration_s": elapsed}))
+    _args.report(state["messages"], elapsed)
 
 
 if __name__ == "__main__":

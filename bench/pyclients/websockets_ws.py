@@ -9,11 +9,10 @@ repeat, until DURATION_S seconds after the connections are open. Prints one JSON
 {"messages": round trips completed, "duration_s": load time}.
 """
 
-import argparse
 import asyncio
-import json
 import time
 
+import _args  # bench/pyclients/_args.py, beside this script
 import websockets
 
 
@@ -37,16 +36,9 @@ async def run(url, conns, duration, payload):
 
 
 def main():
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("host")
-    p.add_argument("port", type=int)
-    p.add_argument("connections", type=int)
-    p.add_argument("duration", type=float)
-    p.add_argument("--bytes", type=int, default=64)
-    a = p.parse_args()
+    a = _args.parse(__doc__)
     payload = ("abcdefghijklmnopqrstuvwxyz0123456789" * (a.bytes // 36 + 1))[: a.bytes]
-    n, elapsed = asyncio.run(run(f"ws://{a.host}:{a.port}/", a.connections, a.duration, payload))
-    print(json.dumps({"messages": n, "duration_s": elapsed}))
+    _args.report(*asyncio.run(run(f"ws://{a.host}:{a.port}/", a.connections, a.duration, payload)))
 
 
 if __name__ == "__main__":
