@@ -337,13 +337,7 @@ def server_delay(
     seconds by other programs on a busy machine then stays flat."""
     if stalls is None or not any(stall.server_wait_s for stall in stalls):
         return None
-    out = []
-    for k, interval in enumerate(intervals):
-        stall = stalls[k] if k < len(stalls) else None
-        wait = stall.server_wait_s * 1e9 if stall is not None else 0.0
-        p50 = _p(50.0)(interval)
-        out.append(wait / p50 if p50 > 0 else 0.0)
-    return out
+    return _wait_shares(intervals, stalls, lambda stall: stall.server_wait_s)
 
 
 def noise_floor(
@@ -358,12 +352,21 @@ def noise_floor(
     minus uncorrected latency is no measure of it: it also holds the time a request
     waited for a connection the server kept busy.) Closed loop, the same share applies
     to throughput (requests/s × latency is the number of connections)."""
+    return _wait_shares(intervals, stalls, lambda stall: stall.generator_wait_s)
+
+
+def _wait_shares(
+    intervals: Sequence[Interval],
+    stalls: Optional[Sequence[Stall]],
+    wait: Callable[[Stall], float],
+) -> list[float]:
+    """Per interval, ``wait`` of its stall sample (seconds a wake-up) over its p50."""
     out = []
     for k, interval in enumerate(intervals):
         stall = stalls[k] if stalls is not None and k < len(stalls) else None
-        generator = stall.generator_wait_s * 1e9 if stall is not None else 0.0
+        waited = wait(stall) * 1e9 if stall is not None else 0.0
         p50 = _p(50.0)(interval)
-        out.append(generator / p50 if p50 > 0 else 0.0)
+        out.append(waited / p50 if p50 > 0 else 0.0)
     return out
 
 

@@ -686,9 +686,10 @@ def analyse(
     ``noise`` per point, the relative noise floor that the machine and the generator
     add (0.3: 30 % of the value), and ``effect_sd`` the robust standard deviations of
     the points a level change must exceed (see the module docstring); ``delay`` per
-    point, the relative delay the machine added to the server's replies (its threads'
-    run-queue wait over the interval's median latency): a level change that the change
-    of that delay accounts for, less ``min_effect``, is the machine's and not counted.
+    point, the share of the value the machine took (the server's run-queue waits over
+    the interval's median latency; for a closed loop's throughput, the connections left
+    idle too): a level change that is not resolved once each segment's mean share is
+    taken out of it is the machine's and not counted.
     """
     values = _finite_values(series)
     if not values:

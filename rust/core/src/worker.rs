@@ -897,27 +897,30 @@ impl Connection {
     }
 
     async fn write(&self, stream: &mut Stream, bytes: &[u8]) -> Result<(), Failure> {
-        self.mid_write.set(true);
-        stream
-            .write_all(bytes)
-            .await
-            .map_err(|e| self.io_failure(&e))?;
-        self.mid_write.set(false);
-        self.recorder.borrow_mut().bytes_sent += bytes.len() as u64;
-        Ok(())
+        self.write_in(stream, bytes, None).await
     }
 
     /// Writes encoded requests: at once, or in the plan's pieces (`chunk_bytes`), one
     /// write each, as AutobahnTestSuite's 9.5 and 9.6 cases do. The request's time runs
     /// from before the first piece.
     async fn write_requests(&self, stream: &mut Stream, bytes: &[u8]) -> Result<(), Failure> {
-        let Some(chunk) = self.plan.protocol.chunk_bytes() else {
-            return self.write(stream, bytes).await;
-        };
-        self.mid_write.set(true);
-        write_in_pieces(stream, bytes, chunk)
+        self.write_in(stream, bytes, self.plan.protocol.chunk_bytes())
             .await
-            .map_err(|e| self.io_failure(&e))?;
+    }
+
+    /// Writes `bytes` at once, or in pieces of at most `chunk` bytes.
+    async fn write_in(
+        &self,
+        stream: &mut Stream,
+        bytes: &[u8],
+        chunk: Option<usize>,
+    ) -> Result<(), Failure> {
+        self.mid_write.set(true);
+        let written = match chunk {
+            None => stream.write_all(bytes).await,
+            Some(chunk) => write_in_pieces(stream, bytes, chunk).await,
+        };
+        written.map_err(|e| self.io_failure(&e))?;
         self.mid_write.set(false);
         self.recorder.borrow_mut().bytes_sent += bytes.len() as u64;
         Ok(())
