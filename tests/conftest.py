@@ -30,14 +30,6 @@ def pytest_configure(config: pytest.Config) -> None:
         "backend: a test of the native boundary or of runs through it (modules listed in "
         "conftest.BACKEND_MODULES); .ci/run's CPython-with-cffi pass runs only these",
     )
-    # Verdicts on real JIT servers (HotSpot, Tornado under PyPy) and nginx: the ground
-    # truth the analysis must reach, not yet reached reliably on a shared 2-core VM
-    # (issue 9). Not in .ci/run; run them with `pytest -m jit_verdict`.
-    config.addinivalue_line(
-        "markers",
-        "jit_verdict: the warm-up verdict on a real JIT server or nginx; left out of "
-        ".ci/run until it holds on a loaded machine (pytest -m jit_verdict runs it)",
-    )
 
 
 # The modules whose tests go through the native backend's own code: loading it, the
