@@ -587,3 +587,51 @@ def test_a_closed_loops_throughput_lost_to_an_idle_generator_is_no_level() -> No
     )
     found = _analyse(warm, settings, 12, in_flight=32)["requests_per_s"]
     assert (found.classification, found.changepoints) == ("warmup", (20,))
+
+
+def _idle_generator_replay() -> Replay:
+    """32 connections on a flat 5 ms server, whose generator the machine left without a
+    CPU for 15 % of each of the first 8 intervals of 250 ms (throughput 15 % low, every
+    latency the same); the stalls carry the waits the sampler would have measured."""
+    from cannonade._stalls import Stall
+
+    rng = random.Random(11)
+    rates = [6400.0 * math.exp(rng.gauss(0, 0.02)) * (0.85 if k < 8 else 1.0) for k in range(60)]
+    p50 = [5e6] * 60
+    stalls = [Stall(0.0, 0.0, 0.0, 2e-4 if k < 8 else 2e-5, 1e-5) for k in range(60)]
+    return Replay(rates, p50, [6e6] * 60, interval_s=0.25, mean_ns=p50, stalls=stalls)
+
+
+def test_an_execution_replays_to_the_same_verdict_and_without_the_machine_share_to_another() -> (
+    None
+):
+    """The paired arm of bench/accuracy.py: an execution keeps the machine's stalls, reads
+    back with them, and replays through the driver to the verdict it had; the same series
+    judged with ``Warmup(machine_share=False)`` counts the generator's idle share as a
+    level change."""
+    plan = cannonade.Plan(
+        "127.0.0.1:9", cannonade.Tcp(payload_bytes=32), connections=32, duration_s=1
+    )
+    warmup = Warmup(min_s=2, max_s=12, steady_window_s=3, interval_s=0.25)
+
+    def execute(source: Replay, settings: Warmup) -> cannonade.Execution:
+        with Benchmark(plan, source.server(), warmup=settings, measure_s=3, **source.hooks()) as b:
+            return b.execution()
+
+    live = execute(_idle_generator_replay(), warmup)
+    assert live.classification == "flat", live.reasons
+    assert len(live.stalls) == len(live.intervals) and live.stalls[0].generator_wait_s == 2e-4
+    read = cannonade.Execution.from_dict(json.loads(json.dumps(live.to_dict())))
+    assert read.stalls == live.stalls
+    again = execute(Replay.from_execution(read), warmup)
+    assert (again.classification, again.changepoints_s, again.warmup_s) == (
+        live.classification,
+        live.changepoints_s,
+        live.warmup_s,
+    ), again.reasons
+    assert again.stalls == live.stalls
+    unruled = execute(_idle_generator_replay(), dataclasses.replace(warmup, machine_share=False))
+    assert unruled.classification == "warmup", unruled.reasons
+    assert 2.0 in unruled.changepoints_s, unruled.changepoints_s
+    with pytest.raises(cannonade.PlanError, match="machine_share must be True or False"):
+        Warmup(machine_share=1)  # type: ignore[arg-type]

@@ -175,6 +175,11 @@ class Warmup:
     machine's measured noise, :func:`noise_floor`), ``max_halfwidth``
     (10 %: the measured mean's 99 % interval, relative), ``delta`` and
     ``outlier_window`` are the analysis's parameters; see :mod:`cannonade._steady`.
+    ``machine_share`` (True) takes what the machine measurably took out of each level
+    before a change between levels counts: the server's run-queue waits
+    (:func:`server_delay`) and, in a closed loop, the connections the generator left
+    idle (:func:`generator_idle`); False judges the series as measured (on a machine
+    with nothing else running, or to see what the rule changed).
     """
 
     min_s: float = 10.0
@@ -190,8 +195,13 @@ class Warmup:
     max_halfwidth: float = _steady.MAX_HALFWIDTH
     jit_quiet: float = 0.02
     effect_sd: float = _steady.EFFECT_SD
+    machine_share: bool = True
 
     def __post_init__(self) -> None:
+        if not isinstance(self.machine_share, bool):
+            raise PlanError(
+                f"Warmup.machine_share must be True or False, got {self.machine_share!r}"
+            )
         for name in ("min_s", "max_s", "steady_window_s"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)):
@@ -278,8 +288,8 @@ def _analyse(
     if len(excluded) >= len(intervals):
         excluded = ()  # nothing would be left: the caller refuses such a series
     noise = noise_floor(intervals, stalls)
-    delay = server_delay(intervals, stalls)
-    idle = generator_idle(intervals, in_flight) if in_flight else None
+    delay = server_delay(intervals, stalls) if warmup.machine_share else None
+    idle = generator_idle(intervals, in_flight) if in_flight and warmup.machine_share else None
     out = {}
     for name in warmup.metrics:
         value, higher_is_better = _series(name)
@@ -446,6 +456,9 @@ class Execution:
     server: tuple[Optional[ServerInterval], ...] = ()
     #: One per interval of ``intervals``, when PyPy GC and JIT events were collected.
     events: tuple[Any, ...] = ()
+    #: One per interval of ``intervals``, when the machine was sampled
+    #: (:mod:`cannonade._stalls`): what a :class:`Replay` of this execution plays back.
+    stalls: tuple[Optional[Stall], ...] = ()
     server_log: Optional[str] = None
     #: Set when the execution stopped early (the server exited): what happened.
     error: Optional[str] = None
@@ -519,6 +532,8 @@ class Execution:
                 row["server"] = _jsonable(self.server[k])
             if k < len(self.events) and self.events[k] is not None:
                 row["events"] = _jsonable(self.events[k])
+            if k < len(self.stalls) and self.stalls[k] is not None:
+                row["stall"] = self.stalls[k].to_dict()
             return row
 
         noise = self.generator_noise
@@ -571,6 +586,9 @@ class Execution:
         events = tuple(
             _events_from(row["events"]) if row.get("events") is not None else None for row in rows
         )
+        stalls = tuple(
+            _stall_from(row["stall"]) if row.get("stall") is not None else None for row in rows
+        )
         steady_start = data.get("steady_start")
         return cls(
             index=int(data["index"]),
@@ -587,6 +605,7 @@ class Execution:
             },
             server=server if any(s is not None for s in server) else (),
             events=events if any(e is not None for e in events) else (),
+            stalls=stalls if any(st is not None for st in stalls) else (),
             server_log=_optional_str(data.get("server_log")),
             error=_optional_str(data.get("error")),
             started_unix_s=float(data.get("started_unix_s") or 0.0),
@@ -598,6 +617,16 @@ class Execution:
 
 
 # --- reading benchmark JSON back (the writers are the to_dict methods) -------------------
+
+
+def _stall_from(data: Mapping[str, Any]) -> Stall:
+    return Stall(
+        generator_s=float(data["generator_s"]),
+        server_s=float(data["server_s"]),
+        share=float(data["share"]),
+        generator_wait_s=float(data.get("generator_wait_s", 0.0)),
+        server_wait_s=float(data.get("server_wait_s", 0.0)),
+    )
 
 
 def _is_measure(phase: str) -> bool:
@@ -1358,7 +1387,9 @@ class Benchmark:
             live.seen = max(live.seen, interval.index)
             self._record(live, interval)
         live.server.check()
-        if live.run.finished:
+        # The intervals that came with the end still count (a replay's series ends as its
+        # measurement does); the next step, with none, is the error.
+        if live.run.finished and not fresh:
             raise RunError(
                 f"the load stopped by itself during {phase} "
                 f"(after {len(live.intervals)} intervals); the run's duration is too short"
@@ -1421,7 +1452,10 @@ class Benchmark:
         per request leaves the connections idle by design)."""
         plan = self.plan
         if self._start is not _run_start:
-            return None  # a replay: its intervals' mean latencies are not measured
+            # A replay: only one that recorded its intervals' mean latencies shows them.
+            replay = getattr(self._start, "__self__", None)
+            if not (isinstance(replay, Replay) and replay.means_recorded):
+                return None
         churn = plan.requests_per_connection or plan.connection_rate_per_s
         if plan.rate_per_s is not None or plan.think_time_s or churn:
             return None
@@ -1505,6 +1539,7 @@ class Benchmark:
         # as the one the stop cuts short is.
         server = tuple(self._server_interval(live, k) for k in range(len(series)))
         events = self._events_for(live, series) if series else None
+        stalls = self._machine(live, 0, len(series))
         return Execution(
             index=live.index,
             address=live.server.address,
@@ -1518,6 +1553,7 @@ class Benchmark:
             analyses=analyses,
             server=server,
             events=tuple(events) if events is not None else (),
+            stalls=tuple(stalls) if stalls is not None else (),
             server_log=str(live.server.log_path) if live.server.log_path else None,
             error=error,
             started_unix_s=live.unix0,
@@ -1588,10 +1624,13 @@ class Replay:
         bench = Benchmark(plan, replay.server(), warmup=..., **replay.hooks())
 
     Each interval carries the recorded throughput, p50 and p99 (its other
-    percentiles are not known); ``jit_s`` is the JIT's compile time per interval,
-    if recorded. The load ends when the series does (the driver then fails as it
-    does when a live run ends too soon). Merged phases in the result are
-    approximate: their p50 and p99 are the medians of the intervals' values.
+    percentiles are not known), and its mean latency (``mean_ns``, default the
+    p50); ``jit_s`` is the JIT's compile time per interval, and ``stalls`` the
+    machine's (:class:`cannonade._stalls.Stall`), if recorded. The load ends when
+    the series does (the driver then fails as it does when a live run ends too
+    soon). Merged phases in the result are approximate: their p50 and p99 are the
+    medians of the intervals' values. :meth:`from_execution` replays a live
+    execution, so that the same series can be judged again with other settings.
     """
 
     def __init__(
@@ -1602,18 +1641,54 @@ class Replay:
         *,
         interval_s: float,
         jit_s: Optional[Sequence[float]] = None,
+        mean_ns: Optional[Sequence[float]] = None,
+        stalls: Optional[Sequence[Stall]] = None,
     ) -> None:
-        if not len(requests_per_s) == len(p50_ns) == len(p99_ns or p50_ns):
+        n = len(requests_per_s)
+        if not n == len(p50_ns) == len(p99_ns or p50_ns) == len(mean_ns or p50_ns):
             raise PlanError("Replay: the recorded series must have the same length")
-        if jit_s is not None and len(jit_s) != len(requests_per_s):
-            raise PlanError("Replay: jit_s must have one value per interval")
+        for name, values in (("jit_s", jit_s), ("stalls", stalls)):
+            if values is not None and len(values) != n:
+                raise PlanError(f"Replay: {name} must have one value per interval")
         self.requests_per_s = [float(v) for v in requests_per_s]
         self.p50_ns = [float(v) for v in p50_ns]
         self.p99_ns = [float(v) for v in (p99_ns if p99_ns is not None else p50_ns)]
+        self.mean_ns = [float(v) for v in (mean_ns if mean_ns is not None else p50_ns)]
+        self.means_recorded = mean_ns is not None
         self.interval_s = float(interval_s)
         self.jit_s = None if jit_s is None else [float(v) for v in jit_s]
+        self.stalls = None if stalls is None else list(stalls)
         self.now_s = 0.0
         self.runs: list[_ReplayRun] = []
+
+    @classmethod
+    def from_execution(cls, execution: Execution) -> Replay:
+        """The series an execution recorded, with its mean latencies, the JIT's compile
+        time and the machine's stalls when they were collected. A driver that would have
+        warmed up for longer than the live one did runs out of series, and fails as a
+        live run that ends too soon."""
+        intervals = execution.intervals
+        if not intervals:
+            raise PlanError("Replay.from_execution: the execution recorded no interval")
+        first = intervals[0]
+        interval_s = round((first.end_ns - first.start_ns) / 1e9, 9)
+        jit = None
+        if len(execution.events) == len(intervals):
+            seconds = [_jit_seconds(row) for row in execution.events]
+            if any(v is not None for v in seconds):
+                jit = [v or 0.0 for v in seconds]
+        stalls = None
+        if len(execution.stalls) == len(intervals):
+            stalls = [st if st is not None else Stall(0.0, 0.0, 0.0) for st in execution.stalls]
+        return cls(
+            [i.requests_per_s for i in intervals],
+            [i.latency.percentile(50.0) for i in intervals],
+            [i.latency.percentile(99.0) for i in intervals],
+            interval_s=interval_s,
+            jit_s=jit,
+            mean_ns=[i.latency.mean_ns for i in intervals],
+            stalls=stalls,
+        )
 
     @classmethod
     def from_file(cls, path: Union[str, Path]) -> Replay:
@@ -1658,14 +1733,26 @@ class Replay:
             rows.append(IntervalEvents(lo, hi, jit=stats))
         return rows
 
+    def stalled(self, edges: Sequence[float]) -> list[Stall]:
+        """The recorded stalls of the intervals between ``edges`` (none where not recorded)."""
+        out = []
+        for lo in edges[:-1]:
+            k = int(round(lo / self.interval_s))
+            recorded = self.stalls is not None and 0 <= k < len(self.stalls)
+            out.append(self.stalls[k] if recorded else Stall(0.0, 0.0, 0.0))  # type: ignore[index]
+        return out
+
     def hooks(self) -> dict[str, Any]:
         """The keyword arguments that make a :class:`Benchmark` play this replay."""
-        return {
+        hooks = {
             "start": self.start,
             "clock": self.clock,
             "sleep": self.sleep,
             "events": self.events,
         }
+        if self.stalls is not None:
+            hooks["stalls"] = self.stalled
+        return hooks
 
     @staticmethod
     def server() -> Server:
@@ -1673,11 +1760,11 @@ class Replay:
         return Server.external("127.0.0.1", 9, pid=os.getpid())
 
 
-def _replay_latency(count: int, p50: float, p99: float) -> Latency:
+def _replay_latency(count: int, p50: float, p99: float, mean: Optional[float] = None) -> Latency:
     return Latency(
         count=count,
-        min_ns=int(p50),
-        mean_ns=p50,
+        min_ns=int(min(p50, mean if mean is not None else p50)),
+        mean_ns=p50 if mean is None else mean,
         stdev_ns=0.0,
         max_ns=int(max(p50, p99)),
         percentiles=((50.0, int(p50)), (99.0, int(p99))),
@@ -1711,7 +1798,9 @@ class _ReplayRun:
         for k in range(self.given, due):
             rate = self.replay.requests_per_s[k]
             count = int(round(rate * self.replay.interval_s))
-            latency = _replay_latency(count, self.replay.p50_ns[k], self.replay.p99_ns[k])
+            latency = _replay_latency(
+                count, self.replay.p50_ns[k], self.replay.p99_ns[k], self.replay.mean_ns[k]
+            )
             interval = Interval(
                 index=k,
                 start_ns=k * step_ns,
@@ -1781,7 +1870,7 @@ class _ReplayRun:
             target=self.plan.target,
             protocol="replay",
             connections=self.plan.connections,
-            threads=self.plan.threads,
+            threads=self.plan.threads or 1,
             stopped_by="stop",
             duration_ns=end_ns,
             requests=requests,
