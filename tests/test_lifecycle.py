@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import math
 import signal
 import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -224,3 +226,31 @@ def test_threads_calling_a_run_all_end_at_close(rust_echo: Server, ended_first: 
     else:
         with pytest.raises(RunError, match="closed"):
             run.wait(0)
+
+
+class _SleepingNative:
+    """A native run that never finishes: each wait sleeps what it is given (at least)."""
+
+    def __init__(self) -> None:
+        self.slices: list[int] = []
+
+    def wait(self, timeout_ms: int) -> bool:
+        self.slices.append(timeout_ms)
+        time.sleep(timeout_ms / 1000)
+        return False
+
+    def close(self) -> None:
+        pass
+
+
+@pytest.mark.parametrize("timeout_s", [0.1, 0.25])
+def test_a_timed_wait_sleeps_to_its_deadline_without_spinning(timeout_s: float) -> None:
+    # The last slice before the deadline was rounded down, and the slices after it were
+    # 0 ms: a caller waiting 100 ms at a time (the CLI) spun for up to a millisecond per
+    # call, 2-3 % of a core under PyPy. Each slice is now at least what is left.
+    native = _SleepingNative()
+    run = cannonade.Run(native)  # type: ignore[arg-type]
+    assert run.wait(timeout_s) is None
+    assert 0 not in native.slices, native.slices
+    assert len(native.slices) == math.ceil(timeout_s / 0.1), native.slices
+    run.close()
