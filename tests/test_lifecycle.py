@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 import cannonade
+import cannonade._run as cannonade_run
 from cannonade import Plan, RunError
 
 from support import Server
@@ -252,5 +253,6 @@ def test_a_timed_wait_sleeps_to_its_deadline_without_spinning(timeout_s: float) 
     run = cannonade.Run(native)  # type: ignore[arg-type]
     assert run.wait(timeout_s) is None
     assert 0 not in native.slices, native.slices
-    assert len(native.slices) == math.ceil(timeout_s / 0.1), native.slices
+    slice_s = cannonade_run._WAIT_SLICE_MS / 1000
+    assert len(native.slices) == math.ceil(timeout_s / slice_s), native.slices
     run.close()

@@ -79,8 +79,8 @@ class Run:
                 if deadline is not None:
                     # Rounded up: rounded down, the last slice ends just short of the
                     # deadline and the ones after it are 0 ms, a busy loop of up to a
-                    # millisecond per call (a caller polling every 100 ms spent 2-3 % of
-                    # a core on it under PyPy).
+                    # millisecond per call (the CLI, waiting 100 ms at a time, spent 3-7 %
+                    # of the engine's CPU on it under PyPy).
                     left_ms = math.ceil((deadline - time.monotonic()) * 1000)
                     slice_ms = max(0, min(slice_ms, left_ms))
                 if self._live().wait(slice_ms):
