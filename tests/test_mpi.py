@@ -343,6 +343,40 @@ def test_a_rank_killed_mid_run_is_reported_and_the_rest_kept(
     assert " tcp run @ " in stdout
 
 
+FINALIZE_SCRIPT = """
+import sys, time
+from mpi4py import MPI
+from cannonade._mpi import finalize
+
+if MPI.COMM_WORLD.Get_rank() == 0:
+    print("rank 0 wrote everything", end="")  # no newline: only a flush shows it
+    finalize(timeout_s=1.0)
+    print("rank 0 finalized")  # never: rank 1 is not in the fence
+else:
+    time.sleep(float(sys.argv[1]))  # a rank that never reaches MPI_Finalize
+"""
+
+
+@needs_mpi
+def test_a_finalize_that_waits_for_a_missing_rank_ends_after_its_grace(tmp_path: Path) -> None:
+    # MPI_Finalize's fence waits for every rank: after a rank is killed it can wait for
+    # ever (the test above hung so, one run in six, until the CLI bounded it). Rank 1
+    # stands for the dead rank: it stays out of the fence for far longer than mpirun is
+    # given here, so only rank 0's watchdog can end the job in time.
+    script = tmp_path / "finalize.py"
+    script.write_text(FINALIZE_SCRIPT)
+    assert MPIRUN is not None
+    proc = subprocess.run(
+        [MPIRUN, *MPIRUN_ARGS, "-n", "2", sys.executable, str(script), str(MPIRUN_TIMEOUT_S * 4)],
+        capture_output=True, text=True, timeout=MPIRUN_TIMEOUT_S, cwd="/",
+        stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    assert "rank 0 wrote everything" in proc.stdout, proc.stdout + proc.stderr
+    assert "rank 0 finalized" not in proc.stdout
+    assert proc.returncode != 0  # rank 0 ended with status 1; mpirun says so
+    assert "Exit code:    1" in proc.stderr or "exit code" in proc.stderr, proc.stderr
+
+
 @needs_mpi
 @pytest.mark.once
 def test_a_rank_that_falls_behind_is_reported_and_its_data_kept(

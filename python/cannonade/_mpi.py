@@ -43,10 +43,12 @@ far in ``FILE.partial`` (one merged interval per line, written as they complete)
 from __future__ import annotations
 
 import dataclasses
+import faulthandler
 import json
 import os
 import signal
 import socket
+import sys
 import threading
 import time
 from collections.abc import Sequence
@@ -83,6 +85,8 @@ _LATE_MIN_S = 2.0
 _END_GRACE_MIN_S = 5.0
 #: How long a rank waits for its last sends to rank 0 to complete.
 _SEND_WAIT_S = 10.0
+#: How long a rank lets MPI_Finalize take before it ends its process anyway.
+_FINALIZE_WAIT_S = 10.0
 #: Open loop: a rank whose send lag p99 exceeds this share of an interval fell behind.
 _BEHIND_SEND_LAG = 0.1
 
@@ -926,6 +930,37 @@ class _SplitRun:
         self._thread.join(60.0)
 
 
+def finalize(timeout_s: float = _FINALIZE_WAIT_S) -> None:
+    """End MPI on this rank, or end the process if that takes over ``timeout_s``.
+
+    Open MPI's MPI_Finalize waits in a fence for every rank of the job. When a rank was
+    killed (and mpirun runs with ``--enable-recovery``), that fence can wait for the dead
+    rank for ever, on every surviving rank, after rank 0 has written the whole result
+    (seen in about one run in six with Open MPI 4.1.4). MPI_Finalize holds the
+    interpreter lock, so the watchdog is faulthandler's own thread, which needs none:
+    it ends the process with status 1 (mpirun's status under ``--enable-recovery`` is 0
+    whatever the ranks'). Output is flushed first. Call last, after everything is
+    written (the CLI's ``--mpi`` does).
+    """
+    try:
+        from mpi4py import MPI
+    except ImportError:  # nothing to end: the session could not begin
+        return
+    if not MPI.Is_initialized() or MPI.Is_finalized():
+        return
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    with open(os.devnull, "w") as sink:
+        faulthandler.dump_traceback_later(timeout_s, exit=True, file=sink)
+        try:
+            MPI.Finalize()
+        finally:
+            faulthandler.cancel_dump_traceback_later()
+
+
 def run_mpi(
     plan: Plan,
     *,
@@ -960,7 +995,16 @@ def cli_run(args: Any, benchmark: bool = False) -> int:
     """
     from . import _cli
 
-    session = MpiSession()
+    try:
+        return _cli_run(_cli, MpiSession(), args, benchmark)
+    except CannonadeError as error:
+        _cli._say(f"{_cli._PROG}: error: {' '.join(str(error).split())}")
+        return 2
+    finally:
+        finalize()
+
+
+def _cli_run(_cli: Any, session: MpiSession, args: Any, benchmark: bool) -> int:
     session.netns = args.netns
     if benchmark:
         if session.rank != 0:
@@ -1009,7 +1053,7 @@ def cli_run(args: Any, benchmark: bool = False) -> int:
     _cli._print(result.format())
     troubled = [r for r in result.ranks if r.status in ("lost", "failed")]
     for r in troubled:
-        _cli._say(f"cannonade: error: {r.name} {r.status}: {r.problem}")
+        _cli._say(f"{_cli._PROG}: error: {r.name} {r.status}: {r.problem}")
     if result.stopped_by == "interrupted":
         return 130
     return 2 if troubled else 0
