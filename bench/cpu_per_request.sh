@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Generator CPU time per request, side by side: wrk, tokio-loop and mio-loop (and the
-# real engine through CANNONADE_CMD) against one nginx serving a small static file.
+# Generator CPU time per request, side by side: wrk, tokio-loop, mio-loop, uring-loop
+# (io_uring; uring-defer is the same with URING_TASKRUN=defer) and the
+# real engine through CANNONADE_CMD against one nginx serving a small static file.
 # Generator on one core, nginx (1 worker) on the other; closed loop, keep-alive.
 # See README.md; figures and conclusions are in RESULTS.md.
 #
@@ -47,7 +48,7 @@ echo "nginx $(nginx -v 2>&1 | sed 's/.*\///') worker $nginx_worker on cpu $SERVE
     "reply $reply_bytes bytes; $ROUNDS rounds of $DURATION_S s, $CONNECTIONS connections," \
     "generator on cpu $GEN_CPU"
 
-tools=(wrk tokio-loop mio-loop)
+tools=(wrk tokio-loop mio-loop uring-loop uring-defer)
 if [ -n "${CANNONADE_CMD:-}" ]; then
     tools+=("$CANNONADE_NAME")
     export BENCH_URL=$url BENCH_HOST=127.0.0.1 BENCH_PORT=$PORT BENCH_CONNECTIONS=$CONNECTIONS \
@@ -83,8 +84,12 @@ measure_once() {
     local cmd
     case $tool in
     wrk) cmd=(wrk -t1 "-c$CONNECTIONS" "-d${DURATION_S}s" --latency "$url") ;;
-    tokio-loop | mio-loop)
+    tokio-loop | mio-loop | uring-loop)
         cmd=("$bin/$tool" "127.0.0.1:$PORT" "$CONNECTIONS" "$reply_bytes" "$DURATION_S")
+        ;;
+    uring-defer)
+        cmd=(env URING_TASKRUN=defer "$bin/uring-loop" "127.0.0.1:$PORT" "$CONNECTIONS"
+            "$reply_bytes" "$DURATION_S")
         ;;
     *) cmd=(sh -c "$CANNONADE_CMD") ;;
     esac
@@ -124,7 +129,7 @@ if tool == "wrk":
     requests, duration_s = int(requests), wrk_ns(duration) / 1e9
     p50_ns = wrk_ns(re.search(r"^\s+50%\s+(\S+)", text, re.M).group(1))
     p99_ns = wrk_ns(re.search(r"^\s+99%\s+(\S+)", text, re.M).group(1))
-else:  # tokio-loop, mio-loop and the CANNONADE_CMD hook: result JSON
+else:  # the prototypes and the CANNONADE_CMD hook: result JSON
     try:
         result = json.loads(text)
     except ValueError:
