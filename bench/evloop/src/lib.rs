@@ -91,6 +91,21 @@ pub fn report(tool: &str, histogram: &Histogram<u64>, started: Instant) {
     );
 }
 
+/// A prototype's `main`: parses the arguments, runs `run` on one thread from now, and
+/// prints its report (or its error, exiting non-zero).
+pub fn main_with(
+    tool: &str,
+    run: impl FnOnce(&Args, Instant, &mut Histogram<u64>) -> std::io::Result<()>,
+) {
+    let args = Args::from_env();
+    let started = Instant::now();
+    let mut histogram = new_histogram();
+    if let Err(e) = run(&args, started, &mut histogram) {
+        fail(e);
+    }
+    report(tool, &histogram, started);
+}
+
 /// Prints the error and exits non-zero: a benchmark that lost a connection has no result.
 pub fn fail(error: std::io::Error) -> ! {
     eprintln!("error: {error}");

@@ -4,7 +4,7 @@
 use std::io::{self, Read, Write};
 use std::time::Instant;
 
-use evloop::{fail, new_histogram, record, report, Args, READ_BUF_BYTES, REQUEST};
+use evloop::{record, Args, READ_BUF_BYTES, REQUEST};
 use hdrhistogram::Histogram;
 use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Token};
@@ -157,11 +157,5 @@ fn run(args: &Args, started: Instant, histogram: &mut Histogram<u64>) -> io::Res
 }
 
 fn main() {
-    let args = Args::from_env();
-    let started = Instant::now();
-    let mut histogram = new_histogram();
-    if let Err(e) = run(&args, started, &mut histogram) {
-        fail(e);
-    }
-    report("mio-loop", &histogram, started);
+    evloop::main_with("mio-loop", run);
 }

@@ -21,7 +21,7 @@ use std::net::TcpStream;
 use std::os::fd::AsRawFd;
 use std::time::Instant;
 
-use evloop::{fail, new_histogram, record, report, Args, READ_BUF_BYTES, REQUEST};
+use evloop::{record, Args, READ_BUF_BYTES, REQUEST};
 use hdrhistogram::Histogram;
 use io_uring::{opcode, squeue, types, IoUring};
 
@@ -155,11 +155,5 @@ fn run(args: &Args, started: Instant, histogram: &mut Histogram<u64>) -> io::Res
 }
 
 fn main() {
-    let args = Args::from_env();
-    let started = Instant::now();
-    let mut histogram = new_histogram();
-    if let Err(e) = run(&args, started, &mut histogram) {
-        fail(e);
-    }
-    report("uring-loop", &histogram, started);
+    evloop::main_with("uring-loop", run);
 }
