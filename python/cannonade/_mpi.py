@@ -936,7 +936,7 @@ def finalize(timeout_s: float = _FINALIZE_WAIT_S) -> None:
     Open MPI's MPI_Finalize waits in a fence for every rank of the job. When a rank was
     killed (and mpirun runs with ``--enable-recovery``), that fence can wait for the dead
     rank for ever, on every surviving rank, after rank 0 has written the whole result
-    (seen in 3 of 59 runs with Open MPI 4.1.4). MPI_Finalize holds the
+    (seen in 4 of 72 runs with Open MPI 4.1.4). MPI_Finalize holds the
     interpreter lock, so the watchdog is faulthandler's own thread, which needs none:
     it ends the process with status 1 (mpirun's status under ``--enable-recovery`` is 0
     whatever the ranks'). Output is flushed first. Call last, after everything is
