@@ -360,7 +360,7 @@ else:
 @needs_mpi
 def test_a_finalize_that_waits_for_a_missing_rank_ends_after_its_grace(tmp_path: Path) -> None:
     # MPI_Finalize's fence waits for every rank: after a rank is killed it can wait for
-    # ever (the test above hung so, one run in six, until the CLI bounded it). Rank 1
+    # ever (the test above hung so in 4 of 72 runs, until the CLI bounded it). Rank 1
     # stands for the dead rank: it stays out of the fence for far longer than mpirun is
     # given here, so only rank 0's watchdog can end the job in time.
     script = tmp_path / "finalize.py"

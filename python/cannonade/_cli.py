@@ -1018,10 +1018,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     if args.mpi:
         from ._mpi import cli_run
 
-        try:
-            return cli_run(args, benchmark)
-        except CannonadeError as error:
-            _fail(str(error))
+        return cli_run(args, benchmark)
     if not benchmark and (args.hlog or args.pypylog or args.hotspot_log or args.watch):
         _fail(
             "--hlog, --pypylog, --hotspot-log and --watch belong to a benchmark: add --warmup or "

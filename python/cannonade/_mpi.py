@@ -996,15 +996,16 @@ def cli_run(args: Any, benchmark: bool = False) -> int:
     from . import _cli
 
     try:
-        return _cli_run(_cli, MpiSession(), args, benchmark)
+        return _cli_run(MpiSession(), args, benchmark)
     except CannonadeError as error:
-        _cli._say(f"{_cli._PROG}: error: {' '.join(str(error).split())}")
-        return 2
+        _cli._fail(str(error))  # said before the finalize, which may end the process
     finally:
         finalize()
 
 
-def _cli_run(_cli: Any, session: MpiSession, args: Any, benchmark: bool) -> int:
+def _cli_run(session: MpiSession, args: Any, benchmark: bool) -> int:
+    from . import _cli
+
     session.netns = args.netns
     if benchmark:
         if session.rank != 0:
