@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # Generator CPU time per request, side by side: wrk, tokio-loop, mio-loop, uring-loop
-# (io_uring; uring-defer is the same with URING_TASKRUN=defer) and the
+# (io_uring; uring-defer is the same with URING_TASKRUN=defer), two variants of mio-loop
+# (mio-spin: polls without sleeping for up to SPIN_US=20 µs before each blocking wait;
+# mio-reno: its sockets on the reno congestion control instead of the system's) and the
 # real engine through CANNONADE_CMD against one nginx serving a small static file.
 # Generator on one core, nginx (1 worker) on the other; closed loop, keep-alive.
 # See README.md; figures and conclusions are in RESULTS.md.
 #
 # Settings (environment): PORT=18080 ROUNDS=3 DURATION_S=10 CONNECTIONS=32
 #   GEN_CPU=0 SERVER_CPU=1 QUIET_WAIT_S=300 RAW=<file to keep the per-run lines in>
+#   TOOLS="wrk mio-loop ..." (a subset, in this order; wrk must be in it) SPIN_US=20
 #
 # Hook for the real engine: CANNONADE_CMD is run with `sh -c` on GEN_CPU, once per round
 # like the others, with BENCH_URL, BENCH_HOST, BENCH_PORT, BENCH_CONNECTIONS,
@@ -48,7 +51,7 @@ echo "nginx $(nginx -v 2>&1 | sed 's/.*\///') worker $nginx_worker on cpu $SERVE
     "reply $reply_bytes bytes; $ROUNDS rounds of $DURATION_S s, $CONNECTIONS connections," \
     "generator on cpu $GEN_CPU"
 
-tools=(wrk tokio-loop mio-loop uring-loop uring-defer)
+read -r -a tools <<<"${TOOLS:-wrk tokio-loop mio-loop uring-loop uring-defer mio-spin mio-reno}"
 if [ -n "${CANNONADE_CMD:-}" ]; then
     tools+=("$CANNONADE_NAME")
     export BENCH_URL=$url BENCH_HOST=127.0.0.1 BENCH_PORT=$PORT BENCH_CONNECTIONS=$CONNECTIONS \
@@ -90,6 +93,12 @@ measure_once() {
     uring-defer)
         cmd=(env URING_TASKRUN=defer "$bin/uring-loop" "127.0.0.1:$PORT" "$CONNECTIONS"
             "$reply_bytes" "$DURATION_S")
+        ;;
+    mio-spin | mio-reno)
+        local knob=SPIN_US=${SPIN_US:-20}
+        if [ "$tool" = mio-reno ]; then knob=CC_ALGO=reno; fi
+        cmd=(env "$knob" "$bin/mio-loop" "127.0.0.1:$PORT" "$CONNECTIONS" "$reply_bytes"
+            "$DURATION_S")
         ;;
     *) cmd=(sh -c "$CANNONADE_CMD") ;;
     esac

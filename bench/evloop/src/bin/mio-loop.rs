@@ -1,8 +1,13 @@
 //! Closed-loop HTTP/1.1 load on a hand-written mio (epoll, edge-triggered) loop:
 //! one state machine per connection.
+//!
+//! Two knobs (environment), for the experiments in bench/RESULTS.md: `SPIN_US=N` polls
+//! without sleeping (epoll_wait with a zero timeout) for up to N µs before each blocking
+//! wait; `CC_ALGO=name` sets each socket's congestion control (`TCP_CONGESTION`).
 
 use std::io::{self, Read, Write};
-use std::time::Instant;
+use std::os::fd::AsRawFd;
+use std::time::{Duration, Instant};
 
 use evloop::{record, Args, READ_BUF_BYTES, REQUEST};
 use hdrhistogram::Histogram;
@@ -127,6 +132,21 @@ fn run(args: &Args, started: Instant, histogram: &mut Histogram<u64>) -> io::Res
         let stream = std::net::TcpStream::connect(args.addr)?;
         stream.set_nodelay(true)?;
         stream.set_nonblocking(true)?;
+        if let Ok(cc) = std::env::var("CC_ALGO") {
+            // SAFETY: a valid socket and a byte buffer of the given length.
+            let rc = unsafe {
+                libc::setsockopt(
+                    stream.as_raw_fd(),
+                    libc::IPPROTO_TCP,
+                    libc::TCP_CONGESTION,
+                    cc.as_ptr().cast(),
+                    cc.len() as libc::socklen_t,
+                )
+            };
+            if rc != 0 {
+                return Err(io::Error::last_os_error());
+            }
+        }
         let mut stream = TcpStream::from_std(stream);
         poll.registry().register(
             &mut stream,
@@ -147,8 +167,28 @@ fn run(args: &Args, started: Instant, histogram: &mut Histogram<u64>) -> io::Res
         }
         active -= usize::from(step(slot, &mut job)?);
     }
+    let spin = Duration::from_micros(
+        std::env::var("SPIN_US")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0),
+    );
     while active > 0 {
-        poll.poll(&mut events, None)?;
+        if spin.is_zero() {
+            poll.poll(&mut events, None)?;
+        } else {
+            let spin_start = Instant::now();
+            loop {
+                poll.poll(&mut events, Some(Duration::ZERO))?;
+                if !events.is_empty() {
+                    break;
+                }
+                if spin_start.elapsed() >= spin {
+                    poll.poll(&mut events, None)?;
+                    break;
+                }
+            }
+        }
         for event in &events {
             active -= usize::from(step(&mut connections[event.token().0], &mut job)?);
         }
