@@ -377,6 +377,36 @@ def test_a_finalize_that_waits_for_a_missing_rank_ends_after_its_grace(tmp_path:
     assert "Exit code:    1" in proc.stderr or "exit code" in proc.stderr, proc.stderr
 
 
+SESSION_EXIT_SCRIPT = """
+import sys, time
+from mpi4py import MPI
+import cannonade._mpi as cannonade_mpi
+
+if MPI.COMM_WORLD.Get_rank() == 0:
+    cannonade_mpi._FINALIZE_WAIT_S = 1.0
+    cannonade_mpi.MpiSession()  # what run_mpi makes; the script then just ends
+    print("rank 0 wrote everything", end="")
+else:
+    time.sleep(float(sys.argv[1]))  # a rank that never reaches MPI_Finalize
+"""
+
+
+@needs_mpi
+def test_a_script_that_ends_with_a_rank_missing_ends_after_the_grace(tmp_path: Path) -> None:
+    # The same fence for a script (run_mpi, MpiSession) that never calls finalize():
+    # the session has it run at exit, before mpi4py's own unbounded MPI_Finalize.
+    script = tmp_path / "session_exit.py"
+    script.write_text(SESSION_EXIT_SCRIPT)
+    assert MPIRUN is not None
+    proc = subprocess.run(
+        [MPIRUN, *MPIRUN_ARGS, "-n", "2", sys.executable, str(script), str(MPIRUN_TIMEOUT_S * 4)],
+        capture_output=True, text=True, timeout=MPIRUN_TIMEOUT_S, cwd="/",
+        stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    assert "rank 0 wrote everything" in proc.stdout, proc.stdout + proc.stderr
+    assert proc.returncode != 0  # rank 0 ended with status 1; mpirun says so
+
+
 @needs_mpi
 @pytest.mark.once
 def test_a_rank_that_falls_behind_is_reported_and_its_data_kept(

@@ -42,6 +42,7 @@ far in ``FILE.partial`` (one merged interval per line, written as they complete)
 
 from __future__ import annotations
 
+import atexit
 import dataclasses
 import faulthandler
 import json
@@ -271,6 +272,7 @@ class MpiSession:
         self.comm = comm if comm is not None else MPI.COMM_WORLD
         # Errors come back as exceptions instead of aborting the job, where Open MPI can.
         self.comm.Set_errhandler(MPI.ERRORS_RETURN)
+        _bound_finalize_at_exit()
         self.rank: int = self.comm.Get_rank()
         self.size: int = self.comm.Get_size()
         self.host = socket.gethostname()
@@ -959,6 +961,24 @@ def finalize(timeout_s: float = _FINALIZE_WAIT_S) -> None:
             MPI.Finalize()
         finally:
             faulthandler.cancel_dump_traceback_later()
+
+
+_finalize_registered = False
+
+
+def _bound_finalize_at_exit() -> None:
+    """Have this process end MPI through :func:`finalize` when it exits.
+
+    A script's ranks (``run_mpi``, ``MpiSession``) would otherwise end MPI through
+    mpi4py's own exit hook, after Python's ``atexit`` handlers, with no bound: the same
+    hang after a rank was killed. Registered once, on the first session; the hook finds
+    MPI already ended when the CLI (or the script) has called :func:`finalize` itself.
+    """
+    global _finalize_registered
+    if not _finalize_registered:
+        _finalize_registered = True
+        # The grace read at exit, not now: a test shortens it.
+        atexit.register(lambda: finalize(_FINALIZE_WAIT_S))
 
 
 def run_mpi(
