@@ -407,6 +407,37 @@ def test_a_script_that_ends_with_a_rank_missing_ends_after_the_grace(tmp_path: P
     assert proc.returncode != 0  # rank 0 ended with status 1; mpirun says so
 
 
+SLOW_LEAD_SCRIPT = """
+import time
+from mpi4py import MPI
+import cannonade._mpi as cannonade_mpi
+
+cannonade_mpi._FINALIZE_WAIT_S = 1.0
+cannonade_mpi.MpiSession()
+if MPI.COMM_WORLD.Get_rank() == 0:
+    time.sleep(4.0)  # rank 0's own work after the run, four times the grace
+    print("rank 0 wrote everything")
+"""
+
+
+@needs_mpi
+def test_a_rank_0_busy_after_the_run_for_longer_than_the_grace_is_not_cut_off(
+    tmp_path: Path,
+) -> None:
+    # Rank 1 reaches its exit at once; its grace must not start until rank 0 is done,
+    # or its status 1 would make mpirun end the job with rank 0's work unfinished.
+    script = tmp_path / "slow_lead.py"
+    script.write_text(SLOW_LEAD_SCRIPT)
+    assert MPIRUN is not None
+    proc = subprocess.run(
+        [MPIRUN, *MPIRUN_ARGS, "-n", "2", sys.executable, str(script)],
+        capture_output=True, text=True, timeout=MPIRUN_TIMEOUT_S, cwd="/",
+        stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "rank 0 wrote everything" in proc.stdout
+
+
 @needs_mpi
 @pytest.mark.once
 def test_a_rank_that_falls_behind_is_reported_and_its_data_kept(

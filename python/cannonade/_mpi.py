@@ -70,6 +70,7 @@ _DATA = 11  # a rank to rank 0: ("intervals", [interval dicts]) then ("final", {
 _CTRL = 12  # rank 0 to a rank: ("mark", name, index) or ("stop",)
 _CLOCK = 13  # the ping-pong
 _SETUP = 14  # rank 0 to a rank: the shares, an error, or ("released",)
+_BYE = 15  # rank 0 to a rank, from finalize(): rank 0 is done, MPI may end
 #: How long rank 0 waits for a rank's answer during the set-up, before any load.
 _SETUP_WAIT_S = 30.0
 _PINGS = 8
@@ -272,7 +273,7 @@ class MpiSession:
         self.comm = comm if comm is not None else MPI.COMM_WORLD
         # Errors come back as exceptions instead of aborting the job, where Open MPI can.
         self.comm.Set_errhandler(MPI.ERRORS_RETURN)
-        _bound_finalize_at_exit()
+        _bound_finalize_at_exit(self.comm)
         self.rank: int = self.comm.Get_rank()
         self.size: int = self.comm.Get_size()
         self.host = socket.gethostname()
@@ -942,7 +943,9 @@ def finalize(timeout_s: float = _FINALIZE_WAIT_S) -> None:
     interpreter lock, so the watchdog is faulthandler's own thread, which needs none:
     it ends the process with status 1 (mpirun's status under ``--enable-recovery`` is 0
     whatever the ranks'). Output is flushed first. Call last, after everything is
-    written (the CLI's ``--mpi`` does).
+    written (the CLI's ``--mpi`` does). After a session, the other ranks first wait for
+    rank 0 to reach its own finalize (:func:`_goodbye`), so the bound starts when rank 0
+    is done, not when they are.
     """
     try:
         from mpi4py import MPI
@@ -950,6 +953,8 @@ def finalize(timeout_s: float = _FINALIZE_WAIT_S) -> None:
         return
     if not MPI.Is_initialized() or MPI.Is_finalized():
         return
+    if _exit_comm is not None:
+        _goodbye(MPI, _exit_comm)
     for stream in (sys.stdout, sys.stderr):
         try:
             stream.flush()
@@ -963,10 +968,11 @@ def finalize(timeout_s: float = _FINALIZE_WAIT_S) -> None:
             faulthandler.cancel_dump_traceback_later()
 
 
-_finalize_registered = False
+#: The first session's communicator: finalize() says goodbye on it (see _goodbye).
+_exit_comm: Any = None
 
 
-def _bound_finalize_at_exit() -> None:
+def _bound_finalize_at_exit(comm: Any) -> None:
     """Have this process end MPI through :func:`finalize` when it exits.
 
     A script's ranks (``run_mpi``, ``MpiSession``) would otherwise end MPI through
@@ -974,11 +980,36 @@ def _bound_finalize_at_exit() -> None:
     hang after a rank was killed. Registered once, on the first session; the hook finds
     MPI already ended when the CLI (or the script) has called :func:`finalize` itself.
     """
-    global _finalize_registered
-    if not _finalize_registered:
-        _finalize_registered = True
+    global _exit_comm
+    if _exit_comm is None:
+        _exit_comm = comm
         # The grace read at exit, not now: a test shortens it.
         atexit.register(lambda: finalize(_FINALIZE_WAIT_S))
+
+
+def _goodbye(MPI: Any, comm: Any) -> None:
+    """Rank 0 tells the other ranks that it is done; they wait for that, however long.
+
+    So the bound of :func:`finalize` counts from the moment rank 0, which holds the
+    result, has finished its own work (writing files, a script's analysis after the
+    run): a rank that entered the fence first would otherwise run out its grace waiting
+    for a rank 0 that is merely busy, and its status 1 makes mpirun end the whole job.
+    The wait is in Python, so a signal still ends it.
+    """
+    try:
+        if comm.Get_rank() == 0:
+            sends = [comm.isend(None, dest=r, tag=_BYE) for r in range(1, comm.Get_size())]
+            deadline = time.monotonic() + _SEND_WAIT_S
+            while sends and time.monotonic() < deadline:
+                sends = [r for r in sends if not r.Test()]
+                if sends:
+                    time.sleep(0.001)
+        else:
+            while not comm.Iprobe(source=0, tag=_BYE):
+                time.sleep(0.01)
+            comm.recv(source=0, tag=_BYE)
+    except MPI.Exception:
+        pass  # a peer is gone: the bounded MPI_Finalize is all that is left
 
 
 def run_mpi(
