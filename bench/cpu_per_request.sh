@@ -88,7 +88,9 @@ measure_once() {
     case $tool in
     wrk) cmd=(wrk -t1 "-c$CONNECTIONS" "-d${DURATION_S}s" --latency "$url") ;;
     tokio-loop | mio-loop | uring-loop)
-        cmd=("$bin/$tool" "127.0.0.1:$PORT" "$CONNECTIONS" "$reply_bytes" "$DURATION_S")
+        # Without the variants' knobs, whatever this script's environment holds.
+        cmd=(env -u SPIN_US -u CC_ALGO "$bin/$tool" "127.0.0.1:$PORT" "$CONNECTIONS"
+            "$reply_bytes" "$DURATION_S")
         ;;
     uring-defer)
         cmd=(env URING_TASKRUN=defer "$bin/uring-loop" "127.0.0.1:$PORT" "$CONNECTIONS"
