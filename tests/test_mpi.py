@@ -357,20 +357,24 @@ else:
 """
 
 
+def _mpirun_script(path: Path, text: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """Runs the script ``text`` (written to ``path``) on two ranks, within mpirun's timeout."""
+    path.write_text(text)
+    assert MPIRUN is not None
+    return subprocess.run(
+        [MPIRUN, *MPIRUN_ARGS, "-n", "2", sys.executable, str(path), *args],
+        capture_output=True, text=True, timeout=MPIRUN_TIMEOUT_S, cwd="/",
+        stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+
+
 @needs_mpi
 def test_a_finalize_that_waits_for_a_missing_rank_ends_after_its_grace(tmp_path: Path) -> None:
     # MPI_Finalize's fence waits for every rank: after a rank is killed it can wait for
     # ever (the test above hung so in 4 of 72 runs, until the CLI bounded it). Rank 1
     # stands for the dead rank: it stays out of the fence for far longer than mpirun is
     # given here, so only rank 0's watchdog can end the job in time.
-    script = tmp_path / "finalize.py"
-    script.write_text(FINALIZE_SCRIPT)
-    assert MPIRUN is not None
-    proc = subprocess.run(
-        [MPIRUN, *MPIRUN_ARGS, "-n", "2", sys.executable, str(script), str(MPIRUN_TIMEOUT_S * 4)],
-        capture_output=True, text=True, timeout=MPIRUN_TIMEOUT_S, cwd="/",
-        stdin=subprocess.DEVNULL,
-    )  # fmt: skip
+    proc = _mpirun_script(tmp_path / "finalize.py", FINALIZE_SCRIPT, str(MPIRUN_TIMEOUT_S * 4))
     assert "rank 0 wrote everything" in proc.stdout, proc.stdout + proc.stderr
     assert "rank 0 finalized" not in proc.stdout
     assert proc.returncode != 0  # rank 0 ended with status 1; mpirun says so
@@ -396,13 +400,7 @@ def test_a_script_that_ends_with_a_rank_missing_ends_after_the_grace(tmp_path: P
     # The same fence for a script (run_mpi, MpiSession) that never calls finalize():
     # the session has it run at exit, before mpi4py's own unbounded MPI_Finalize.
     script = tmp_path / "session_exit.py"
-    script.write_text(SESSION_EXIT_SCRIPT)
-    assert MPIRUN is not None
-    proc = subprocess.run(
-        [MPIRUN, *MPIRUN_ARGS, "-n", "2", sys.executable, str(script), str(MPIRUN_TIMEOUT_S * 4)],
-        capture_output=True, text=True, timeout=MPIRUN_TIMEOUT_S, cwd="/",
-        stdin=subprocess.DEVNULL,
-    )  # fmt: skip
+    proc = _mpirun_script(script, SESSION_EXIT_SCRIPT, str(MPIRUN_TIMEOUT_S * 4))
     assert "rank 0 wrote everything" in proc.stdout, proc.stdout + proc.stderr
     assert proc.returncode != 0  # rank 0 ended with status 1; mpirun says so
 
@@ -426,14 +424,7 @@ def test_a_rank_0_busy_after_the_run_for_longer_than_the_grace_is_not_cut_off(
 ) -> None:
     # Rank 1 reaches its exit at once; its grace must not start until rank 0 is done,
     # or its status 1 would make mpirun end the job with rank 0's work unfinished.
-    script = tmp_path / "slow_lead.py"
-    script.write_text(SLOW_LEAD_SCRIPT)
-    assert MPIRUN is not None
-    proc = subprocess.run(
-        [MPIRUN, *MPIRUN_ARGS, "-n", "2", sys.executable, str(script)],
-        capture_output=True, text=True, timeout=MPIRUN_TIMEOUT_S, cwd="/",
-        stdin=subprocess.DEVNULL,
-    )  # fmt: skip
+    proc = _mpirun_script(tmp_path / "slow_lead.py", SLOW_LEAD_SCRIPT)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "rank 0 wrote everything" in proc.stdout
 
