@@ -357,12 +357,15 @@ else:
 """
 
 
-def _mpirun_script(path: Path, text: str, *args: str) -> subprocess.CompletedProcess[str]:
+def _mpirun_script(
+    path: Path, text: str, *args: str, recovery: bool = False
+) -> subprocess.CompletedProcess[str]:
     """Runs the script ``text`` (written to ``path``) on two ranks, within mpirun's timeout."""
     path.write_text(text)
     assert MPIRUN is not None
+    flags = [*MPIRUN_ARGS, RECOVERY] if recovery else MPIRUN_ARGS
     return subprocess.run(
-        [MPIRUN, *MPIRUN_ARGS, "-n", "2", sys.executable, str(path), *args],
+        [MPIRUN, *flags, "-n", "2", sys.executable, str(path), *args],
         capture_output=True, text=True, timeout=MPIRUN_TIMEOUT_S, cwd="/",
         stdin=subprocess.DEVNULL,
     )  # fmt: skip
@@ -427,6 +430,27 @@ def test_a_rank_0_busy_after_the_run_for_longer_than_the_grace_is_not_cut_off(
     proc = _mpirun_script(tmp_path / "slow_lead.py", SLOW_LEAD_SCRIPT)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "rank 0 wrote everything" in proc.stdout
+
+
+DEAD_LEAD_SCRIPT = """
+import os, signal
+from mpi4py import MPI
+import cannonade._mpi as cannonade_mpi
+
+cannonade_mpi._FINALIZE_WAIT_S = 1.0
+cannonade_mpi.MpiSession()
+if MPI.COMM_WORLD.Get_rank() == 0:
+    os.kill(os.getpid(), signal.SIGKILL)  # rank 0 dies before its goodbye
+print("rank 1 reached its exit", flush=True)
+"""
+
+
+@needs_mpi
+def test_the_other_ranks_end_when_rank_0_dies_before_its_goodbye(tmp_path: Path) -> None:
+    # With --enable-recovery the job outlives rank 0: the others must not wait for its
+    # goodbye for ever (nor MPI_Finalize for it): mpirun ends within its timeout.
+    proc = _mpirun_script(tmp_path / "dead_lead.py", DEAD_LEAD_SCRIPT, recovery=True)
+    assert "rank 1 reached its exit" in proc.stdout, proc.stdout + proc.stderr
 
 
 @needs_mpi

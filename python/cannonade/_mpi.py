@@ -46,6 +46,7 @@ import atexit
 import dataclasses
 import faulthandler
 import json
+import math
 import os
 import signal
 import socket
@@ -987,14 +988,25 @@ def _bound_finalize_at_exit(comm: Any) -> None:
         atexit.register(lambda: finalize(_FINALIZE_WAIT_S))
 
 
+def _recovery() -> bool:
+    """Whether this job goes on after a rank dies (Open MPI's ``mpirun --enable-recovery``,
+    which mpirun passes to the ranks in their environment). Only then can a dead rank
+    leave the others waiting, and only then is a rank that ends with status 1 no danger
+    to the rest (without it, mpirun ends the whole job at the first such rank)."""
+    value = os.environ.get("OMPI_MCA_orte_enable_recovery", "")
+    return value.strip().lower() in ("1", "true", "yes", "on")
+
+
 def _goodbye(MPI: Any, comm: Any) -> None:
-    """Rank 0 tells the other ranks that it is done; they wait for that, however long.
+    """Rank 0 tells the other ranks that it is done; they wait for that.
 
     So the bound of :func:`finalize` counts from the moment rank 0, which holds the
     result, has finished its own work (writing files, a script's analysis after the
     run): a rank that entered the fence first would otherwise run out its grace waiting
     for a rank 0 that is merely busy, and its status 1 makes mpirun end the whole job.
-    The wait is in Python, so a signal still ends it.
+    That wait has no end unless the job survives a dead rank (:func:`_recovery`): then
+    rank 0 itself may be the dead one, and the wait ends after the grace (an early
+    status 1 does no harm there). The wait is in Python, so a signal still ends it.
     """
     try:
         if comm.Get_rank() == 0:
@@ -1005,7 +1017,10 @@ def _goodbye(MPI: Any, comm: Any) -> None:
                 if sends:
                     time.sleep(0.001)
         else:
+            deadline = time.monotonic() + _FINALIZE_WAIT_S if _recovery() else math.inf
             while not comm.Iprobe(source=0, tag=_BYE):
+                if time.monotonic() >= deadline:
+                    return
                 time.sleep(0.01)
             comm.recv(source=0, tag=_BYE)
     except MPI.Exception:
