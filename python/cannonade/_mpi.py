@@ -514,15 +514,7 @@ class MpiSession:
         raise RunError(f"rank 0 on {self.host} could not start its load: {message}")
 
     def _finish_sends(self, requests: list[Any]) -> None:
-        deadline = time.monotonic() + _SEND_WAIT_S
-        pending = list(requests)
-        while pending and time.monotonic() < deadline:
-            try:
-                pending = [r for r in pending if not r.Test()]
-            except self.MPI.Exception:
-                return  # the other side is gone; nothing more to do
-            if pending:
-                time.sleep(0.001)
+        _finish_sends(self.MPI, requests)
 
     @staticmethod
     def _due_marks(
@@ -973,6 +965,19 @@ def finalize(timeout_s: float = _FINALIZE_WAIT_S) -> None:
 _exit_comm: Any = None
 
 
+def _finish_sends(MPI: Any, requests: list[Any]) -> None:
+    """Waits up to ``_SEND_WAIT_S`` for ``requests`` (sends) to complete."""
+    deadline = time.monotonic() + _SEND_WAIT_S
+    pending = list(requests)
+    while pending and time.monotonic() < deadline:
+        try:
+            pending = [r for r in pending if not r.Test()]
+        except MPI.Exception:
+            return  # the other side is gone; nothing more to do
+        if pending:
+            time.sleep(0.001)
+
+
 def _bound_finalize_at_exit(comm: Any) -> None:
     """Have this process end MPI through :func:`finalize` when it exits.
 
@@ -1010,12 +1015,9 @@ def _goodbye(MPI: Any, comm: Any) -> None:
     """
     try:
         if comm.Get_rank() == 0:
-            sends = [comm.isend(None, dest=r, tag=_BYE) for r in range(1, comm.Get_size())]
-            deadline = time.monotonic() + _SEND_WAIT_S
-            while sends and time.monotonic() < deadline:
-                sends = [r for r in sends if not r.Test()]
-                if sends:
-                    time.sleep(0.001)
+            _finish_sends(
+                MPI, [comm.isend(None, dest=r, tag=_BYE) for r in range(1, comm.Get_size())]
+            )
         else:
             deadline = time.monotonic() + _FINALIZE_WAIT_S if _recovery() else math.inf
             while not comm.Iprobe(source=0, tag=_BYE):
