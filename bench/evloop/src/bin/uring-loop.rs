@@ -32,7 +32,6 @@ struct Connection {
     got: usize,
     /// When the current request's send was queued.
     start: Instant,
-    finished: bool,
 }
 
 const SEND: u64 = 0;
@@ -104,7 +103,6 @@ fn run(args: &Args, started: Instant, histogram: &mut Histogram<u64>) -> io::Res
             buf: vec![0; READ_BUF_BYTES.max(args.reply_bytes)],
             got: 0,
             start: started,
-            finished: false,
         });
     }
     let entries = (2 * args.connections).next_power_of_two().clamp(8, 4096) as u32;
@@ -142,9 +140,8 @@ fn run(args: &Args, started: Instant, histogram: &mut Histogram<u64>) -> io::Res
             record(histogram, c.start, now);
             if now < deadline {
                 send_and_recv(&mut ring, i, c)?;
-            } else if !c.finished {
-                c.finished = true;
-                running -= 1;
+            } else {
+                running -= 1; // nothing more is queued for it, so it completes no more
             }
         }
     }
